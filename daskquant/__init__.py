@@ -1,0 +1,33 @@
+"""daskquant: K-color quantization of very large images with distributed k-means on Dask."""
+
+from daskquant._errors import (
+    DaskQuantError,
+    InputError,
+    InvalidParameterError,
+    StoreError,
+    TooFewColorsError,
+)
+from daskquant._cv2compat import (
+    KMEANS_PP_CENTERS,
+    KMEANS_RANDOM_CENTERS,
+    KMEANS_USE_INITIAL_LABELS,
+    TERM_CRITERIA_COUNT,
+    TERM_CRITERIA_EPS,
+    TERM_CRITERIA_MAX_ITER,
+    kmeans,
+)
+from daskquant._fit import FitResult, apply_palette, fit_palette
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "DaskQuantError",
+    "FitResult",
+    "InputError",
+    "InvalidParameterError",
+    "StoreError",
+    "TooFewColorsError",
+    "__version__",
+    "apply_palette",
+    "fit_palette",
+]

@@ -1,0 +1,325 @@
+"""The image-level API: fit a palette, map an image onto a palette."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+from typing import Literal
+
+import dask
+import dask.array as da
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from daskquant import _kernels as K
+from daskquant._errors import InputError, InvalidParameterError, TooFewColorsError
+from daskquant._layout import Layout, as_image
+from daskquant._lloyd import LloydRun, compactness, run_lloyd
+from daskquant._seeding import kmeans_plus_plus, random_centers
+from daskquant._sources import HistogramSource, PixelSource, Source, histogram_capable
+
+__all__ = ["FitResult", "apply_palette", "fit_palette", "label_dtype", "to_palette"]
+
+log = logging.getLogger("daskquant")
+
+Init = Literal["k-means++", "random"]
+Method = Literal["auto", "histogram", "pixels"]
+MAX_COLORS = 65536
+
+
+@dataclass(frozen=True)
+class FitResult:
+    """A fitted palette.
+
+    Attributes
+    ----------
+    centers : (K, C) float64 ndarray
+        The k-means centers.
+    palette : (K, C) ndarray of the input dtype
+        ``centers`` rounded and clipped to the input dtype.
+    compactness : float
+        Sum over all (non-transparent) pixels of the squared distance to the nearest center.
+    n_iter : int
+        Lloyd updates run by the kept attempt.
+    converged : bool
+        Whether the kept attempt stopped because every center moved at most ``epsilon``.
+    method : {"histogram", "pixels"}
+        Which path ran the iterations.
+    seed : int
+        The seed actually used (drawn and recorded when none was given).
+    n_pixels : int
+        Pixels that took part in the fit.
+    n_distinct : int or None
+        Distinct colors of the image, where the exact histogram was built.
+    """
+
+    centers: NDArray[np.float64]
+    palette: NDArray
+    compactness: float
+    n_iter: int
+    converged: bool
+    method: str
+    init: str
+    attempts: int
+    seed: int
+    n_pixels: int
+    n_distinct: int | None
+    max_iter: int
+    epsilon: float
+
+    @property
+    def n_colors(self) -> int:
+        return int(self.centers.shape[0])
+
+
+def label_dtype(n_colors: int) -> np.dtype:
+    """uint8 for up to 256 colors, else uint16."""
+    return np.dtype(np.uint8 if n_colors <= 256 else np.uint16)
+
+
+def to_palette(centers: NDArray[np.float64], dtype: np.dtype) -> NDArray:
+    """Centers rounded to the nearest value of ``dtype`` (clipped to its range)."""
+    dtype = np.dtype(dtype)
+    if dtype.kind == "f":
+        return centers.astype(dtype)
+    info = np.iinfo(dtype)
+    return np.clip(np.rint(centers), info.min, info.max).astype(dtype)
+
+
+def _check_int(name: str, value: object, low: int, high: int | None = None) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise InvalidParameterError(f"{name} must be an integer, got {value!r}")
+    if value < low or (high is not None and value > high):
+        bound = f"between {low} and {high}" if high is not None else f"at least {low}"
+        raise InvalidParameterError(f"{name} must be {bound}, got {value}")
+    return int(value)
+
+
+def fit_palette(
+    image: ArrayLike | da.Array,
+    n_colors: int,
+    *,
+    max_iter: int = 20,
+    epsilon: float = 1.0,
+    attempts: int = 1,
+    init: Init | ArrayLike = "k-means++",
+    seed: int | np.random.Generator | None = None,
+    method: Method = "auto",
+    chunks: tuple[int, ...] | int | None = None,
+    on_iteration: Callable[[int, float], None] | None = None,
+) -> FitResult:
+    """Fit a palette of ``n_colors`` colors to an image by k-means.
+
+    Parameters
+    ----------
+    image : (H, W), (H, W, C) or (N, H, W, C) ndarray or dask array
+        C is 1 (gray), 2 (gray + alpha), 3 (RGB) or 4 (RGBA). Alpha is not clustered and
+        fully transparent pixels are left out. A stack (N, ...) gets one shared palette.
+    n_colors : int
+        K, from 1 to 65536.
+    max_iter : int
+        Most Lloyd updates after seeding. OpenCV's ``maxCount = m`` is ``max_iter = m - 1``
+        (OpenCV counts the seeding as an iteration); there is no clamp to 100 here.
+    epsilon : float
+        Stop when every center moved at most this far (Euclidean) in the last update.
+    attempts : int
+        Independent runs; the one with the lowest compactness is kept.
+    init : {"k-means++", "random"} or (K, C) array
+        OpenCV's greedy k-means++ (3 trials per center), OpenCV's uniform draw in the
+        bounding box, or given start centers.
+    seed : int, Generator or None
+        Randomness; None draws a seed, which is recorded in the result.
+    method : {"auto", "histogram", "pixels"}
+        "histogram" runs every iteration on the distinct colors weighted by their counts
+        (8-bit input with at most 3 clustered channels; bit-identical to "pixels", much
+        faster); "auto" uses it wherever it applies.
+    chunks : int or tuple, optional
+        Spatial chunk size for NumPy input, or a rechunk of Dask input.
+    on_iteration : callable, optional
+        Called as ``on_iteration(iteration, max_center_shift)`` after each Lloyd update.
+
+    Returns
+    -------
+    FitResult
+
+    Raises
+    ------
+    InvalidParameterError, InputError, TooFewColorsError
+
+    Examples
+    --------
+    >>> import numpy as np, daskquant as dq
+    >>> img = np.zeros((4, 4, 3), np.uint8); img[2:] = 200
+    >>> fit = dq.fit_palette(img, 2, seed=0)
+    >>> sorted(fit.palette.tolist())
+    [[0, 0, 0], [200, 200, 200]]
+    """
+    k = _check_int("n_colors", n_colors, 1, MAX_COLORS)
+    max_iter = _check_int("max_iter", max_iter, 0)
+    attempts = _check_int("attempts", attempts, 1)
+    if not np.isfinite(epsilon) or epsilon < 0:
+        raise InvalidParameterError(f"epsilon must be a finite number >= 0, got {epsilon!r}")
+    if method not in ("auto", "histogram", "pixels"):
+        raise InvalidParameterError(
+            f"method must be 'auto', 'histogram' or 'pixels', got {method!r}"
+        )
+    given = None
+    if not isinstance(init, str):
+        given = np.asarray(init, np.float64)
+    elif init not in ("k-means++", "random"):
+        raise InvalidParameterError(
+            f"init must be 'k-means++', 'random' or a (K, C) array of centers, got {init!r}"
+        )
+    arr, layout = as_image(image, chunks=chunks)
+    if given is not None and (given.shape != (k, layout.channels) or not np.isfinite(given).all()):
+        raise InvalidParameterError(
+            f"init: given centers must be a finite ({k}, {layout.channels}) array, "
+            f"got shape {given.shape}"
+        )
+    seed_value, rng = _rng(seed)
+    capable = histogram_capable(arr.dtype, layout.channels)
+    if method == "histogram" and not capable:
+        raise InvalidParameterError(
+            f"method='histogram' needs 8-bit input with at most 3 clustered channels; this "
+            f"image is {arr.dtype} with {layout.channels}. Use method='pixels' or 'auto'."
+        )
+    pixels = PixelSource(arr, channels=layout.channels, alpha=layout.alpha)
+    source: Source = pixels
+    n_distinct = None
+    if capable:
+        hist = pixels.histogram()
+        n_valid, n_distinct = int(hist.counts.sum()), int(hist.codes.shape[0])
+        colors = hist.colors
+        low, high = colors.min(axis=0), colors.max(axis=0)
+        seed_set: tuple[NDArray, NDArray] | None = (
+            colors.astype(np.float64),
+            hist.counts.astype(np.float64),
+        )
+        if method != "pixels":
+            source = HistogramSource(hist)
+    else:
+        stats = pixels.stats()
+        if stats.n_nonfinite:
+            raise InputError(
+                f"image has {stats.n_nonfinite} pixels with NaN or inf values; replace them "
+                "(for example with numpy.nan_to_num) or mask them with an alpha channel"
+            )
+        n_valid, low, high, seed_set = stats.n_valid, stats.low, stats.high, None
+    _check_enough(n_valid, n_distinct, k, layout)
+    method_used = "histogram" if isinstance(source, HistogramSource) else "pixels"
+
+    best: LloydRun | None = None
+    best_score = np.inf
+    for attempt in range(attempts):
+        if given is not None and attempt == 0:
+            start = given
+        elif init == "random" or given is not None:
+            start = random_centers(np.asarray(low, float), np.asarray(high, float), k, rng)
+        else:
+            if seed_set is None:
+                seed_set = pixels.seed_points(n_valid, int(rng.integers(1 << 62)))
+            start = kmeans_plus_plus(*seed_set, k, rng)
+        run = run_lloyd(
+            source, start, max_iter=max_iter, epsilon=epsilon, on_iteration=on_iteration
+        )
+        score = compactness(run.partials, run.centers, exact=source.exact)
+        log.info("attempt %d: %d iterations, compactness %.6g", attempt + 1, run.n_iter, score)
+        if score < best_score:
+            best, best_score = run, score
+    assert best is not None
+    final = source.partials(best.centers)
+    total = compactness(final, best.centers, exact=True) if source.exact else float(final.dist.sum())
+    return FitResult(
+        centers=best.centers,
+        palette=to_palette(best.centers, arr.dtype),
+        compactness=total,
+        n_iter=best.n_iter,
+        converged=best.converged,
+        method=method_used,
+        init=init if isinstance(init, str) else "given",
+        attempts=attempts,
+        seed=seed_value,
+        n_pixels=n_valid,
+        n_distinct=n_distinct,
+        max_iter=max_iter,
+        epsilon=float(epsilon),
+    )
+
+
+def _rng(seed: int | np.random.Generator | None) -> tuple[int, np.random.Generator]:
+    if isinstance(seed, np.random.Generator):
+        value = int(seed.integers(1 << 63))
+    elif seed is None:
+        value = int(np.random.SeedSequence().entropy % (1 << 63))  # type: ignore[operator]
+    else:
+        value = _check_int("seed", seed, 0)
+    return value, np.random.default_rng(value)
+
+
+def _check_enough(n_valid: int, n_distinct: int | None, k: int, layout: Layout) -> None:
+    if n_valid == 0:
+        raise InputError("image has no pixels to fit: every pixel is fully transparent")
+    if n_valid < k:
+        raise InputError(
+            f"image has {n_valid} pixels, fewer than n_colors={k}; ask for at most "
+            f"{n_valid} colors"
+        )
+    if n_distinct is not None and n_distinct < k:
+        raise TooFewColorsError(
+            f"image has only {n_distinct} distinct colors, fewer than n_colors={k}; ask for "
+            f"at most {n_distinct} colors (each distinct color is then its own palette entry)"
+        )
+
+
+def _block_labels(
+    block: NDArray, centers: NDArray[np.float64], *, channels: int, dtype: np.dtype
+) -> NDArray:
+    flat = block.reshape(-1, block.shape[-1])[:, :channels]
+    if flat.dtype == np.float16:
+        flat = flat.astype(np.float32)
+    return K.assign_labels(flat, centers, dtype).reshape(block.shape[:-1])
+
+
+def apply_palette(
+    image: ArrayLike | da.Array,
+    palette: ArrayLike,
+    *,
+    chunks: tuple[int, ...] | int | None = None,
+) -> da.Array:
+    """Label every pixel with the index of its nearest palette color. Lazy: computes nothing.
+
+    Parameters
+    ----------
+    image : (H, W), (H, W, C) or (N, H, W, C) ndarray or dask array
+    palette : (K, C) array
+        Colors in the image's channel order (alpha excluded); K up to 65536.
+
+    Returns
+    -------
+    labels : (H, W) or (N, H, W) dask array
+        uint8 for K <= 256, else uint16; ties go to the lowest index.
+    """
+    arr, layout = as_image(image, chunks=chunks)
+    centers = np.asarray(palette, np.float64)
+    if centers.ndim == 1 and layout.channels == 1:
+        centers = centers[:, None]
+    if centers.ndim != 2 or centers.shape[1] != layout.channels:
+        raise InvalidParameterError(
+            f"palette must have shape (K, {layout.channels}) for this image, got "
+            f"{centers.shape}"
+        )
+    _check_int("palette length", centers.shape[0], 1, MAX_COLORS)
+    if not np.isfinite(centers).all():
+        raise InvalidParameterError("palette has NaN or inf values")
+    dtype = label_dtype(centers.shape[0])
+    fn = partial(_block_labels, channels=layout.channels, dtype=dtype)
+    return da.map_blocks(
+        fn,
+        arr,
+        dask.delayed(centers, pure=True),
+        drop_axis=arr.ndim - 1,
+        dtype=dtype,
+        meta=np.empty((0,) * (arr.ndim - 1), dtype),
+    )
