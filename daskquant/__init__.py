@@ -1,12 +1,5 @@
 """daskquant: K-color quantization of very large images with distributed k-means on Dask."""
 
-from daskquant._errors import (
-    DaskQuantError,
-    InputError,
-    InvalidParameterError,
-    StoreError,
-    TooFewColorsError,
-)
 from daskquant._cv2compat import (
     KMEANS_PP_CENTERS,
     KMEANS_RANDOM_CENTERS,
@@ -16,18 +9,39 @@ from daskquant._cv2compat import (
     TERM_CRITERIA_MAX_ITER,
     kmeans,
 )
+from daskquant._errors import (
+    DaskQuantError,
+    InputError,
+    InvalidParameterError,
+    StoreError,
+    TooFewColorsError,
+)
 from daskquant._fit import FitResult, apply_palette, fit_palette
+from daskquant._quantize import Summary, quantize
+from daskquant._readers import open_image
+from daskquant._store import open_store
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "KMEANS_PP_CENTERS",
+    "KMEANS_RANDOM_CENTERS",
+    "KMEANS_USE_INITIAL_LABELS",
+    "TERM_CRITERIA_COUNT",
+    "TERM_CRITERIA_EPS",
+    "TERM_CRITERIA_MAX_ITER",
     "DaskQuantError",
     "FitResult",
     "InputError",
     "InvalidParameterError",
     "StoreError",
+    "Summary",
     "TooFewColorsError",
     "__version__",
     "apply_palette",
     "fit_palette",
+    "kmeans",
+    "open_image",
+    "open_store",
+    "quantize",
 ]

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import dask
 import dask.array as da
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-
-import dask
 
 from daskquant import _kernels as kernels
 from daskquant._errors import InputError, InvalidParameterError
@@ -172,5 +171,5 @@ def _block_labels(block: NDArray, centers: NDArray[np.float64]) -> NDArray[np.in
 
 def _labels(arr: da.Array, centers: NDArray[np.float64], data: Any) -> Any:
     c = dask.delayed(np.asarray(centers, np.float64), pure=True)
-    lab = arr.map_blocks(_block_labels, c, dtype=np.int32, chunks=(arr.chunks[0], (1,)))
+    lab = da.map_blocks(_block_labels, arr, c, dtype=np.int32, chunks=(arr.chunks[0], (1,)))
     return lab if isinstance(data, da.Array) else lab.compute()

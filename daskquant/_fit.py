@@ -18,7 +18,13 @@ from daskquant._errors import InputError, InvalidParameterError, TooFewColorsErr
 from daskquant._layout import Layout, as_image
 from daskquant._lloyd import LloydRun, compactness, run_lloyd
 from daskquant._seeding import kmeans_plus_plus, random_centers
-from daskquant._sources import HistogramSource, PixelSource, Source, histogram_capable
+from daskquant._sources import (
+    HistogramSource,
+    PixelSource,
+    Source,
+    histogram_capable,
+    persist_in_memory,
+)
 
 __all__ = ["FitResult", "apply_palette", "fit_palette", "label_dtype", "to_palette"]
 
@@ -53,6 +59,8 @@ class FitResult:
         Pixels that took part in the fit.
     n_distinct : int or None
         Distinct colors of the image, where the exact histogram was built.
+    counts : (K,) int64 ndarray
+        Pixels nearest to each center: the share of each palette color in the result.
     """
 
     centers: NDArray[np.float64]
@@ -68,6 +76,7 @@ class FitResult:
     n_distinct: int | None
     max_iter: int
     epsilon: float
+    counts: NDArray[np.int64]
 
     @property
     def n_colors(self) -> int:
@@ -173,6 +182,8 @@ def fit_palette(
             f"init must be 'k-means++', 'random' or a (K, C) array of centers, got {init!r}"
         )
     arr, layout = as_image(image, chunks=chunks)
+    if not isinstance(image, da.Array):
+        arr = persist_in_memory(arr)
     if given is not None and (given.shape != (k, layout.channels) or not np.isfinite(given).all()):
         raise InvalidParameterError(
             f"init: given centers must be a finite ({k}, {layout.channels}) array, "
@@ -230,7 +241,10 @@ def fit_palette(
             best, best_score = run, score
     assert best is not None
     final = source.partials(best.centers)
-    total = compactness(final, best.centers, exact=True) if source.exact else float(final.dist.sum())
+    if source.exact:
+        total = compactness(final, best.centers, exact=True)
+    else:  # float data: the direct sum of distances avoids the cancellation of Q - S^2/n
+        total = float(final.dist.sum())
     return FitResult(
         centers=best.centers,
         palette=to_palette(best.centers, arr.dtype),
@@ -245,6 +259,7 @@ def fit_palette(
         n_distinct=n_distinct,
         max_iter=max_iter,
         epsilon=float(epsilon),
+        counts=final.counts,
     )
 
 
@@ -307,8 +322,7 @@ def apply_palette(
         centers = centers[:, None]
     if centers.ndim != 2 or centers.shape[1] != layout.channels:
         raise InvalidParameterError(
-            f"palette must have shape (K, {layout.channels}) for this image, got "
-            f"{centers.shape}"
+            f"palette must have shape (K, {layout.channels}) for this image, got {centers.shape}"
         )
     _check_int("palette length", centers.shape[0], 1, MAX_COLORS)
     if not np.isfinite(centers).all():

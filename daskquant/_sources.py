@@ -10,6 +10,7 @@ once per compute, as a single key every block task depends on.
 from __future__ import annotations
 
 import itertools
+import warnings
 from dataclasses import dataclass
 from functools import partial
 from typing import Any, Protocol
@@ -28,6 +29,7 @@ __all__ = [
     "PixelSource",
     "Source",
     "histogram_capable",
+    "persist_in_memory",
 ]
 
 FAN_IN = 8
@@ -82,6 +84,17 @@ class Source(Protocol):
     ) -> tuple[float, NDArray | None, int]: ...
 
 
+def persist_in_memory(arr: da.Array) -> da.Array:
+    """Place an array that is already in the client's memory on the workers, once.
+
+    Without this, every compute would embed the array's data in its graph again. The data
+    has to travel once anyway, so the "large graph" warning for this transfer is silenced.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*large graph.*", category=UserWarning)
+        return arr.persist()
+
+
 def histogram_capable(dtype: np.dtype, channels: int) -> bool:
     """True where the exact color histogram applies: 8-bit with at most 3 clustered channels."""
     return np.dtype(dtype) == np.uint8 and channels <= 3
@@ -127,8 +140,11 @@ def _block_farthest(
     return K.farthest_member(px, centers, k, base, excluded, mask=mask, labels=lab)
 
 
-def _combine_farthest(*parts: tuple[float, NDArray | None, int]) -> tuple[float, NDArray | None, int]:
-    best: tuple[float, NDArray | None, int] = (-1.0, None, 0)
+Farthest = tuple[float, NDArray | None, int]
+
+
+def _combine_farthest(*parts: Farthest) -> Farthest:
+    best: Farthest = (-1.0, None, 0)
     for d, color, n in parts:
         if color is None:
             continue
@@ -268,7 +284,7 @@ class PixelSource:
         self.alpha = alpha
         self.exact = image.dtype in K.INT_DTYPES
         self._blocks = list(image.to_delayed().ravel())
-        self._opts = {"channels": channels, "alpha": alpha}
+        self._opts: dict[str, Any] = {"channels": channels, "alpha": alpha}
 
     def _label_blocks(self, labels: da.Array | None) -> list[Any]:
         if labels is None:
@@ -283,7 +299,7 @@ class PixelSource:
             for b, lab in zip(self._blocks, self._label_blocks(labels), strict=True)
         ]
         (result,) = dask.compute(_tree(parts, _combine_partials))
-        return result  # type: ignore[no-any-return]
+        return result
 
     def farthest(
         self,
@@ -301,29 +317,27 @@ class PixelSource:
             for b, lab in zip(self._blocks, self._label_blocks(labels), strict=True)
         ]
         (result,) = dask.compute(_tree(parts, _combine_farthest))
-        return result  # type: ignore[no-any-return]
+        return result
 
     def histogram(self) -> Histogram:
         fn = partial(_block_histogram, **self._opts)
         (result,) = dask.compute(
             _tree([dask.delayed(fn, pure=True)(b) for b in self._blocks], _combine_histograms)
         )
-        return result  # type: ignore[no-any-return]
+        return result
 
     def stats(self) -> Stats:
         fn = partial(_block_stats, **self._opts)
         (result,) = dask.compute(
             _tree([dask.delayed(fn, pure=True)(b) for b in self._blocks], _combine_stats)
         )
-        return result  # type: ignore[no-any-return]
+        return result
 
     def seed_points(self, n_valid: int, key: int) -> tuple[NDArray, NDArray]:
         """Distinct values of a chunking-independent random sample, with multiplicities."""
         rate = min(1.0, _SEED_SAMPLE / max(n_valid, 1))
         offsets = _block_offsets(self.image.chunks)
-        fn = partial(
-            _seed_sample, shape=self.image.shape, rate=rate, key=key, **self._opts
-        )
+        fn = partial(_seed_sample, shape=self.image.shape, rate=rate, key=key, **self._opts)
         parts = [
             dask.delayed(fn, pure=True)(b, off)
             for b, off in zip(self._blocks, offsets, strict=True)

@@ -1,0 +1,25 @@
+# `make demo` and `make test` work on a fresh machine with Python 3.11+: each creates the
+# virtual environment .venv and installs what it needs first.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint bench
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+demo: $(STAMP)
+	$(BIN)/daskquant demo --out out
+
+lint: $(STAMP)
+	$(BIN)/ruff check daskquant tests benchmarks
+	$(BIN)/ruff format --check daskquant tests benchmarks
+	$(BIN)/mypy
+
+test: lint
+	$(BIN)/python -m pytest

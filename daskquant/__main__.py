@@ -1,0 +1,8 @@
+"""``python -m daskquant``: the command line."""
+
+import sys
+
+from daskquant._cli import main
+
+if __name__ == "__main__":
+    sys.exit(main())
