@@ -162,11 +162,19 @@ def _initial_labels(best_labels: Any, arr: da.Array, k: int) -> da.Array:
     lab = lab.reshape(-1).astype(np.int32)
     if isinstance(best_labels, np.ndarray) and not ((best_labels >= 0) & (best_labels < k)).all():
         raise InvalidParameterError(f"bestLabels must hold values in [0, {k})")
+    # Dask labels are checked as they are read: the kernels index sums by label.
+    lab = lab.map_blocks(_check_labels, k, dtype=np.int32)
     return lab.rechunk((arr.chunks[0],)).reshape(-1, 1).rechunk((arr.chunks[0], 1))
 
 
 def _block_labels(block: NDArray, centers: NDArray[np.float64]) -> NDArray[np.int32]:
     return kernels.assign_labels(block, centers, np.dtype(np.int32)).reshape(-1, 1)
+
+
+def _check_labels(block: NDArray, k: int) -> NDArray:
+    if block.size and (block.min() < 0 or block.max() >= k):
+        raise InvalidParameterError(f"bestLabels must hold values in [0, {k})")
+    return block
 
 
 def _labels(arr: da.Array, centers: NDArray[np.float64], data: Any) -> Any:

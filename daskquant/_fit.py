@@ -17,7 +17,7 @@ from daskquant import _kernels as K
 from daskquant._errors import InputError, InvalidParameterError, TooFewColorsError
 from daskquant._layout import Layout, as_image
 from daskquant._lloyd import LloydRun, compactness, run_lloyd
-from daskquant._seeding import kmeans_plus_plus, random_centers
+from daskquant._seeding import kmeans_parallel, kmeans_plus_plus, random_centers
 from daskquant._sources import (
     HistogramSource,
     PixelSource,
@@ -30,7 +30,7 @@ __all__ = ["FitResult", "apply_palette", "fit_palette", "label_dtype", "to_palet
 
 log = logging.getLogger("daskquant")
 
-Init = Literal["k-means++", "random"]
+Init = Literal["k-means++", "k-means||", "random"]
 Method = Literal["auto", "histogram", "pixels"]
 MAX_COLORS = 65536
 
@@ -135,9 +135,12 @@ def fit_palette(
         Stop when every center moved at most this far (Euclidean) in the last update.
     attempts : int
         Independent runs; the one with the lowest compactness is kept.
-    init : {"k-means++", "random"} or (K, C) array
-        OpenCV's greedy k-means++ (3 trials per center), OpenCV's uniform draw in the
-        bounding box, or given start centers.
+    init : {"k-means++", "k-means||", "random"} or (K, C) array
+        OpenCV's greedy k-means++ (3 trials per center), k-means|| (a few distributed
+        oversampling passes, then k-means++ on the weighted candidates), OpenCV's uniform
+        draw in the bounding box, or given start centers. k-means++ runs on the exact
+        color histogram of 8-bit images, and otherwise on a uniform sample of 2^18 pixels
+        chosen by a hash of their position (so it does not depend on chunking).
     seed : int, Generator or None
         Randomness; None draws a seed, which is recorded in the result.
     method : {"auto", "histogram", "pixels"}
@@ -177,9 +180,10 @@ def fit_palette(
     given = None
     if not isinstance(init, str):
         given = np.asarray(init, np.float64)
-    elif init not in ("k-means++", "random"):
+    elif init not in ("k-means++", "k-means||", "random"):
         raise InvalidParameterError(
-            f"init must be 'k-means++', 'random' or a (K, C) array of centers, got {init!r}"
+            "init must be 'k-means++', 'k-means||', 'random' or a (K, C) array of centers, "
+            f"got {init!r}"
         )
     arr, layout = as_image(image, chunks=chunks)
     if not isinstance(image, da.Array):
@@ -202,6 +206,7 @@ def fit_palette(
     if capable:
         hist = pixels.histogram()
         n_valid, n_distinct = int(hist.counts.sum()), int(hist.codes.shape[0])
+        _check_enough(n_valid, n_distinct, k, layout)
         colors = hist.colors
         low, high = colors.min(axis=0), colors.max(axis=0)
         seed_set: tuple[NDArray, NDArray] | None = (
@@ -218,7 +223,7 @@ def fit_palette(
                 "(for example with numpy.nan_to_num) or mask them with an alpha channel"
             )
         n_valid, low, high, seed_set = stats.n_valid, stats.low, stats.high, None
-    _check_enough(n_valid, n_distinct, k, layout)
+        _check_enough(n_valid, n_distinct, k, layout)
     method_used = "histogram" if isinstance(source, HistogramSource) else "pixels"
 
     best: LloydRun | None = None
@@ -228,12 +233,19 @@ def fit_palette(
             start = given
         elif init == "random" or given is not None:
             start = random_centers(np.asarray(low, float), np.asarray(high, float), k, rng)
+        elif init == "k-means||":
+            start = kmeans_parallel(source, k, rng)
         else:
             if seed_set is None:
                 seed_set = pixels.seed_points(n_valid, int(rng.integers(1 << 62)))
             start = kmeans_plus_plus(*seed_set, k, rng)
         run = run_lloyd(
-            source, start, max_iter=max_iter, epsilon=epsilon, on_iteration=on_iteration
+            source,
+            start,
+            max_iter=max_iter,
+            epsilon=epsilon,
+            on_iteration=on_iteration,
+            distinct=True,
         )
         score = compactness(run.partials, run.centers, exact=source.exact)
         log.info("attempt %d: %d iterations, compactness %.6g", attempt + 1, run.n_iter, score)

@@ -15,10 +15,15 @@ from numpy.typing import NDArray
 
 __all__ = [
     "INT_DTYPES",
+    "Bounds",
     "assign_labels",
+    "bounded_partial_sums",
+    "bounds_prepare",
     "color_codes",
     "decode_colors",
-    "farthest_member",
+    "farthest_members",
+    "merge_farthest",
+    "min_distances",
     "partial_sums",
     "sparse_histogram",
 ]
@@ -42,6 +47,88 @@ def _nearest(px, i, centers):  # type: ignore[no-untyped-def]
             best_d = d
             best = k
     return best, best_d
+
+
+@numba.njit(nogil=True, cache=True, inline="always")
+def _nearest2(px, i, centers):  # type: ignore[no-untyped-def]
+    # Same winner as _nearest (strict <, lowest index on ties), plus the second distance.
+    best = 0
+    best_d = np.inf
+    second_d = np.inf
+    for k in range(centers.shape[0]):
+        d = 0.0
+        for j in range(centers.shape[1]):
+            t = np.float64(px[i, j]) - centers[k, j]
+            d += t * t
+        if d < best_d:
+            second_d = best_d
+            best_d = d
+            best = k
+        elif d < second_d:
+            second_d = d
+    return best, best_d, second_d
+
+
+@numba.njit(nogil=True, cache=True, inline="always")
+def _dist_to(px, i, centers, k):  # type: ignore[no-untyped-def]
+    d = 0.0
+    for j in range(centers.shape[1]):
+        t = np.float64(px[i, j]) - centers[k, j]
+        d += t * t
+    return d
+
+
+# Bounds are only trusted with this much room, so rounding in them can never change a label.
+_REL, _ABS = 1e-9, 1e-9
+
+
+@_jit
+def _bounded_kernel(  # type: ignore[no-untyped-def]
+    px,
+    weights,
+    centers,
+    half_gap,
+    shift,
+    max_shift,
+    fresh,
+    labels,
+    upper,
+    lower,
+    sums,
+    sq,
+    counts,
+    dist,
+):
+    # Hamerly's bounds: upper >= distance to the assigned center, lower <= distance to any
+    # other. A point whose upper bound is safely below max(lower, half the gap from its
+    # center to the next) keeps its label with one distance computed instead of K.
+    n, c = px.shape
+    for i in range(n):
+        if fresh:
+            a, d, d2 = _nearest2(px, i, centers)
+            labels[i], upper[i], lower[i] = a, np.sqrt(d), np.sqrt(d2)
+        else:
+            a = labels[i]
+            u = upper[i] + shift[a]
+            low = lower[i] - max_shift
+            bound = max(low, half_gap[a])
+            d = _dist_to(px, i, centers, a)
+            if u * (1 + _REL) + _ABS < bound:
+                upper[i], lower[i] = u, low
+            else:
+                u = np.sqrt(d)
+                if u * (1 + _REL) + _ABS < bound:
+                    upper[i], lower[i] = u, low
+                else:
+                    a, d, d2 = _nearest2(px, i, centers)
+                    labels[i], upper[i], lower[i] = a, np.sqrt(d), np.sqrt(d2)
+        w = weights[i]
+        counts[a] += w
+        dist[a] += w * d
+        for j in range(c):
+            v = px[i, j]
+            sums[a, j] += w * v
+            sq[a, j] += w * v * v
 
 
 @_jit
@@ -76,11 +163,27 @@ def _assign_kernel(px, centers, out):  # type: ignore[no-untyped-def]
 
 
 @_jit
-def _farthest_kernel(px, mask, labels, centers, k, base, excluded):  # type: ignore[no-untyped-def]
+def _min_dist_kernel(px, centers, out):  # type: ignore[no-untyped-def]
+    for i in range(px.shape[0]):
+        out[i] = _nearest(px, i, centers)[1]
+
+
+@numba.njit(nogil=True, cache=True, inline="always")
+def _color_order(px, i, other):  # type: ignore[no-untyped-def]
+    # -1, 0, 1 as row i of px is lexicographically below, equal to, above the row `other`.
+    for j in range(px.shape[1]):
+        if px[i, j] != px[other, j]:
+            return 1 if px[i, j] > px[other, j] else -1
+    return 0
+
+
+@_jit
+def _farthest_kernel(px, mask, labels, centers, k, base, top_d, top_i, top_n):  # type: ignore[no-untyped-def]
+    # Keeps the len(top_d) farthest distinct colors among the members of cluster k, sorted
+    # by distance, then color, both descending; top_n counts the members of each color.
     n, c = px.shape
-    best_d = -1.0
-    best_i = -1
-    count = 0
+    size = 0
+    cap = top_d.shape[0]
     for i in range(n):
         if mask.shape[0] and mask[i] == 0:
             continue
@@ -89,38 +192,39 @@ def _farthest_kernel(px, mask, labels, centers, k, base, excluded):  # type: ign
                 continue
         elif _nearest(px, i, centers)[0] != k:
             continue
-        skip = False
-        for e in range(excluded.shape[0]):
-            same = True
-            for j in range(c):
-                if px[i, j] != excluded[e, j]:
-                    same = False
-                    break
-            if same:
-                skip = True
-                break
-        if skip:
-            continue
         d = 0.0
         for j in range(c):
             t = np.float64(px[i, j]) - base[j]
             d += t * t
-        if d > best_d:
-            best_d, best_i, count = d, i, 1
+        if size == cap and d < top_d[size - 1]:
             continue
-        if d < best_d:
-            continue
-        # Equal distance: the lexicographically larger color wins, equal colors are counted.
-        order = 0
-        for j in range(c):
-            if px[i, j] != px[best_i, j]:
-                order = 1 if px[i, j] > px[best_i, j] else -1
+        # Find the place of (d, color); equal colors have equal distances.
+        pos = 0
+        same = -1
+        while pos < size:
+            if d > top_d[pos]:
                 break
-        if order == 0:
-            count += 1
-        elif order > 0:
-            best_i, count = i, 1
-    return best_d, best_i, count
+            if d == top_d[pos]:
+                order = _color_order(px, i, top_i[pos])
+                if order == 0:
+                    same = pos
+                    break
+                if order > 0:
+                    break
+            pos += 1
+        if same >= 0:
+            top_n[same] += 1
+            continue
+        if pos == cap:
+            continue
+        last = min(size, cap - 1)
+        for q in range(last, pos, -1):
+            top_d[q] = top_d[q - 1]
+            top_i[q] = top_i[q - 1]
+            top_n[q] = top_n[q - 1]
+        top_d[pos], top_i[pos], top_n[pos] = d, i, 1
+        size = min(size + 1, cap)
+    return size
 
 
 def partial_sums(
@@ -174,6 +278,78 @@ def partial_sums(
     return sums, sq, counts, dist
 
 
+class Bounds:
+    """Per-point state of :func:`bounded_partial_sums` between calls (Hamerly's algorithm)."""
+
+    def __init__(self, n: int) -> None:
+        self.centers: NDArray[np.float64] | None = None
+        self.labels = np.zeros(n, np.int32)
+        self.upper = np.zeros(n, np.float64)
+        self.lower = np.zeros(n, np.float64)
+        # (half gap per center, shift per center, largest shift, no usable bounds yet)
+        self.step: tuple[NDArray[np.float64], NDArray[np.float64], float, bool] | None = None
+
+
+def bounded_partial_sums(
+    pixels: NDArray,
+    weights: NDArray[np.int64],
+    centers: NDArray[np.float64],
+    bounds: Bounds,
+    part: slice = slice(None),
+) -> tuple[NDArray, NDArray, NDArray[np.int64], NDArray[np.float64]]:
+    """:func:`partial_sums` with weights, skipping most distance computations.
+
+    Exactly the same memberships as the brute-force search, using (and updating) ``bounds``
+    from the previous call. Call ``bounds_prepare`` once per new ``centers`` first; ``part``
+    selects the rows this call handles (several threads work on disjoint parts).
+    """
+    k, c = centers.shape
+    sums = np.zeros((k, c), np.int64)
+    sq = np.zeros((k, c), np.int64)
+    counts = np.zeros(k, np.int64)
+    dist = np.zeros(k, np.float64)
+    assert bounds.step is not None, "call bounds_prepare first"
+    half_gap, shift, max_shift, fresh = bounds.step
+    _bounded_kernel(
+        pixels[part],
+        weights[part],
+        centers,
+        half_gap,
+        shift,
+        max_shift,
+        fresh,
+        bounds.labels[part],
+        bounds.upper[part],
+        bounds.lower[part],
+        sums,
+        sq,
+        counts,
+        dist,
+    )
+    return sums, sq, counts, dist
+
+
+def bounds_prepare(bounds: Bounds, centers: NDArray[np.float64]) -> None:
+    """Center shifts since the previous call and half the gap to each center's neighbor."""
+    centers = np.ascontiguousarray(centers, np.float64)
+    k = centers.shape[0]
+    if k == 1:
+        half_gap = np.full(1, np.inf)
+    elif k > 2048:  # the K x K gap matrix would be large; rely on the lower bounds alone
+        half_gap = np.zeros(k)
+    else:
+        gaps = np.sqrt(((centers[:, None, :] - centers[None, :, :]) ** 2).sum(axis=2))
+        np.fill_diagonal(gaps, np.inf)
+        half_gap = 0.5 * gaps.min(axis=1)
+    previous = bounds.centers
+    fresh = previous is None or previous.shape != centers.shape
+    shift = np.zeros(k)
+    if previous is not None and not fresh:
+        shift = np.sqrt(((centers - previous) ** 2).sum(axis=1))
+    bounds.step = (half_gap, shift, float(shift.max()), fresh)
+    bounds.centers = centers.copy()
+
+
 def assign_labels(pixels: NDArray, centers: NDArray[np.float64], dtype: np.dtype) -> NDArray:
     """Index of the nearest center of each point, (N, C) -> (N,) of ``dtype``."""
     out = np.empty(pixels.shape[0], dtype)
@@ -181,34 +357,68 @@ def assign_labels(pixels: NDArray, centers: NDArray[np.float64], dtype: np.dtype
     return out
 
 
-def farthest_member(
+def min_distances(pixels: NDArray, centers: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Squared distance of each point to its nearest center, (N, C) -> (N,) float64."""
+    out = np.empty(pixels.shape[0], np.float64)
+    _min_dist_kernel(pixels, np.ascontiguousarray(centers, np.float64), out)
+    return out
+
+
+def farthest_members(
     pixels: NDArray,
     centers: NDArray[np.float64],
     k: int,
     base: NDArray[np.float64],
-    excluded: NDArray,
+    n: int,
     *,
     mask: NDArray[np.uint8] | None = None,
     labels: NDArray[np.int32] | None = None,
-) -> tuple[float, NDArray | None, int]:
-    """Member of cluster ``k`` farthest from ``base``, skipping the colors in ``excluded``.
+) -> tuple[NDArray[np.float64], NDArray, NDArray[np.int64]]:
+    """The ``n`` members of cluster ``k`` farthest from ``base``, as distinct colors.
 
-    Ties go to the lexicographically larger color, so the answer does not depend on the order
-    of the points. Returns ``(distance, color, how many members have that color)``, or
-    ``(-1.0, None, 0)`` when the cluster has no eligible member.
+    Membership is the nearest of ``centers`` (or ``labels``). Sorted by distance, then
+    color, both descending, so the answer does not depend on the order of the points.
+
+    Returns
+    -------
+    distances : (m,) float64, colors : (m, C), counts : (m,) int64
+        m <= n; counts are the members of each color.
     """
-    d, i, count = _farthest_kernel(
+    top_d = np.full(n, -1.0)
+    top_i = np.zeros(n, np.int64)
+    top_n = np.zeros(n, np.int64)
+    size = _farthest_kernel(
         pixels,
         _or_empty(mask, np.uint8),
         _or_empty(labels, np.int32),
         np.ascontiguousarray(centers, np.float64),
         k,
         np.ascontiguousarray(base, np.float64),
-        np.ascontiguousarray(excluded, pixels.dtype).reshape(-1, pixels.shape[1]),
+        top_d,
+        top_i,
+        top_n,
     )
-    if i < 0:
-        return -1.0, None, 0
-    return float(d), pixels[i].copy(), int(count)
+    return top_d[:size].copy(), pixels[top_i[:size]].copy(), top_n[:size].copy()
+
+
+def merge_farthest(
+    parts: list[tuple[NDArray[np.float64], NDArray, NDArray[np.int64]]], n: int
+) -> tuple[NDArray[np.float64], NDArray, NDArray[np.int64]]:
+    """Combine :func:`farthest_members` answers of disjoint point sets; keep the top ``n``."""
+    ds = np.concatenate([p[0] for p in parts])
+    colors = np.concatenate([p[1] for p in parts])
+    counts = np.concatenate([p[2] for p in parts])
+    if ds.shape[0] == 0:
+        return ds, colors, counts
+    # Sort by distance then color, both descending; merge equal colors.
+    keys = [-colors[:, j].astype(np.float64) for j in reversed(range(colors.shape[1]))]
+    order = np.lexsort([*keys, -ds])
+    ds, colors, counts = ds[order], colors[order], counts[order]
+    new = np.ones(ds.shape[0], bool)
+    new[1:] = (colors[1:] != colors[:-1]).any(axis=1)
+    starts = np.flatnonzero(new)
+    merged = np.add.reduceat(counts, starts)
+    return ds[starts][:n], colors[starts][:n], merged[:n]
 
 
 def color_codes(pixels: NDArray[np.uint8]) -> NDArray[np.uint32]:
@@ -235,7 +445,11 @@ def sparse_histogram(
     codes = color_codes(pixels)
     if mask is not None:
         codes = codes[mask != 0]
-    dense = np.bincount(codes, minlength=1 << (8 * pixels.shape[1]))
+    bins = 1 << (8 * pixels.shape[1])
+    if codes.shape[0] < bins // 16:  # small block: sorting beats clearing 2^24 counters
+        uniq, counts = np.unique(codes, return_counts=True)
+        return uniq.astype(np.uint32), counts.astype(np.int64)
+    dense = np.bincount(codes, minlength=bins)
     nz = np.flatnonzero(dense)
     return nz.astype(np.uint32), dense[nz].astype(np.int64)
 

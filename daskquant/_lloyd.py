@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from daskquant._errors import DaskQuantError
+from daskquant._errors import DaskQuantError, TooFewColorsError
 from daskquant._sources import Partials, Source
 
 __all__ = ["LloydRun", "compactness", "run_lloyd", "update_centers"]
@@ -44,47 +44,67 @@ def update_centers(
     assigned_from: NDArray[np.float64],
     *,
     labels: Any = None,
+    distinct: bool = False,
 ) -> tuple[NDArray[np.float64], Partials]:
-    """Means of the clusters, after OpenCV's repair of empty clusters.
+    """Means of the clusters, after the repair of empty clusters.
 
-    An empty cluster takes the member of the largest cluster farthest from that cluster's
-    mean (one more source question per empty cluster). Returns the centers and the sums
-    after the moves.
+    An empty cluster takes a pixel from the largest cluster: the member farthest from that
+    cluster's mean. Returns the centers and the sums after the moves.
+
+    ``distinct=False`` is OpenCV's repair, one empty cluster at a time (the largest cluster
+    and its mean are found again after each move; a color may be moved more than once, which
+    makes duplicate centers): one source question per empty cluster. ``distinct=True`` (the
+    image API) fills all empty clusters of an update from one question, each with a different
+    color, and raises TooFewColorsError rather than duplicate a center.
     """
     sums, sq, counts = partials.sums.copy(), partials.sq.copy(), partials.counts.copy()
-    moved: dict[tuple[int, bytes], int] = {}
-    for k in np.flatnonzero(counts == 0):
-        largest = int(np.argmax(counts))
-        base = sums[largest] / counts[largest]
-        excluded: list[NDArray] = []
-        while True:
-            _, color, n = source.farthest(
-                assigned_from, largest, base, _stack(excluded, source.channels), labels=labels
-            )
-            if color is None:
-                raise DaskQuantError(
-                    f"cannot fill empty cluster {k}: the largest cluster has no member left "
-                    "to move (this is a bug; please report it with the input)"
-                )
-            key = (largest, color.tobytes())
-            if moved.get(key, 0) < n:
-                break
-            excluded.append(color)
-        moved[key] = moved.get(key, 0) + 1
+    used: dict[tuple[int, bytes], int] = {}  # pixels moved out of (cluster, color)
+    spent: set[int] = set()  # clusters with no color left to give (distinct mode)
+
+    def move(color: NDArray, source_k: int, k: int) -> None:
         x = color.astype(sums.dtype)
-        sums[largest] -= x
-        sq[largest] -= x * x
-        counts[largest] -= 1
+        sums[source_k] -= x
+        sq[source_k] -= x * x
+        counts[source_k] -= 1
         sums[k] += x
         sq[k] += x * x
         counts[k] += 1
-        log.debug("empty cluster %d filled from cluster %d", k, largest)
+        key = (source_k, color.tobytes())
+        used[key] = used.get(key, 0) + 1
+        log.debug("empty cluster %d filled from cluster %d", k, source_k)
+
+    empty = [int(k) for k in np.flatnonzero(counts == 0)]
+    while empty:
+        candidates = np.where([i in spent for i in range(len(counts))], -1, counts)
+        largest = int(np.argmax(candidates))
+        if candidates[largest] <= 0:
+            raise TooFewColorsError(
+                f"{len(empty)} clusters are empty and no cluster has a color left to give: "
+                "the image has fewer distinct colors than n_colors; ask for fewer colors"
+            )
+        base = sums[largest] / counts[largest]
+        taken = sum(v for (c, _), v in used.items() if c == largest)
+        want = len(empty) + taken if distinct else taken + 1
+        _, colors, n = source.farthest(assigned_from, largest, base, want, labels=labels)
+        moved_any = False
+        for color, available in zip(colors, n, strict=True):
+            if not empty:
+                break
+            if used.get((largest, color.tobytes()), 0) >= (1 if distinct else available):
+                continue
+            move(color, largest, empty.pop(0))
+            moved_any = True
+            if not distinct:
+                break
+        if not moved_any:
+            if not distinct:
+                raise DaskQuantError(
+                    f"cannot fill empty cluster {empty[0]}: the largest cluster has no member "
+                    "left to move (this is a bug; please report it with the input)"
+                )
+            spent.add(largest)
     centers = sums / counts[:, None]
     return centers, Partials(sums, sq, counts, partials.dist)
-
-
-def _stack(colors: list[NDArray], channels: int) -> NDArray:
-    return np.stack(colors) if colors else np.empty((0, channels))
 
 
 def run_lloyd(
@@ -94,6 +114,7 @@ def run_lloyd(
     max_iter: int,
     epsilon: float,
     on_iteration: Any = None,
+    distinct: bool = False,
 ) -> LloydRun:
     """Lloyd updates from ``initial`` until every center moves at most ``epsilon``.
 
@@ -105,6 +126,8 @@ def run_lloyd(
         Most center updates after the start centers (OpenCV's ``maxCount - 1``).
     epsilon : float
         Stop when the largest center shift (Euclidean) is at most this.
+    distinct : bool
+        Refuse to create duplicate centers (see :func:`update_centers`).
     """
     eps2 = epsilon * epsilon
     centers = np.asarray(initial, np.float64)
@@ -113,7 +136,7 @@ def run_lloyd(
     while n_iter < max_iter:
         t0 = time.perf_counter()
         raw = source.partials(centers)
-        new, partials = update_centers(source, raw, centers)
+        new, partials = update_centers(source, raw, centers, distinct=distinct)
         shift = float(np.max(np.sum((new - centers) ** 2, axis=1)))
         previous, centers = centers, new
         n_iter += 1

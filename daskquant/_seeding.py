@@ -1,16 +1,21 @@
-"""Initial centers: OpenCV's random centers and greedy k-means++ on weighted points.
+"""Initial centers: OpenCV's random centers, greedy k-means++, and k-means||.
 
-Both work on small, in-memory inputs (a bounding box, or distinct colors with their pixel
-counts); the dask side (``_sources``) decides what those are.
+Random centers and k-means++ work on small, in-memory inputs (a bounding box, or distinct
+colors with their pixel counts); k-means|| asks a source (``_sources``) a few questions and
+needs no sample of the data in one process.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import numba
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["kmeans_plus_plus", "random_centers"]
+from daskquant._errors import TooFewColorsError
+
+__all__ = ["kmeans_parallel", "kmeans_plus_plus", "random_centers"]
 
 
 def random_centers(
@@ -87,3 +92,40 @@ def kmeans_plus_plus(
 def _draw(cumulative: NDArray[np.float64], u: float) -> int:
     # First index whose cumulative weight reaches u (OpenCV: p -= dist[i]; if p <= 0 stop).
     return min(int(np.searchsorted(cumulative, u, side="left")), cumulative.shape[0] - 1)
+
+
+def kmeans_parallel(
+    source: Any,
+    n_centers: int,
+    rng: np.random.Generator,
+    *,
+    rounds: int = 5,
+    oversampling: float = 2.0,
+) -> NDArray[np.float64]:
+    """k-means|| (Bahmani et al. 2012): oversample candidates in a few passes, then reduce.
+
+    Starts from one pixel drawn uniformly; each round keeps every pixel with probability
+    ``oversampling * K * d^2 / cost`` (about 2K new candidates a round, two passes); the
+    candidates are weighted by the pixels nearest to them (one pass) and reduced to K by
+    greedy k-means++ in memory. Extra rounds run while there are fewer than K candidates.
+    """
+    candidates = source.pick(int(rng.integers(1 << 62)))[None, :]
+    done = 0
+    while done < rounds or (candidates.shape[0] < n_centers and done < 4 * rounds):
+        cost = float(source.partials(candidates).dist.sum())
+        done += 1
+        if cost == 0:
+            break
+        new = source.sample(
+            candidates, oversampling * n_centers / cost, int(rng.integers(1 << 62))
+        )
+        if new.shape[0]:
+            candidates = np.unique(np.concatenate([candidates, new]), axis=0)
+    weights = source.partials(candidates).counts
+    keep = weights > 0
+    if int(keep.sum()) < n_centers:
+        raise TooFewColorsError(
+            f"k-means|| found only {int(keep.sum())} distinct colors for n_colors={n_centers}; "
+            "the image likely has fewer distinct colors than that"
+        )
+    return kmeans_plus_plus(candidates[keep], weights[keep].astype(np.float64), n_centers, rng)

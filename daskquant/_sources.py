@@ -10,7 +10,9 @@ once per compute, as a single key every block task depends on.
 from __future__ import annotations
 
 import itertools
+import os
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
 from typing import Any, Protocol
@@ -34,6 +36,9 @@ __all__ = [
 
 FAN_IN = 8
 _SEED_SAMPLE = 1 << 18  # pixels drawn for k-means++ seeding when no exact histogram exists
+
+
+Farthest = tuple[NDArray[np.float64], NDArray, NDArray[np.int64]]
 
 
 @dataclass(frozen=True)
@@ -78,10 +83,10 @@ class Source(Protocol):
         centers: NDArray[np.float64],
         k: int,
         base: NDArray[np.float64],
-        excluded: NDArray,
+        n: int,
         *,
         labels: Any = None,
-    ) -> tuple[float, NDArray | None, int]: ...
+    ) -> Farthest: ...
 
 
 def persist_in_memory(arr: da.Array) -> da.Array:
@@ -113,8 +118,9 @@ def _split(
 
 def _block_partials(
     block: NDArray,
-    centers: NDArray[np.float64],
+    offset: tuple[int, ...],
     labels: NDArray | None,
+    centers: NDArray[np.float64],
     *,
     channels: int,
     alpha: int | None,
@@ -126,40 +132,28 @@ def _block_partials(
 
 def _block_farthest(
     block: NDArray,
-    centers: NDArray[np.float64],
+    offset: tuple[int, ...],
     labels: NDArray | None,
+    centers: NDArray[np.float64],
+    base: NDArray[np.float64],
     *,
     k: int,
-    base: NDArray[np.float64],
-    excluded: NDArray,
+    n: int,
     channels: int,
     alpha: int | None,
-) -> tuple[float, NDArray | None, int]:
+) -> Farthest:
     px, mask = _split(block, channels, alpha)
     lab = None if labels is None else labels.reshape(-1)
-    return K.farthest_member(px, centers, k, base, excluded, mask=mask, labels=lab)
+    return K.farthest_members(px, centers, k, base, n, mask=mask, labels=lab)
 
 
-Farthest = tuple[float, NDArray | None, int]
+def _merge_farthest(*parts: Farthest, n: int) -> Farthest:
+    return K.merge_farthest(list(parts), n)
 
 
-def _combine_farthest(*parts: Farthest) -> Farthest:
-    best: Farthest = (-1.0, None, 0)
-    for d, color, n in parts:
-        if color is None:
-            continue
-        if best[1] is None or d > best[0]:
-            best = (d, color, n)
-        elif d == best[0]:
-            a, b = tuple(color.tolist()), tuple(best[1].tolist())
-            if a == b:
-                best = (d, color, best[2] + n)
-            elif a > b:
-                best = (d, color, n)
-    return best
-
-
-def _block_histogram(block: NDArray, *, channels: int, alpha: int | None) -> Histogram:
+def _block_histogram(
+    block: NDArray, offset: object, labels: object, *, channels: int, alpha: int | None
+) -> Histogram:
     px, mask = _split(block, channels, alpha)
     codes, counts = K.sparse_histogram(np.ascontiguousarray(px), mask)
     return Histogram(codes, counts, channels)
@@ -184,7 +178,9 @@ class Stats:
     n_nonfinite: int
 
 
-def _block_stats(block: NDArray, *, channels: int, alpha: int | None) -> Stats:
+def _block_stats(
+    block: NDArray, offset: object, labels: object, *, channels: int, alpha: int | None
+) -> Stats:
     px, mask = _split(block, channels, alpha)
     if mask is not None:
         px = px[mask != 0]
@@ -223,36 +219,81 @@ def _tree(parts: list[Any], combine: Any) -> Any:
     return parts[0]
 
 
-def _seed_sample(
-    block: NDArray,
-    offset: tuple[int, ...],
-    *,
-    shape: tuple[int, ...],
-    rate: float,
-    key: int,
-    channels: int,
-    alpha: int | None,
-) -> NDArray:
-    # A counter-based hash of each pixel's global index picks the sample, so the sample does
-    # not depend on how the image is chunked.
-    index = np.zeros((1,) * (block.ndim - 1), np.uint64)
+def _uniform(
+    block_shape: tuple[int, ...], offset: tuple[int, ...], shape: tuple[int, ...], key: int
+) -> NDArray[np.float64]:
+    """A uniform number in [0, 1) per pixel of a block, from a hash of its global index.
+
+    It depends only on the pixel's position in the whole image and on ``key``, not on how
+    the image is chunked.
+    """
+    ndim = len(block_shape) - 1
+    index = np.zeros((1,) * ndim, np.uint64)
     for axis, (start, size, full) in enumerate(
-        zip(offset, block.shape[:-1], shape[:-1], strict=True)
+        zip(offset, block_shape[:-1], shape[:-1], strict=True)
     ):
         coords = np.arange(start, start + size, dtype=np.uint64)
         index = index * np.uint64(full) + coords.reshape(
-            (1,) * axis + (size,) + (1,) * (block.ndim - 2 - axis)
+            (1,) * axis + (size,) + (1,) * (ndim - 1 - axis)
         )
-    keep = (_splitmix64(index.reshape(-1) ^ np.uint64(key)) >> np.uint64(11)) < np.uint64(
-        int(rate * (1 << 53))
-    )
-    px, mask = _split(block, channels, alpha)
-    if mask is not None:
-        keep &= mask != 0
-    px = px[keep]
+    bits = _splitmix64(index.reshape(-1) ^ np.uint64(key)) >> np.uint64(11)
+    return bits.astype(np.float64) / float(1 << 53)
+
+
+def _valid_rows(px: NDArray, mask: NDArray | None) -> NDArray[np.bool_]:
+    keep = np.ones(px.shape[0], bool) if mask is None else mask != 0
     if px.dtype.kind == "f":
-        px = px[np.isfinite(px).all(axis=1)]
-    return np.asarray(px, np.float64)
+        keep &= np.isfinite(px).all(axis=1)
+    return keep
+
+
+def _block_sample(
+    block: NDArray,
+    offset: tuple[int, ...],
+    labels: object,
+    centers: NDArray[np.float64] | None,
+    *,
+    scale: float,
+    key: int,
+    shape: tuple[int, ...],
+    channels: int,
+    alpha: int | None,
+) -> NDArray[np.float64]:
+    # Each pixel is kept with probability scale (no centers) or scale x its squared distance
+    # to the nearest center (k-means|| oversampling).
+    px, mask = _split(block, channels, alpha)
+    u = _uniform(block.shape, offset, shape, key)
+    keep = _valid_rows(px, mask)
+    if centers is None:
+        keep &= u < scale
+    else:
+        keep &= u < scale * K.min_distances(px, centers)
+    return np.asarray(px[keep], np.float64)
+
+
+def _block_pick(
+    block: NDArray,
+    offset: tuple[int, ...],
+    labels: object,
+    *,
+    key: int,
+    shape: tuple[int, ...],
+    channels: int,
+    alpha: int | None,
+) -> tuple[float, NDArray | None]:
+    # The valid pixel with the smallest hash: one pixel drawn uniformly from the image.
+    px, mask = _split(block, channels, alpha)
+    u = np.where(_valid_rows(px, mask), _uniform(block.shape, offset, shape, key), np.inf)
+    i = int(np.argmin(u))
+    return (float(u[i]), np.asarray(px[i], np.float64)) if np.isfinite(u[i]) else (np.inf, None)
+
+
+def _combine_pick(*parts: tuple[float, NDArray | None]) -> tuple[float, NDArray | None]:
+    return min(parts, key=lambda p: p[0])
+
+
+def _concat(*parts: NDArray) -> NDArray:
+    return np.concatenate(parts)
 
 
 def _splitmix64(x: NDArray[np.uint64]) -> NDArray[np.uint64]:
@@ -274,8 +315,6 @@ class PixelSource:
         How many leading channels are clustered.
     alpha : int or None
         Index of the alpha channel; pixels whose alpha is 0 are left out.
-    labels : dask array, optional
-        Initial memberships aligned with ``image``'s blocks (``KMEANS_USE_INITIAL_LABELS``).
     """
 
     def __init__(self, image: da.Array, *, channels: int, alpha: int | None) -> None:
@@ -284,68 +323,66 @@ class PixelSource:
         self.alpha = alpha
         self.exact = image.dtype in K.INT_DTYPES
         self._blocks = list(image.to_delayed().ravel())
+        self._offsets = _block_offsets(image.chunks)
         self._opts: dict[str, Any] = {"channels": channels, "alpha": alpha}
 
-    def _label_blocks(self, labels: da.Array | None) -> list[Any]:
-        if labels is None:
-            return [None] * len(self._blocks)
-        return list(labels.to_delayed().ravel())
+    def _reduce(
+        self, fn: Any, combine: Any, *shared: Any, labels: da.Array | None = None, **kw: Any
+    ) -> Any:
+        """One compute: ``fn(block, offset, labels_block, *shared)`` per block, tree-combined.
+
+        Each shared array enters the graph once, as a key every block task depends on.
+        """
+        keys = [dask.delayed(a, pure=True) if isinstance(a, np.ndarray) else a for a in shared]
+        lab = [None] * len(self._blocks) if labels is None else labels.to_delayed().ravel()
+        task = dask.delayed(partial(fn, **kw, **self._opts), pure=True)
+        parts = [
+            task(b, off, lb, *keys)
+            for b, off, lb in zip(self._blocks, self._offsets, lab, strict=True)
+        ]
+        (result,) = dask.compute(_tree(parts, combine))
+        return result
 
     def partials(self, centers: NDArray[np.float64], *, labels: Any = None) -> Partials:
-        c = dask.delayed(np.asarray(centers, np.float64), pure=True)
-        fn = partial(_block_partials, **self._opts)
-        parts = [
-            dask.delayed(fn, pure=True)(b, c, lab)
-            for b, lab in zip(self._blocks, self._label_blocks(labels), strict=True)
-        ]
-        (result,) = dask.compute(_tree(parts, _combine_partials))
-        return result
+        c = np.asarray(centers, np.float64)
+        return self._reduce(_block_partials, _combine_partials, c, labels=labels)
 
     def farthest(
         self,
         centers: NDArray[np.float64],
         k: int,
         base: NDArray[np.float64],
-        excluded: NDArray,
+        n: int,
         *,
         labels: Any = None,
-    ) -> tuple[float, NDArray | None, int]:
-        c = dask.delayed(np.asarray(centers, np.float64), pure=True)
-        fn = partial(_block_farthest, k=k, base=base, excluded=excluded, **self._opts)
-        parts = [
-            dask.delayed(fn, pure=True)(b, c, lab)
-            for b, lab in zip(self._blocks, self._label_blocks(labels), strict=True)
-        ]
-        (result,) = dask.compute(_tree(parts, _combine_farthest))
-        return result
+    ) -> Farthest:
+        """The ``n`` farthest distinct colors from ``base`` in cluster ``k`` (one compute)."""
+        c = np.asarray(centers, np.float64)
+        merge = partial(_merge_farthest, n=n)
+        return self._reduce(_block_farthest, merge, c, base, labels=labels, k=k, n=n)
 
     def histogram(self) -> Histogram:
-        fn = partial(_block_histogram, **self._opts)
-        (result,) = dask.compute(
-            _tree([dask.delayed(fn, pure=True)(b) for b in self._blocks], _combine_histograms)
-        )
-        return result
+        return self._reduce(_block_histogram, _combine_histograms)
 
     def stats(self) -> Stats:
-        fn = partial(_block_stats, **self._opts)
-        (result,) = dask.compute(
-            _tree([dask.delayed(fn, pure=True)(b) for b in self._blocks], _combine_stats)
+        return self._reduce(_block_stats, _combine_stats)
+
+    def sample(
+        self, centers: NDArray[np.float64] | None, scale: float, key: int
+    ) -> NDArray[np.float64]:
+        """Pixels kept with probability ``scale`` (x squared distance to ``centers``)."""
+        return self._reduce(
+            _block_sample, _concat, centers, scale=scale, key=key, shape=self.image.shape
         )
-        return result
+
+    def pick(self, key: int) -> NDArray[np.float64]:
+        """One valid pixel drawn uniformly (the smallest hash of its global index)."""
+        _, px = self._reduce(_block_pick, _combine_pick, key=key, shape=self.image.shape)
+        return px
 
     def seed_points(self, n_valid: int, key: int) -> tuple[NDArray, NDArray]:
         """Distinct values of a chunking-independent random sample, with multiplicities."""
-        rate = min(1.0, _SEED_SAMPLE / max(n_valid, 1))
-        offsets = _block_offsets(self.image.chunks)
-        fn = partial(_seed_sample, shape=self.image.shape, rate=rate, key=key, **self._opts)
-        parts = [
-            dask.delayed(fn, pure=True)(b, off)
-            for b, off in zip(self._blocks, offsets, strict=True)
-        ]
-        (pieces,) = dask.compute(parts)
-        sample = np.concatenate(pieces) if pieces else np.empty((0, self.channels))
-        if sample.shape[0] == 0:
-            return sample, np.empty(0)
+        sample = self.sample(None, min(1.0, _SEED_SAMPLE / max(n_valid, 1)), key)
         points, weights = np.unique(sample, axis=0, return_counts=True)
         return points, weights.astype(np.float64)
 
@@ -370,26 +407,62 @@ class HistogramSource:
     to :class:`PixelSource`'s because integer sums are exact and the kernels are shared.
     """
 
-    def __init__(self, hist: Histogram) -> None:
+    def __init__(self, hist: Histogram, *, threads: int | None = None) -> None:
         self.hist = hist
         self.colors = hist.colors
         self.channels = hist.channels
         self.exact = True
+        self._bounds = K.Bounds(self.colors.shape[0])
+        n_threads = threads or os.cpu_count() or 1
+        edges = np.linspace(0, self.colors.shape[0], n_threads + 1).astype(int)
+        self._parts = [slice(a, b) for a, b in itertools.pairwise(edges) if b > a]
+        self._pool = ThreadPoolExecutor(len(self._parts)) if len(self._parts) > 1 else None
 
     def partials(self, centers: NDArray[np.float64], *, labels: Any = None) -> Partials:
-        return Partials(*K.partial_sums(self.colors, centers, weights=self.hist.counts))
+        # Successive calls (the Lloyd iterations) reuse the bounds of the previous centers;
+        # the colors are split across threads (the kernel releases the GIL).
+        centers = np.ascontiguousarray(centers, np.float64)
+        K.bounds_prepare(self._bounds, centers)
+
+        def run(part: slice) -> Partials:
+            return Partials(
+                *K.bounded_partial_sums(self.colors, self.hist.counts, centers, self._bounds, part)
+            )
+
+        if self._pool is None:
+            return run(self._parts[0])
+        return _combine_partials(*self._pool.map(run, self._parts))
 
     def farthest(
         self,
         centers: NDArray[np.float64],
         k: int,
         base: NDArray[np.float64],
-        excluded: NDArray,
+        n: int,
         *,
         labels: Any = None,
-    ) -> tuple[float, NDArray | None, int]:
-        d, color, _ = K.farthest_member(self.colors, centers, k, base, excluded)
-        if color is None:
-            return d, None, 0
-        code = K.color_codes(color.reshape(1, -1))[0]
-        return d, color, int(self.hist.counts[np.searchsorted(self.hist.codes, code)])
+    ) -> Farthest:
+        known = self._bounds.centers
+        if known is not None and np.array_equal(known, centers):
+            # The memberships of the last partials call: no nearest-center search needed.
+            labels = self._bounds.labels
+        d, colors, _ = K.farthest_members(self.colors, centers, k, base, n, labels=labels)
+        codes = K.color_codes(colors)
+        return d, colors, self.hist.counts[np.searchsorted(self.hist.codes, codes)]
+
+    def pick(self, key: int) -> NDArray[np.float64]:
+        """One color drawn with probability proportional to its pixel count."""
+        cum = np.cumsum(self.hist.counts)
+        u = np.random.default_rng(key).random() * cum[-1]
+        return self.colors[int(np.searchsorted(cum, u, side="right"))].astype(np.float64)
+
+    def sample(
+        self, centers: NDArray[np.float64] | None, scale: float, key: int
+    ) -> NDArray[np.float64]:
+        """Colors kept as if each of their pixels were kept with the given probability."""
+        p = np.full(self.colors.shape[0], scale)
+        if centers is not None:
+            p = np.minimum(1.0, scale * K.min_distances(self.colors, centers))
+        kept = 1.0 - (1.0 - p) ** self.hist.counts
+        keep = np.random.default_rng(key).random(self.colors.shape[0]) < kept
+        return self.colors[keep].astype(np.float64)
