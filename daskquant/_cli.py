@@ -35,7 +35,9 @@ def _parser() -> argparse.ArgumentParser:
     q.add_argument("-k", "--colors", type=int, default=16, help="number of colors (K)")
     q.add_argument("--max-iter", type=int, default=20, help="most Lloyd updates")
     q.add_argument("--epsilon", type=float, default=1.0, help="stop when centers move less")
-    q.add_argument("--attempts", type=int, default=1, help="runs; the best is kept")
+    q.add_argument(
+        "--attempts", type=int, help="runs, the best is kept (default: 4 for 8-bit, else 1)"
+    )
     q.add_argument("--init", choices=["k-means++", "random"], default="k-means++")
     q.add_argument("--seed", type=int)
     q.add_argument("--method", choices=["auto", "histogram", "pixels"], default="auto")

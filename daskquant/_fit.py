@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Literal
 
@@ -26,13 +26,22 @@ from daskquant._sources import (
     persist_in_memory,
 )
 
-__all__ = ["FitResult", "apply_palette", "fit_palette", "label_dtype", "to_palette"]
+__all__ = [
+    "FitResult",
+    "apply_palette",
+    "fit_palette",
+    "label_dtype",
+    "label_image",
+    "palette_centers",
+    "to_palette",
+]
 
 log = logging.getLogger("daskquant")
 
 Init = Literal["k-means++", "k-means||", "random"]
 Method = Literal["auto", "histogram", "pixels"]
 MAX_COLORS = 65536
+HISTOGRAM_ATTEMPTS = 4  # default attempts where the exact histogram path applies
 
 
 @dataclass(frozen=True)
@@ -77,6 +86,11 @@ class FitResult:
     max_iter: int
     epsilon: float
     counts: NDArray[np.int64]
+    # Histogram path: the label of every distinct color of the image, as (packed codes,
+    # labels), so the image can be labelled by a table lookup instead of distances.
+    color_labels: tuple[NDArray[np.uint32], NDArray] | None = field(
+        default=None, repr=False, compare=False
+    )
 
     @property
     def n_colors(self) -> int:
@@ -112,7 +126,7 @@ def fit_palette(
     *,
     max_iter: int = 20,
     epsilon: float = 1.0,
-    attempts: int = 1,
+    attempts: int | None = None,
     init: Init | ArrayLike = "k-means++",
     seed: int | np.random.Generator | None = None,
     method: Method = "auto",
@@ -133,10 +147,16 @@ def fit_palette(
         (OpenCV counts the seeding as an iteration); there is no clamp to 100 here.
     epsilon : float
         Stop when every center moved at most this far (Euclidean) in the last update.
-    attempts : int
-        Independent runs; the one with the lowest compactness is kept.
+    attempts : int or None
+        Independent runs; the one with the lowest compactness is kept. None (default):
+        ``HISTOGRAM_ATTEMPTS`` (4) for 8-bit images with at most 3 clustered channels (and
+        no given start centers), where
+        the exact histogram makes a run cost O(distinct colors) so extra runs are nearly
+        free and lower the compactness; 1 otherwise, where each run re-reads every pixel
+        once per iteration.
     init : {"k-means++", "k-means||", "random"} or (K, C) array
-        OpenCV's greedy k-means++ (3 trials per center), k-means|| (a few distributed
+        OpenCV's greedy k-means++ (3 trials per center; also the later attempts after given
+        start centers), k-means|| (a few distributed
         oversampling passes, then k-means++ on the weighted candidates), OpenCV's uniform
         draw in the bounding box, or given start centers. k-means++ runs on the exact
         color histogram of 8-bit images, and otherwise on a uniform sample of 2^18 pixels
@@ -170,7 +190,8 @@ def fit_palette(
     """
     k = _check_int("n_colors", n_colors, 1, MAX_COLORS)
     max_iter = _check_int("max_iter", max_iter, 0)
-    attempts = _check_int("attempts", attempts, 1)
+    if attempts is not None:
+        attempts = _check_int("attempts", attempts, 1)
     if not np.isfinite(epsilon) or epsilon < 0:
         raise InvalidParameterError(f"epsilon must be a finite number >= 0, got {epsilon!r}")
     if method not in ("auto", "histogram", "pixels"):
@@ -195,6 +216,8 @@ def fit_palette(
         )
     seed_value, rng = _rng(seed)
     capable = histogram_capable(arr.dtype, layout.channels)
+    if attempts is None:
+        attempts = HISTOGRAM_ATTEMPTS if capable and given is None else 1
     if method == "histogram" and not capable:
         raise InvalidParameterError(
             f"method='histogram' needs 8-bit input with at most 3 clustered channels; this "
@@ -231,9 +254,9 @@ def fit_palette(
     for attempt in range(attempts):
         if given is not None and attempt == 0:
             start = given
-        elif init == "random" or given is not None:
+        elif isinstance(init, str) and init == "random":
             start = random_centers(np.asarray(low, float), np.asarray(high, float), k, rng)
-        elif init == "k-means||":
+        elif isinstance(init, str) and init == "k-means||":
             start = kmeans_parallel(source, k, rng)
         else:
             if seed_set is None:
@@ -272,7 +295,20 @@ def fit_palette(
         max_iter=max_iter,
         epsilon=float(epsilon),
         counts=final.counts,
+        color_labels=_color_labels(source, best.centers, layout),
     )
+
+
+def _color_labels(
+    source: Source, centers: NDArray[np.float64], layout: Layout
+) -> tuple[NDArray[np.uint32], NDArray] | None:
+    # Transparent pixels are not in the histogram, so images with alpha use distances.
+    if not isinstance(source, HistogramSource) or layout.alpha is not None:
+        return None
+    labels = source.labels_for(centers)
+    if labels is None:
+        return None
+    return source.hist.codes, labels.astype(label_dtype(centers.shape[0]))
 
 
 def _rng(seed: int | np.random.Generator | None) -> tuple[int, np.random.Generator]:
@@ -329,6 +365,12 @@ def apply_palette(
         uint8 for K <= 256, else uint16; ties go to the lowest index.
     """
     arr, layout = as_image(image, chunks=chunks)
+    centers = palette_centers(palette, layout)
+    return label_image(arr, layout, centers)
+
+
+def palette_centers(palette: ArrayLike, layout: Layout) -> NDArray[np.float64]:
+    """A user's palette as (K, C) float64 centers, checked against the image's channels."""
     centers = np.asarray(palette, np.float64)
     if centers.ndim == 1 and layout.channels == 1:
         centers = centers[:, None]
@@ -339,13 +381,31 @@ def apply_palette(
     _check_int("palette length", centers.shape[0], 1, MAX_COLORS)
     if not np.isfinite(centers).all():
         raise InvalidParameterError("palette has NaN or inf values")
+    return centers
+
+
+def label_image(
+    arr: da.Array,
+    layout: Layout,
+    centers: NDArray[np.float64],
+    color_labels: tuple[NDArray[np.uint32], NDArray] | None = None,
+) -> da.Array:
+    """Lazy labels of a prepared image: a table lookup where ``color_labels`` is known
+    (every color of the image, from the histogram path), else nearest-center distances."""
     dtype = label_dtype(centers.shape[0])
-    fn = partial(_block_labels, channels=layout.channels, dtype=dtype)
-    return da.map_blocks(
-        fn,
-        arr,
-        dask.delayed(centers, pure=True),
-        drop_axis=arr.ndim - 1,
-        dtype=dtype,
-        meta=np.empty((0,) * (arr.ndim - 1), dtype),
-    )
+    meta = np.empty((0,) * (arr.ndim - 1), dtype)
+    if color_labels is not None:
+        codes, labels = color_labels
+        table = np.zeros(1 << (8 * layout.channels), dtype)
+        table[codes] = labels
+        fn = partial(_block_lookup, channels=layout.channels)
+        shared = dask.delayed(table, pure=True)
+    else:
+        fn = partial(_block_labels, channels=layout.channels, dtype=dtype)
+        shared = dask.delayed(centers, pure=True)
+    return da.map_blocks(fn, arr, shared, drop_axis=arr.ndim - 1, dtype=dtype, meta=meta)
+
+
+def _block_lookup(block: NDArray, table: NDArray, *, channels: int) -> NDArray:
+    flat = block.reshape(-1, block.shape[-1])[:, :channels]
+    return table[K.color_codes(flat)].reshape(block.shape[:-1])

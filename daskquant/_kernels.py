@@ -25,6 +25,7 @@ __all__ = [
     "merge_farthest",
     "min_distances",
     "partial_sums",
+    "search_tables",
     "sparse_histogram",
 ]
 
@@ -50,6 +51,43 @@ def _nearest(px, i, centers):  # type: ignore[no-untyped-def]
 
 
 @numba.njit(nogil=True, cache=True, inline="always")
+def _dist_to(px, i, centers, k):  # type: ignore[no-untyped-def]
+    d = 0.0
+    for j in range(centers.shape[1]):
+        t = np.float64(px[i, j]) - centers[k, j]
+        d += t * t
+    return d
+
+
+# Bounds are only trusted with this much room, so rounding in them can never change a label.
+_REL, _ABS = 1e-9, 1e-9
+
+
+@numba.njit(nogil=True, cache=True, inline="always")
+def _nearest_from(px, i, centers, gap, order, guess):  # type: ignore[no-untyped-def]
+    # The same answer as _nearest (exact float64 distances, ties to the lowest index), found
+    # from a guess: a center k can only be nearer than the guess a if its gap to a is below
+    # 2 d(x, a) (triangle inequality). Centers are scanned by increasing gap to a, so with a
+    # good guess (the previous pixel's center) only a few distances are computed.
+    if gap.shape[0] == 0:
+        return _nearest(px, i, centers)
+    a = guess
+    best = a
+    best_d = _dist_to(px, i, centers, a)
+    reach = 2.0 * np.sqrt(best_d) * (1.0 + _REL) + _ABS
+    row = order[a]
+    for q in range(row.shape[0]):
+        k = row[q]
+        if gap[a, k] > reach:
+            break
+        d = _dist_to(px, i, centers, k)
+        if d < best_d or (d == best_d and k < best):
+            best_d = d
+            best = k
+    return best, best_d
+
+
+@numba.njit(nogil=True, cache=True, inline="always")
 def _nearest2(px, i, centers):  # type: ignore[no-untyped-def]
     # Same winner as _nearest (strict <, lowest index on ties), plus the second distance.
     best = 0
@@ -67,19 +105,6 @@ def _nearest2(px, i, centers):  # type: ignore[no-untyped-def]
         elif d < second_d:
             second_d = d
     return best, best_d, second_d
-
-
-@numba.njit(nogil=True, cache=True, inline="always")
-def _dist_to(px, i, centers, k):  # type: ignore[no-untyped-def]
-    d = 0.0
-    for j in range(centers.shape[1]):
-        t = np.float64(px[i, j]) - centers[k, j]
-        d += t * t
-    return d
-
-
-# Bounds are only trusted with this much room, so rounding in them can never change a label.
-_REL, _ABS = 1e-9, 1e-9
 
 
 @_jit
@@ -132,21 +157,20 @@ def _bounded_kernel(  # type: ignore[no-untyped-def]
 
 
 @_jit
-def _partials_kernel(px, weights, mask, labels, centers, sums, sq, counts, dist):  # type: ignore[no-untyped-def]
+def _partials_kernel(px, weights, mask, labels, centers, gap, order, sums, sq, counts, dist):  # type: ignore[no-untyped-def]
     # weights: (n,) or (0,) meaning 1; mask: (n,) uint8 or (0,), 0 = skip (transparent);
     # labels: (n,) or (0,) meaning "nearest center".
     n, c = px.shape
+    guess = 0
     for i in range(n):
         if mask.shape[0] and mask[i] == 0:
             continue
         if labels.shape[0]:
             k = labels[i]
-            d = 0.0
-            for j in range(c):
-                t = np.float64(px[i, j]) - centers[k, j]
-                d += t * t
+            d = _dist_to(px, i, centers, k)
         else:
-            k, d = _nearest(px, i, centers)
+            k, d = _nearest_from(px, i, centers, gap, order, guess)
+            guess = k
         w = weights[i] if weights.shape[0] else 1
         counts[k] += w
         dist[k] += w * d
@@ -157,15 +181,18 @@ def _partials_kernel(px, weights, mask, labels, centers, sums, sq, counts, dist)
 
 
 @_jit
-def _assign_kernel(px, centers, out):  # type: ignore[no-untyped-def]
+def _assign_kernel(px, centers, gap, order, out):  # type: ignore[no-untyped-def]
+    guess = 0
     for i in range(px.shape[0]):
-        out[i] = _nearest(px, i, centers)[0]
+        guess = _nearest_from(px, i, centers, gap, order, guess)[0]
+        out[i] = guess
 
 
 @_jit
-def _min_dist_kernel(px, centers, out):  # type: ignore[no-untyped-def]
+def _min_dist_kernel(px, centers, gap, order, out):  # type: ignore[no-untyped-def]
+    guess = 0
     for i in range(px.shape[0]):
-        out[i] = _nearest(px, i, centers)[1]
+        guess, out[i] = _nearest_from(px, i, centers, gap, order, guess)
 
 
 @numba.njit(nogil=True, cache=True, inline="always")
@@ -178,20 +205,23 @@ def _color_order(px, i, other):  # type: ignore[no-untyped-def]
 
 
 @_jit
-def _farthest_kernel(px, mask, labels, centers, k, base, top_d, top_i, top_n):  # type: ignore[no-untyped-def]
+def _farthest_kernel(px, mask, labels, centers, gap, order, k, base, top_d, top_i, top_n):  # type: ignore[no-untyped-def]
     # Keeps the len(top_d) farthest distinct colors among the members of cluster k, sorted
     # by distance, then color, both descending; top_n counts the members of each color.
     n, c = px.shape
     size = 0
     cap = top_d.shape[0]
+    guess = 0
     for i in range(n):
         if mask.shape[0] and mask[i] == 0:
             continue
         if labels.shape[0]:
             if labels[i] != k:
                 continue
-        elif _nearest(px, i, centers)[0] != k:
-            continue
+        else:
+            guess = _nearest_from(px, i, centers, gap, order, guess)[0]
+            if guess != k:
+                continue
         d = 0.0
         for j in range(c):
             t = np.float64(px[i, j]) - base[j]
@@ -205,11 +235,11 @@ def _farthest_kernel(px, mask, labels, centers, k, base, top_d, top_i, top_n):  
             if d > top_d[pos]:
                 break
             if d == top_d[pos]:
-                order = _color_order(px, i, top_i[pos])
-                if order == 0:
+                rel = _color_order(px, i, top_i[pos])
+                if rel == 0:
                     same = pos
                     break
-                if order > 0:
+                if rel > 0:
                     break
             pos += 1
         if same >= 0:
@@ -225,6 +255,28 @@ def _farthest_kernel(px, mask, labels, centers, k, base, top_d, top_i, top_n):  
         top_d[pos], top_i[pos], top_n[pos] = d, i, 1
         size = min(size + 1, cap)
     return size
+
+
+_SEARCH_MAX_K = 4096  # above this the K x K tables cost more than they save
+
+
+def search_tables(
+    centers: NDArray[np.float64],
+) -> tuple[NDArray[np.float64], NDArray[np.int32]]:
+    """Gaps between centers (K, K) and, per center, the others by increasing gap (K, K-1).
+
+    Used by the nearest-center search to skip centers that cannot be nearer than a guess.
+    Empty tables (brute force) for K above ``_SEARCH_MAX_K``.
+    """
+    k = centers.shape[0]
+    if k > _SEARCH_MAX_K:
+        return np.empty((0, 0)), np.empty((0, 0), np.int32)
+    gap = np.sqrt(((centers[:, None, :] - centers[None, :, :]) ** 2).sum(axis=2))
+    order = np.argsort(gap, axis=1, kind="stable").astype(np.int32)
+    # Drop each row's own center (gap 0, first unless duplicated: then drop that index).
+    own = order != np.arange(k, dtype=np.int32)[:, None]
+    order = order[own].reshape(k, k - 1)
+    return gap, np.ascontiguousarray(order)
 
 
 def partial_sums(
@@ -264,12 +316,14 @@ def partial_sums(
     dist = np.zeros(k, np.float64)
     if acc is np.float64 and pixels.dtype.kind != "f":
         pixels = pixels.astype(np.float64)
+    centers = np.ascontiguousarray(centers, np.float64)
     _partials_kernel(
         pixels,
         _or_empty(weights, np.int64),
         _or_empty(mask, np.uint8),
         _or_empty(labels, np.int32),
-        np.ascontiguousarray(centers, np.float64),
+        centers,
+        *search_tables(centers),
         sums,
         sq,
         counts,
@@ -353,14 +407,16 @@ def bounds_prepare(bounds: Bounds, centers: NDArray[np.float64]) -> None:
 def assign_labels(pixels: NDArray, centers: NDArray[np.float64], dtype: np.dtype) -> NDArray:
     """Index of the nearest center of each point, (N, C) -> (N,) of ``dtype``."""
     out = np.empty(pixels.shape[0], dtype)
-    _assign_kernel(pixels, np.ascontiguousarray(centers, np.float64), out)
+    centers = np.ascontiguousarray(centers, np.float64)
+    _assign_kernel(pixels, centers, *search_tables(centers), out)
     return out
 
 
 def min_distances(pixels: NDArray, centers: NDArray[np.float64]) -> NDArray[np.float64]:
     """Squared distance of each point to its nearest center, (N, C) -> (N,) float64."""
     out = np.empty(pixels.shape[0], np.float64)
-    _min_dist_kernel(pixels, np.ascontiguousarray(centers, np.float64), out)
+    centers = np.ascontiguousarray(centers, np.float64)
+    _min_dist_kernel(pixels, centers, *search_tables(centers), out)
     return out
 
 
@@ -387,11 +443,13 @@ def farthest_members(
     top_d = np.full(n, -1.0)
     top_i = np.zeros(n, np.int64)
     top_n = np.zeros(n, np.int64)
+    centers = np.ascontiguousarray(centers, np.float64)
     size = _farthest_kernel(
         pixels,
         _or_empty(mask, np.uint8),
         _or_empty(labels, np.int32),
-        np.ascontiguousarray(centers, np.float64),
+        centers,
+        *search_tables(centers),
         k,
         np.ascontiguousarray(base, np.float64),
         top_d,

@@ -15,7 +15,14 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from daskquant._errors import StoreError
-from daskquant._fit import Init, Method, apply_palette, fit_palette, to_palette
+from daskquant._fit import (
+    Init,
+    Method,
+    fit_palette,
+    label_image,
+    palette_centers,
+    to_palette,
+)
 from daskquant._layout import Layout, as_image
 from daskquant._preview import preview_image, write_preview
 from daskquant._readers import decoded_in_memory, open_image
@@ -69,7 +76,7 @@ def quantize(
     n_colors: int = 16,
     max_iter: int = 20,
     epsilon: float = 1.0,
-    attempts: int = 1,
+    attempts: int | None = None,
     init: Init | ArrayLike = "k-means++",
     seed: int | np.random.Generator | None = None,
     method: Method = "auto",
@@ -125,8 +132,8 @@ def quantize(
         )
         centers = fit.centers
     else:
-        centers = np.asarray(palette, np.float64).reshape(len(palette), -1)  # type: ignore[arg-type]
-    labels = apply_palette(arr, centers)
+        centers = palette_centers(palette, layout)
+    labels = label_image(arr, layout, centers, fit.color_labels if fit else None)
     pal = to_palette(centers, arr.dtype) if fit is None else fit.palette
     if fit is None:
         (counts,) = dask.compute(da.bincount(labels.ravel(), minlength=len(centers)))

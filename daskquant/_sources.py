@@ -466,3 +466,11 @@ class HistogramSource:
         kept = 1.0 - (1.0 - p) ** self.hist.counts
         keep = np.random.default_rng(key).random(self.colors.shape[0]) < kept
         return self.colors[keep].astype(np.float64)
+
+    def labels_for(self, centers: NDArray[np.float64]) -> NDArray[np.int32] | None:
+        """Nearest-center label of every distinct color, if the last partials used
+        ``centers`` (the bounds then hold exactly those memberships)."""
+        known = self._bounds.centers
+        if known is None or not np.array_equal(known, centers):
+            return None
+        return self._bounds.labels.copy()

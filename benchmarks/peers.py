@@ -1,0 +1,291 @@
+"""daskquant against the peers on one >= 25-megapixel mosaic of real photographs.
+
+    .venv/bin/pip install -e '.[bench]'
+    .venv/bin/python benchmarks/peers.py                      # K = 16, 64, 256 (hours)
+    .venv/bin/python benchmarks/peers.py --colors 16 --side 2048 --skip cv2-recipe  # minutes
+
+Every method runs in its own fresh process (one LocalCluster of 2 single-threaded worker
+processes for the Dask methods), so peak memory is the sum of the resident memory of that
+process and its children, sampled every 50 ms. Time is wall time for fit + labels of every
+pixel. Compactness is computed here, the same way for all: the sum over all pixels of the
+squared distance to the nearest returned center (float64). Results go to
+benchmarks/results/peers.json, .md and .png.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+RESULTS = Path(__file__).parent / "results"
+CACHE = RESULTS / "cache"
+METHODS = [
+    "daskquant",  # auto path (histogram for 8-bit), the recipe's criteria and attempts
+    "daskquant-pixels",
+    "cv2-recipe",
+    "cv2-1-attempt",
+    "sklearn-kmeans",
+    "sklearn-minibatch",
+    "dask-ml",
+]
+CRITERIA = (3, 20, 1.0)  # cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, 20, 1.0
+
+
+def mosaic(side: int) -> np.ndarray:
+    CACHE.mkdir(parents=True, exist_ok=True)
+    path = CACHE / f"mosaic_{side}.npy"
+    if not path.exists():
+        from daskquant._samples import photo_mosaic
+
+        np.save(path, photo_mosaic(side, side, seed=0))
+    return np.load(path)
+
+
+def run_method(method: str, side: int, k: int, out: Path) -> None:
+    """Child process: run one method, save centers and timings."""
+    img = mosaic(side)
+    pixels = img.reshape(-1, 3)
+    info: dict[str, float] = {}
+    client = cluster = None
+    if method.startswith(("daskquant", "dask-ml")):
+        from distributed import Client, LocalCluster
+
+        cluster = LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=None)
+        client = Client(cluster)
+    t0 = time.perf_counter()
+    if method.startswith("daskquant"):
+        import daskquant as dq
+
+        fit = dq.fit_palette(
+            img,
+            k,
+            max_iter=CRITERIA[1] - 1,
+            epsilon=CRITERIA[2],
+            attempts=10,
+            init="random",
+            seed=0,
+            method="pixels" if method.endswith("pixels") else "auto",
+        )
+        dq.apply_palette(img, fit.centers).compute()
+        centers = fit.centers
+        info["iterations"] = fit.n_iter
+    elif method.startswith("cv2"):
+        import cv2
+
+        cv2.setRNGSeed(0)
+        attempts = 10 if method == "cv2-recipe" else 1
+        _, _, centers = cv2.kmeans(
+            pixels.astype(np.float32), k, None, CRITERIA, attempts, cv2.KMEANS_RANDOM_CENTERS
+        )
+    elif method == "sklearn-kmeans":
+        from sklearn.cluster import KMeans
+
+        km = KMeans(k, n_init=1, random_state=0).fit(pixels.astype(np.float32))
+        centers = km.cluster_centers_
+        info["iterations"] = km.n_iter_
+    elif method == "sklearn-minibatch":
+        from sklearn.cluster import MiniBatchKMeans
+
+        km = MiniBatchKMeans(k, random_state=0, n_init=1).fit(pixels.astype(np.float32))
+        km.predict(pixels.astype(np.float32))
+        centers = km.cluster_centers_
+    elif method == "dask-ml":
+        import dask.array as da
+        from dask_ml.cluster import KMeans as DKMeans
+
+        x = da.from_array(pixels.astype(np.float32), chunks=(1 << 21, 3)).persist()
+        km = DKMeans(n_clusters=k, max_iter=20, random_state=0).fit(x)
+        km.labels_.compute() if hasattr(km.labels_, "compute") else None
+        centers = km.cluster_centers_
+        info["iterations"] = km.n_iter_
+    else:
+        raise SystemExit(f"unknown method {method}")
+    info["seconds"] = time.perf_counter() - t0
+    if client is not None:
+        client.close()
+        cluster.close()  # type: ignore[union-attr]
+    np.save(out.with_suffix(".npy"), np.asarray(centers, np.float64))
+    out.write_text(json.dumps(info))
+
+
+def tree_rss(pid: int) -> int:
+    import psutil
+
+    try:
+        root = psutil.Process(pid)
+        procs = [root, *root.children(recursive=True)]
+    except psutil.Error:
+        return 0
+    total = 0
+    for p in procs:
+        try:
+            total += p.memory_info().rss
+        except psutil.Error:
+            pass
+    return total
+
+
+def measure(method: str, side: int, k: int, timeout: float) -> dict[str, float]:
+    out = CACHE / f"run_{method}_{side}_{k}.json"
+    child = subprocess.Popen(
+        [sys.executable, __file__, "--child", method, "--side", str(side), "--colors", str(k)],
+        env={**os.environ, "PYTHONWARNINGS": "ignore"},
+    )
+    peak = 0
+
+    def sample() -> None:
+        nonlocal peak
+        while child.poll() is None:
+            peak = max(peak, tree_rss(child.pid))
+            time.sleep(0.05)
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    try:
+        child.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        import psutil
+
+        for p in [*psutil.Process(child.pid).children(recursive=True)]:
+            p.kill()
+        child.kill()
+        child.wait()
+        sampler.join()
+        return {"timeout": timeout, "peak_gib": peak / 2**30}
+    sampler.join()
+    if child.returncode != 0:
+        return {"error": float(child.returncode)}
+    info = json.loads(out.read_text())
+    info["peak_gib"] = peak / 2**30
+    info["compactness"] = nearest_sse(mosaic(side), np.load(out.with_suffix(".npy")))
+    return info
+
+
+def nearest_sse(img: np.ndarray, centers: np.ndarray) -> float:
+    from daskquant import _kernels
+
+    px = img.reshape(-1, 3)
+    total = 0.0
+    for start in range(0, px.shape[0], 1 << 22):
+        block = px[start : start + (1 << 22)]
+        total += float(_kernels.min_distances(block, centers).sum())
+    return total
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--side", type=int, default=5040, help="mosaic side (5040 = 25.4 MP)")
+    ap.add_argument("--colors", type=int, nargs="+", default=[16, 64, 256])
+    ap.add_argument("--skip", nargs="*", default=[], help="methods to leave out")
+    ap.add_argument(
+        "--timeout", type=float, default=1200, help="seconds per method before it is stopped"
+    )
+    ap.add_argument("--child", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child:
+        run_method(
+            args.child,
+            args.side,
+            args.colors[0],
+            CACHE / f"run_{args.child}_{args.side}_{args.colors[0]}.json",
+        )
+        return
+    img = mosaic(args.side)
+    results: dict[str, dict[str, dict[str, float]]] = {}
+    for k in args.colors:
+        results[str(k)] = {}
+        for method in METHODS:
+            if method in args.skip:
+                continue
+            print(f"K={k} {method} ...", flush=True)
+            results[str(k)][method] = measure(method, args.side, k, args.timeout)
+            print(f"   {results[str(k)][method]}", flush=True)
+            save(img, results)
+    save(img, results, final=True)
+
+
+def save(
+    img: np.ndarray, results: dict[str, dict[str, dict[str, float]]], *, final: bool = False
+) -> None:
+    meta = {
+        "date": time.strftime("%Y-%m-%d"),
+        "machine": f"{os.cpu_count()} cores, {os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GiB",
+        "image": f"{img.shape[1]} x {img.shape[0]} mosaic of real photographs ({img.shape[0] * img.shape[1] / 1e6:.1f} MP)",
+        "criteria": "EPS + MAX_ITER, 20, 1.0; 10 attempts, random centers (recipe); sklearn/dask-ml defaults",
+    }
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "peers.json").write_text(json.dumps({"meta": meta, "results": results}, indent=2))
+    table = render(meta, results)
+    (RESULTS / "peers.md").write_text(table)
+    plot(results, RESULTS / "peers.png", meta)
+    if final:
+        print(table)
+
+
+def render(meta: dict[str, str], results: dict[str, dict[str, dict[str, float]]]) -> str:
+    lines = [f"{meta['image']}; {meta['machine']}; {meta['date']}.", ""]
+    lines.append(
+        "| K | method | time (s) | x daskquant time | peak memory (GiB) | compactness | x daskquant compactness | s / Lloyd iteration |"
+    )
+    lines.append("|---|---|---:|---:|---:|---:|---:|---:|")
+    for k, rows in results.items():
+        ref = rows.get("daskquant", {})
+        for method, r in rows.items():
+            if "error" in r:
+                lines.append(f"| {k} | {method} | failed ({int(r['error'])}) | | | | | |")
+                continue
+            if "timeout" in r:
+                ratio_t = r["timeout"] / ref["seconds"] if "seconds" in ref else float("nan")
+                lines.append(
+                    f"| {k} | {method} | > {r['timeout']:.0f} (stopped) | > {ratio_t:.0f} | "
+                    f"> {r['peak_gib']:.2f} | | | |"
+                )
+                continue
+            ratio = r["seconds"] / ref["seconds"] if "seconds" in ref else float("nan")
+            cratio = (
+                r["compactness"] / ref["compactness"] if "compactness" in ref else float("nan")
+            )
+            per_iter = f"{r['seconds'] / r['iterations']:.3f}" if r.get("iterations") else ""
+            lines.append(
+                f"| {k} | {method} | {r['seconds']:.2f} | {ratio:.1f} | {r['peak_gib']:.2f} | "
+                f"{r['compactness']:.4g} | {cratio:.3f} | {per_iter} |"
+            )
+    return "\n".join(lines) + "\n"
+
+
+def plot(
+    results: dict[str, dict[str, dict[str, float]]], path: Path, meta: dict[str, str]
+) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ks = list(results)
+    methods = [
+        m for m in METHODS if any(m in results[k] and "seconds" in results[k][m] for k in ks)
+    ]
+    fig, ax = plt.subplots(figsize=(9, 4.5))
+    width = 0.8 / max(len(methods), 1)
+    for i, m in enumerate(methods):
+        vals = [results[k].get(m, {}).get("seconds", np.nan) for k in ks]
+        ax.bar(np.arange(len(ks)) + i * width, vals, width, label=m)
+    ax.set_xticks(np.arange(len(ks)) + width * (len(methods) - 1) / 2, [f"K={k}" for k in ks])
+    ax.set_yscale("log")
+    ax.set_ylabel("wall time (s, log)")
+    ax.set_title(f"{meta['image']}, {meta['machine']}", fontsize=9)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+if __name__ == "__main__":
+    main()
