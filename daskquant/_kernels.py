@@ -9,6 +9,8 @@ of one worker run them in parallel.
 
 from __future__ import annotations
 
+import threading
+
 import numba
 import numpy as np
 from numpy.typing import NDArray
@@ -23,6 +25,7 @@ __all__ = [
     "decode_colors",
     "farthest_members",
     "merge_farthest",
+    "merge_histograms",
     "min_distances",
     "partial_sums",
     "search_tables",
@@ -61,6 +64,7 @@ def _dist_to(px, i, centers, k):  # type: ignore[no-untyped-def]
 
 # Bounds are only trusted with this much room, so rounding in them can never change a label.
 _REL, _ABS = 1e-9, 1e-9
+_TRUST_SCALE = 1e6  # bounds are trusted for centers within this magnitude (error << _ABS)
 
 
 @numba.njit(nogil=True, cache=True, inline="always")
@@ -88,6 +92,36 @@ def _nearest_from(px, i, centers, gap, order, guess):  # type: ignore[no-untyped
 
 
 @numba.njit(nogil=True, cache=True, inline="always")
+def _nearest_from2(px, i, centers, gap, order, guess):  # type: ignore[no-untyped-def]
+    # _nearest_from plus a lower bound on the distance (not squared) to every other center:
+    # the second-best evaluated distance, or gap - d(x, guess) for the centers not scanned.
+    if gap.shape[0] == 0:
+        best, best_d, second_d = _nearest2(px, i, centers)
+        return best, best_d, np.sqrt(second_d)
+    a = guess
+    best = a
+    best_d = _dist_to(px, i, centers, a)
+    second_d = np.inf
+    r = np.sqrt(best_d)
+    reach = 2.0 * r * (1.0 + _REL) + _ABS
+    row = order[a]
+    unscanned = np.inf
+    for q in range(row.shape[0]):
+        k = row[q]
+        if gap[a, k] > reach:
+            unscanned = gap[a, k] - r
+            break
+        d = _dist_to(px, i, centers, k)
+        if d < best_d or (d == best_d and k < best):
+            second_d = best_d
+            best_d = d
+            best = k
+        elif d < second_d:
+            second_d = d
+    return best, best_d, max(0.0, min(np.sqrt(second_d), unscanned))
+
+
+@numba.njit(nogil=True, cache=True, inline="always")
 def _nearest2(px, i, centers):  # type: ignore[no-untyped-def]
     # Same winner as _nearest (strict <, lowest index on ties), plus the second distance.
     best = 0
@@ -112,6 +146,8 @@ def _bounded_kernel(  # type: ignore[no-untyped-def]
     px,
     weights,
     centers,
+    gap,
+    order,
     half_gap,
     shift,
     max_shift,
@@ -126,12 +162,14 @@ def _bounded_kernel(  # type: ignore[no-untyped-def]
 ):
     # Hamerly's bounds: upper >= distance to the assigned center, lower <= distance to any
     # other. A point whose upper bound is safely below max(lower, half the gap from its
-    # center to the next) keeps its label with one distance computed instead of K.
+    # center to the next) keeps its label with one distance computed instead of K; the
+    # others search from their old center (or the previous point's) with the pruned search.
     n, c = px.shape
+    guess = 0
     for i in range(n):
         if fresh:
-            a, d, d2 = _nearest2(px, i, centers)
-            labels[i], upper[i], lower[i] = a, np.sqrt(d), np.sqrt(d2)
+            a, d, low = _nearest_from2(px, i, centers, gap, order, guess)
+            labels[i], upper[i], lower[i] = a, np.sqrt(d), low
         else:
             a = labels[i]
             u = upper[i] + shift[a]
@@ -145,8 +183,9 @@ def _bounded_kernel(  # type: ignore[no-untyped-def]
                 if u * (1 + _REL) + _ABS < bound:
                     upper[i], lower[i] = u, low
                 else:
-                    a, d, d2 = _nearest2(px, i, centers)
-                    labels[i], upper[i], lower[i] = a, np.sqrt(d), np.sqrt(d2)
+                    a, d, low = _nearest_from2(px, i, centers, gap, order, a)
+                    labels[i], upper[i], lower[i] = a, np.sqrt(d), low
+        guess = a
         w = weights[i]
         counts[a] += w
         dist[a] += w * d
@@ -342,6 +381,9 @@ class Bounds:
         self.lower = np.zeros(n, np.float64)
         # (half gap per center, shift per center, largest shift, no usable bounds yet)
         self.step: tuple[NDArray[np.float64], NDArray[np.float64], float, bool] | None = None
+        self.tables: tuple[NDArray[np.float64], NDArray[np.int32]] = search_tables(
+            np.zeros((1, 1))
+        )
 
 
 def bounded_partial_sums(
@@ -368,6 +410,7 @@ def bounded_partial_sums(
         pixels[part],
         weights[part],
         centers,
+        *bounds.tables,
         half_gap,
         shift,
         max_shift,
@@ -397,10 +440,17 @@ def bounds_prepare(bounds: Bounds, centers: NDArray[np.float64]) -> None:
         half_gap = 0.5 * gaps.min(axis=1)
     previous = bounds.centers
     fresh = previous is None or previous.shape != centers.shape
+    # Far-out centers (a user's start centers may be anywhere) make the rounding of the bounds
+    # exceed their slack: start the bounds afresh instead of trusting them.
+    scale = float(np.abs(centers).max(initial=0.0))
+    if previous is not None:
+        scale = max(scale, float(np.abs(previous).max(initial=0.0)))
+    fresh = fresh or scale > _TRUST_SCALE
     shift = np.zeros(k)
     if previous is not None and not fresh:
         shift = np.sqrt(((centers - previous) ** 2).sum(axis=1))
     bounds.step = (half_gap, shift, float(shift.max()), fresh)
+    bounds.tables = search_tables(centers)
     bounds.centers = centers.copy()
 
 
@@ -496,20 +546,72 @@ def decode_colors(codes: NDArray[np.uint32], channels: int) -> NDArray[np.uint8]
     return out
 
 
+@_jit
+def _count_colors(px, mask, dense, touched):  # type: ignore[no-untyped-def]
+    # Counts into a dense table and lists each code the first time it is seen.
+    m = 0
+    for i in range(px.shape[0]):
+        if mask.shape[0] and mask[i] == 0:
+            continue
+        code = 0
+        for j in range(px.shape[1]):
+            code = (code << 8) | px[i, j]
+        if dense[code] == 0:
+            touched[m] = code
+            m += 1
+        dense[code] += 1
+    return m
+
+
+_tables = threading.local()
+
+
+def _dense_table(bins: int) -> NDArray[np.int64]:
+    # One zeroed table per thread, reused: after each block only the touched entries are
+    # reset, so a block costs O(pixels + distinct colors), not O(2^24).
+    table = getattr(_tables, "dense", None)
+    if table is None or table.shape[0] != bins:
+        table = np.zeros(bins, np.int64)
+        _tables.dense = table
+    return table
+
+
 def sparse_histogram(
     pixels: NDArray[np.uint8], mask: NDArray[np.uint8] | None = None
 ) -> tuple[NDArray[np.uint32], NDArray[np.int64]]:
     """Distinct colors of (N, C<=3) uint8 pixels as (sorted codes, counts)."""
-    codes = color_codes(pixels)
-    if mask is not None:
-        codes = codes[mask != 0]
     bins = 1 << (8 * pixels.shape[1])
-    if codes.shape[0] < bins // 16:  # small block: sorting beats clearing 2^24 counters
-        uniq, counts = np.unique(codes, return_counts=True)
-        return uniq.astype(np.uint32), counts.astype(np.int64)
-    dense = np.bincount(codes, minlength=bins)
-    nz = np.flatnonzero(dense)
-    return nz.astype(np.uint32), dense[nz].astype(np.int64)
+    dense = _dense_table(bins)
+    touched = np.empty(min(pixels.shape[0], bins), np.int64)
+    m = _count_colors(pixels, _or_empty(mask, np.uint8), dense, touched)
+    codes = np.sort(touched[:m])
+    counts = dense[codes]
+    dense[codes] = 0
+    return codes.astype(np.uint32), counts
+
+
+def merge_histograms(
+    parts: list[tuple[NDArray[np.uint32], NDArray[np.int64]]], channels: int
+) -> tuple[NDArray[np.uint32], NDArray[np.int64]]:
+    """Sum sparse histograms (sorted codes, counts) into one."""
+    codes = np.concatenate([p[0] for p in parts])
+    counts = np.concatenate([p[1] for p in parts])
+    bins = 1 << (8 * channels)
+    if codes.shape[0] > bins // 8:  # many entries: a dense table is cheaper than sorting
+        dense = np.zeros(bins, np.int64)
+        _scatter_add(codes, counts, dense)
+        nz = np.flatnonzero(dense)
+        return nz.astype(np.uint32), dense[nz]
+    uniq, inverse = np.unique(codes, return_inverse=True)
+    merged = np.zeros(uniq.shape[0], np.int64)
+    _scatter_add(inverse.astype(np.int64), counts, merged)
+    return uniq.astype(np.uint32), merged
+
+
+@_jit
+def _scatter_add(index, values, out):  # type: ignore[no-untyped-def]
+    for i in range(index.shape[0]):
+        out[index[i]] += values[i]
 
 
 def _or_empty(a: NDArray | None, dtype: type) -> NDArray:

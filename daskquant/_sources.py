@@ -160,12 +160,8 @@ def _block_histogram(
 
 
 def _combine_histograms(*parts: Histogram) -> Histogram:
-    codes = np.concatenate([p.codes for p in parts])
-    counts = np.concatenate([p.counts for p in parts])
-    uniq, inverse = np.unique(codes, return_inverse=True)
-    merged = np.zeros(uniq.shape[0], np.int64)
-    np.add.at(merged, inverse, counts)
-    return Histogram(uniq.astype(np.uint32), merged, parts[0].channels)
+    codes, counts = K.merge_histograms([(p.codes, p.counts) for p in parts], parts[0].channels)
+    return Histogram(codes, counts, parts[0].channels)
 
 
 @dataclass(frozen=True)
