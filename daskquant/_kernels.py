@@ -490,6 +490,8 @@ def farthest_members(
     distances : (m,) float64, colors : (m, C), counts : (m,) int64
         m <= n; counts are the members of each color.
     """
+    if n <= 0:
+        return np.empty(0), pixels[:0].copy(), np.empty(0, np.int64)
     top_d = np.full(n, -1.0)
     top_i = np.zeros(n, np.int64)
     top_n = np.zeros(n, np.int64)

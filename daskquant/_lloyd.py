@@ -84,8 +84,12 @@ def update_centers(
             )
         base = sums[largest] / counts[largest]
         taken = sum(v for (c, _), v in used.items() if c == largest)
-        want = len(empty) + taken if distinct else taken + 1
+        want = len(empty) + taken + 1 if distinct else taken + 1
         _, colors, n = source.farthest(assigned_from, largest, base, want, labels=labels)
+        if distinct:
+            # Never give the nearest color listed: the giving cluster keeps all its pixels of
+            # that color, so it is never emptied, and a one-color cluster gives nothing.
+            colors, n = colors[:-1], n[:-1]
         moved_any = False
         for color, available in zip(colors, n, strict=True):
             if not empty:

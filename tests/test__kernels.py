@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -59,30 +61,34 @@ def ref_partials(
     return sums, sq, counts, dist
 
 
-def ref_farthest(
+def ref_farthest_members(
     px: NDArray,
     centers: NDArray,
     k: int,
     base: NDArray,
-    excluded: NDArray,
+    n: int,
     *,
     mask: NDArray | None = None,
     labels: NDArray | None = None,
-) -> tuple[float, NDArray | None, int]:
+) -> tuple[NDArray[np.float64], NDArray, NDArray[np.int64]]:
+    """Every distinct member color of cluster k with its count, sorted, cut to n.
+
+    Sorted by distance to ``base``, then color (lexicographic), both descending.
+    """
     lab = ref_labels(px, centers) if labels is None else labels
     eligible = lab == k
     if mask is not None:
         eligible &= mask != 0
-    for e in excluded:
-        eligible &= ~(px == e).all(axis=1)
-    if not eligible.any():
-        return -1.0, None, 0
-    members = px[eligible]
-    d = ref_distances(members, base[None, :])[:, 0]
-    far = members[d == d.max()]
-    best = max(tuple(row) for row in far.tolist())  # lexicographically largest color
-    count = int((members == np.array(best, px.dtype)).all(axis=1).sum())
-    return float(d.max()), np.array(best, px.dtype), count
+    colors, counts = np.unique(px[eligible], axis=0, return_counts=True)
+    d = ref_distances(colors, base[None, :])[:, 0]
+    rows = sorted(
+        zip(d.tolist(), map(tuple, colors.tolist()), counts.tolist(), strict=True), reverse=True
+    )[:n]
+    return (
+        np.array([r[0] for r in rows], np.float64),
+        np.array([r[1] for r in rows], px.dtype).reshape(len(rows), px.shape[1]),
+        np.array([r[2] for r in rows], np.int64),
+    )
 
 
 # --- data -------------------------------------------------------------------------------
@@ -157,6 +163,25 @@ def test_assign_labels_output_dtype(out: type) -> None:
     np.testing.assert_array_equal(got, ref_labels(px, centers))
 
 
+@pytest.mark.parametrize("k", [64, 700, 5000])
+def test_nearest_search_many_centers(k: int) -> None:
+    # The search prunes centers by their gaps to a guess (the previous point's center); it
+    # must find exactly the brute-force nearest, with duplicate and tied centers, in any
+    # point order, and also above the size where it falls back to brute force.
+    rng = np.random.default_rng(k)
+    px = make_pixels(rng, np.uint8, 1000 if k > 1000 else 3000, 3, narrow=False)
+    centers = np.round(2 * px[rng.integers(0, px.shape[0], k)] + rng.integers(-3, 4, (k, 3))) / 2
+    centers[1::7] = centers[0::7][: centers[1::7].shape[0]]  # duplicates
+    want = ref_distances(px, centers)
+    for order in (np.arange(px.shape[0]), np.lexsort(px.T), rng.permutation(px.shape[0])):
+        x = px[order]
+        np.testing.assert_array_equal(
+            K.assign_labels(x, centers, np.dtype(np.int32)), want[order].argmin(axis=1)
+        )
+        np.testing.assert_array_equal(K.min_distances(x, centers), want[order].min(axis=1))
+        assert_partials_equal(K.partial_sums(x, centers), ref_partials(x, centers), True)
+
+
 # --- partial_sums -----------------------------------------------------------------------
 
 
@@ -208,62 +233,237 @@ def test_partial_sums_empty_block() -> None:
     assert not sums.any() and not sq.any() and not counts.any() and not dist.any()
 
 
-# --- farthest_member --------------------------------------------------------------------
+# --- farthest_members and merge_farthest -----------------------------------------------
+
+
+def assert_farthest_equal(got: tuple, want: tuple, dtype: type) -> None:
+    d, colors, counts = got
+    assert d.dtype == np.float64 and colors.dtype == dtype and counts.dtype == np.int64
+    assert d.shape[0] == colors.shape[0] == counts.shape[0]
+    # Distances are computed exactly as the reference does: equal, not close.
+    np.testing.assert_array_equal(d, want[0])
+    np.testing.assert_array_equal(colors, want[1])
+    np.testing.assert_array_equal(counts, want[2])
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_farthest_member_matches_reference(dtype: type) -> None:
+def test_farthest_members_matches_reference(dtype: type) -> None:
     rng = np.random.default_rng(21)
     px = make_pixels(rng, dtype, 1500, 3, narrow=True)  # many equal distances and colors
     centers = make_centers(rng, px, 4, narrow=False)
     lab = ref_labels(px, centers)
     mask = (rng.random(px.shape[0]) < 0.8).astype(np.uint8)
     labels = rng.integers(0, 4, px.shape[0]).astype(np.int32)
+    n_distinct = np.unique(px, axis=0).shape[0]
     checked = 0
     for k in range(4):
         if not (lab == k).any():
             continue
         base = np.round(px[lab == k].astype(np.float64).mean(axis=0))
-        excluded = np.empty((0, 3), px.dtype)
-        for kw in ({}, {"mask": mask}, {"labels": labels}):
-            for _ in range(3):  # exclude the answer and ask again
-                want = ref_farthest(px, centers, k, base, excluded, **kw)
-                got = K.farthest_member(px, centers, k, base, excluded, **kw)
-                assert got[0] == want[0]
-                assert got[2] == want[2]
-                if want[1] is None:
-                    assert got[1] is None
-                    break
-                assert got[1] is not None and got[1].dtype == px.dtype
-                np.testing.assert_array_equal(got[1], want[1])
-                excluded = np.concatenate([excluded, got[1][None]])
-                checked += 1
-            excluded = np.empty((0, 3), px.dtype)
+        for kw in ({}, {"mask": mask}, {"labels": labels}, {"mask": mask, "labels": labels}):
+            for n in (1, 2, 7, 40, n_distinct + 5):
+                want = ref_farthest_members(px, centers, k, base, n, **kw)
+                got = K.farthest_members(px, centers, k, base, n, **kw)
+                assert_farthest_equal(got, want, dtype)
+                checked += got[0].shape[0]
     assert checked > 0
 
 
-def test_farthest_member_tie_breaks_to_larger_color_and_counts() -> None:
-    # (0,3), (3,0) and (3,0) are all at distance 9 from (0,0); (3,0) wins and is counted twice.
-    px = np.array([[0, 3], [1, 1], [3, 0], [0, 0], [3, 0]], np.uint8)
+def test_farthest_members_ties_sorted_by_color_and_counted() -> None:
+    # (0,3), (3,0), (3,0) are all at distance 9 from (0,0): (3,0) first, counted twice.
+    px = np.array([[0, 3], [1, 1], [3, 0], [0, 0], [3, 0], [1, 1], [1, 1]], np.uint8)
     centers = np.array([[1.0, 1.0]])
-    d, color, n = K.farthest_member(px, centers, 0, np.zeros(2), np.empty((0, 2), np.uint8))
-    assert (d, color.tolist(), n) == (9.0, [3, 0], 2)
-    reversed_ = K.farthest_member(px[::-1], centers, 0, np.zeros(2), np.empty((0, 2), np.uint8))
-    assert (reversed_[0], reversed_[1].tolist(), reversed_[2]) == (9.0, [3, 0], 2)
-    d, color, n = K.farthest_member(px, centers, 0, np.zeros(2), np.array([[3, 0]], np.uint8))
-    assert (d, color.tolist(), n) == (9.0, [0, 3], 1)
+    want = ([9.0, 9.0, 2.0, 0.0], [[3, 0], [0, 3], [1, 1], [0, 0]], [2, 1, 3, 1])
+    rng = np.random.default_rng(0)
+    for order in [np.arange(7), np.arange(7)[::-1], *(rng.permutation(7) for _ in range(20))]:
+        for n in (1, 2, 3, 4, 10):  # n = 10 is more than the 4 distinct member colors
+            d, colors, counts = K.farthest_members(px[order], centers, 0, np.zeros(2), n)
+            assert d.tolist() == want[0][:n]
+            assert colors.tolist() == want[1][:n]
+            assert counts.tolist() == want[2][:n]
 
 
-def test_farthest_member_no_eligible_member() -> None:
+def test_farthest_members_duplicate_colors_are_one_entry() -> None:
+    # 500 copies of 3 colors: the answer has 3 entries however large n is.
+    rng = np.random.default_rng(1)
+    colors = np.array([[10, 20, 30], [200, 0, 0], [0, 0, 200]], np.uint16)
+    px = colors[rng.integers(0, 3, 500)]
+    base = np.array([0.0, 0.0, 0.0])
+    d, got, counts = K.farthest_members(px, np.zeros((1, 3)), 0, base, 64)
+    assert got.shape == (3, 3) and counts.sum() == 500
+    want = ref_farthest_members(px, np.zeros((1, 3)), 0, base, 64)
+    assert_farthest_equal((d, got, counts), want, np.uint16)
+    # (200,0,0) and (0,0,200) tie at 40000: the larger color comes first.
+    assert got[:2].tolist() == [[200, 0, 0], [0, 0, 200]]
+
+
+def test_farthest_members_no_eligible_member() -> None:
     px = np.array([[0, 0], [1, 1]], np.uint8)
     centers = np.array([[0.0, 0.0], [100.0, 100.0]])
-    assert K.farthest_member(px, centers, 1, np.zeros(2), np.empty((0, 2))) == (-1.0, None, 0)
-    mask = np.zeros(2, np.uint8)
-    assert K.farthest_member(px, centers, 0, np.zeros(2), np.empty((0, 2)), mask=mask) == (
-        -1.0,
-        None,
-        0,
-    )
+    for kw in ({}, {"mask": np.zeros(2, np.uint8)}):
+        k = 1 if not kw else 0
+        d, colors, counts = K.farthest_members(px, centers, k, np.zeros(2), 3, **kw)
+        assert d.shape == (0,) and colors.shape == (0, 2) and counts.shape == (0,)
+        assert colors.dtype == np.uint8
+    d, colors, counts = K.farthest_members(np.empty((0, 2), np.uint8), centers, 0, np.zeros(2), 3)
+    assert d.shape == counts.shape == (0,) and colors.shape == (0, 2)
+
+
+def test_merge_farthest_hand_example() -> None:
+    # The same color found in two parts is merged and its counts added.
+    a = (np.array([9.0, 4.0]), np.array([[3, 0], [2, 0]], np.uint8), np.array([1, 5]))
+    b = (np.array([9.0, 9.0]), np.array([[3, 0], [0, 3]], np.uint8), np.array([2, 7]))
+    empty = (np.empty(0), np.empty((0, 2), np.uint8), np.empty(0, np.int64))
+    d, colors, counts = K.merge_farthest([a, empty, b], 3)
+    assert d.tolist() == [9.0, 9.0, 4.0]
+    assert colors.tolist() == [[3, 0], [0, 3], [2, 0]]
+    assert counts.tolist() == [3, 7, 5]
+    d, colors, counts = K.merge_farthest([empty, empty], 3)
+    assert d.shape == (0,) and colors.shape == (0, 2) and counts.shape == (0,)
+
+
+# --- min_distances ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("narrow", [False, True], ids=["wide", "ties"])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_min_distances_matches_brute_force(dtype: type, narrow: bool) -> None:
+    rng = np.random.default_rng([41, DTYPES.index(dtype)])
+    px = make_pixels(rng, dtype, 2000, 3, narrow=narrow)
+    centers = make_centers(rng, px, 7, narrow=narrow)
+    got = K.min_distances(px, centers)
+    assert got.dtype == np.float64 and got.shape == (px.shape[0],)
+    np.testing.assert_array_equal(got, ref_distances(px, centers).min(axis=1))
+    # A point on a center is at distance 0.
+    assert np.all(K.min_distances(px[:5], px[:5].astype(np.float64)) == 0)
+    assert K.min_distances(px[:0], centers).shape == (0,)
+
+
+# --- bounded_partial_sums (Hamerly's bounds) --------------------------------------------
+
+
+def weighted_colors(image: NDArray[np.uint8], c: int) -> tuple[NDArray[np.uint8], NDArray]:
+    """Distinct colors of the first ``c`` channels of an image, with their pixel counts."""
+    codes, counts = K.sparse_histogram(np.ascontiguousarray(image.reshape(-1, 3)[:, :c]))
+    return K.decode_colors(codes, c), counts
+
+
+def lloyd_step(colors: NDArray, counts: NDArray, centers: NDArray) -> NDArray[np.float64]:
+    sums, _, n, _ = ref_partials(colors, centers, weights=counts)
+    means = sums / np.maximum(n, 1)[:, None]
+    return np.where(n[:, None] > 0, means, centers)
+
+
+def center_sequence(
+    colors: NDArray[np.uint8], counts: NDArray, k: int, rng: np.random.Generator
+) -> list[NDArray[np.float64]]:
+    """16 center sets over the colors: Lloyd moves, far jumps, duplicates, exact ties."""
+    x = colors.astype(np.float64)
+    c = x[rng.choice(x.shape[0], k, replace=False)]
+    seq = [c]
+    for _ in range(5):  # Lloyd: small moves, shrinking
+        seq.append(lloyd_step(colors, counts, seq[-1]))
+    seq.append(seq[-1] + rng.uniform(-2000, 2000, c.shape))  # far out of the data
+    seq.append(rng.uniform(-300, 600, c.shape))  # and back, anywhere around it
+    dup = lloyd_step(colors, counts, seq[-1])
+    dup[-1] = dup[0]  # duplicate centers: their gap is 0
+    dup[k // 2] = dup[0]
+    seq.append(dup)
+    seq.append(lloyd_step(colors, counts, dup))
+    # Exact ties, reached by a small move: color p[m] is nearer to center 2m+1 (x + v) than
+    # to center 2m (x - 1.01 v); then center 2m moves to x - v, and p[m] must go to the
+    # lower index 2m. Integer vectors v keep the tied distances exactly equal.
+    p = x[rng.choice(x.shape[0], k, replace=False)]
+    v = rng.integers(1, 9, c.shape).astype(np.float64)
+    near, tie = seq[-1].copy(), seq[-1].copy()
+    for m in range(k // 2):
+        near[2 * m + 1] = tie[2 * m + 1] = p[m] + v[m]
+        near[2 * m] = p[m] - 1.01 * v[m]
+        tie[2 * m] = p[m] - v[m]
+    seq += [near, tie]
+    seq.append(np.round(2 * lloyd_step(colors, counts, tie)) / 2)  # half-integers: ties
+    seq.append(np.tile(x[rng.integers(x.shape[0])], (k, 1)))  # all K centers in one place
+    seq.append(x[rng.choice(x.shape[0], k, replace=False)])  # centers on colors
+    seq.append(lloyd_step(colors, counts, seq[-1]))
+    return seq
+
+
+PARTS = {
+    "whole": [slice(None)],
+    "halves": [slice(0, 1234), slice(1234, None)],
+    "three": [slice(0, 5), slice(5, 9000), slice(9000, None)],
+}
+
+
+def check_bounded_sequence(
+    colors: NDArray[np.uint8], counts: NDArray, seq: list[NDArray], parts: list[slice]
+) -> None:
+    """Every step of ``seq``: bounded partials (summed over ``parts``) = brute force."""
+    bounds = K.Bounds(colors.shape[0])
+    for step, centers in enumerate(seq):
+        K.bounds_prepare(bounds, centers)
+        got = [K.bounded_partial_sums(colors, counts, centers, bounds, p) for p in parts]
+        total = tuple(sum(g[i] for g in got) for i in range(4))
+        want = ref_partials(colors, centers, weights=counts)
+        try:
+            assert_partials_equal(total, want, exact=True)
+            # The kept memberships are the nearest centers too (used for the lookup table).
+            np.testing.assert_array_equal(bounds.labels, ref_labels(colors, centers))
+        except AssertionError as e:
+            raise AssertionError(f"step {step}: {e}") from None
+
+
+@pytest.mark.parametrize("parts", sorted(PARTS))
+@pytest.mark.parametrize(("c", "k"), [(3, 12), (1, 6), (3, 1), (2, 5)])
+def test_bounded_partial_sums_equal_brute_force(
+    astronaut: NDArray[np.uint8], c: int, k: int, parts: str
+) -> None:
+    colors, counts = weighted_colors(astronaut, c)
+    assert colors.shape[0] > 150
+    seq = center_sequence(colors, counts, k, np.random.default_rng([c, k]))
+    assert len(seq) >= 10
+    check_bounded_sequence(colors, counts, seq, PARTS[parts])
+
+
+def test_bounded_partial_sums_when_k_changes(astronaut: NDArray[np.uint8]) -> None:
+    # A new number of centers starts the bounds afresh (k-means|| candidate sets grow).
+    colors, counts = weighted_colors(astronaut, 3)
+    rng = np.random.default_rng(5)
+    seq: list[NDArray] = []
+    for k in (6, 6, 4, 9, 9, 1, 1, 6):
+        start = colors[rng.choice(colors.shape[0], k, replace=False)].astype(np.float64)
+        seq += [start, lloyd_step(colors, counts, start)]
+    check_bounded_sequence(colors, counts, seq, PARTS["halves"])
+
+
+@pytest.mark.parametrize("c", [1, 3])
+def test_bounded_partial_sums_tight_ties(c: int) -> None:
+    # The hardest case for the bounds: color p is nearer to center 2m+1 (p + v) than to
+    # center 2m (p - f v); center 2m then moves to p - v, an exact tie that must go to the
+    # lower index. lower - shift equals the tied distance in exact arithmetic, so only the
+    # slack keeps rounding in the bounds from keeping the old label.
+    rng = np.random.default_rng(c)
+    colors = np.unique(rng.integers(0, 256, (3000, c)).astype(np.uint8), axis=0)
+    counts = rng.integers(1, 50, colors.shape[0]).astype(np.int64)
+    x = colors.astype(np.float64)
+    for _ in range(60):
+        p = x[rng.choice(x.shape[0], 3, replace=False)]
+        f = 1 + rng.choice([1 / 3, 0.1, 0.01, 1 / 7, 0.3])
+        v = rng.integers(1, 30, (3, c)).astype(np.float64)
+        near, tie = np.empty((6, c)), np.empty((6, c))
+        near[1::2] = tie[1::2] = p + v
+        near[0::2] = p - f * v
+        tie[0::2] = p - v
+        check_bounded_sequence(colors, counts, [near, tie], PARTS["whole"])
+
+
+def test_bounded_partial_sums_after_centers_far_away() -> None:
+    # Gray ramp; start centers far out (a user may pass any finite init), then a normal step.
+    # 1e17 has a 16-unit spacing: lower - max_shift is off by far more than the 1e-9 slack.
+    colors = np.arange(256, dtype=np.uint8)[:, None]
+    counts = np.ones(256, np.int64)
+    seq = [np.array([[3.3e17], [-3e17]]), np.array([[100.1], [50.2]])]
+    check_bounded_sequence(colors, counts, seq, PARTS["whole"])
 
 
 # --- color codes and the histogram ------------------------------------------------------
@@ -356,3 +556,97 @@ def test_property_weighted_unique_colors_equal_pixels(
         assert a.dtype == b.dtype
         np.testing.assert_array_equal(a, b)
     np.testing.assert_allclose(weighted[3], plain[3], rtol=1e-12)
+
+
+@st.composite
+def split_points(draw: st.DrawFn) -> dict:
+    """Points from a small alphabet (ties, repeats), centers, a query, and a split of them."""
+    dtype = draw(st.sampled_from([np.uint8, np.int16, np.float32]))
+    c = draw(st.integers(1, 3))
+    n = draw(st.integers(0, 120))
+    if np.dtype(dtype).kind == "f":  # quarters: exact, and no -0.0
+        values: st.SearchStrategy = st.integers(-8, 8).map(lambda v: v / 4 + 0.0)
+    else:
+        values = st.integers(0, 5) if dtype is np.uint8 else st.integers(-3, 3)
+    px = draw(hnp.arrays(dtype, (n, c), elements=values))
+    n_centers = draw(st.integers(1, 4))
+    centers = draw(hnp.arrays(np.float64, (n_centers, c), elements=st.integers(-4, 6)))
+    return {
+        "px": px,
+        "centers": centers,
+        "k": draw(st.integers(0, n_centers - 1)),
+        "base": draw(hnp.arrays(np.float64, (c,), elements=st.integers(-4, 6).map(float))),
+        "n": draw(st.integers(1, 8)),
+        "part": draw(hnp.arrays(np.int64, (n,), elements=st.integers(0, 3))),
+        "mask": draw(st.none() | hnp.arrays(np.uint8, (n,), elements=st.integers(0, 1))),
+        "labels": draw(
+            st.none() | hnp.arrays(np.int32, (n,), elements=st.integers(0, n_centers - 1))
+        ),
+    }
+
+
+@settings(max_examples=150, deadline=None)
+@given(case=split_points(), order=st.randoms(use_true_random=False))
+def test_property_merge_farthest_of_a_split_is_the_whole(case: dict, order: Any) -> None:
+    px, centers, k, base, n = (case[key] for key in ("px", "centers", "k", "base", "n"))
+    mask, labels = case["mask"], case["labels"]
+    whole = K.farthest_members(px, centers, k, base, n, mask=mask, labels=labels)
+    assert_farthest_equal(
+        whole,
+        ref_farthest_members(px, centers, k, base, n, mask=mask, labels=labels),
+        px.dtype.type,
+    )
+    parts = []
+    for p in range(4):
+        sel = case["part"] == p
+        parts.append(
+            K.farthest_members(
+                px[sel],
+                centers,
+                k,
+                base,
+                n,
+                mask=None if mask is None else mask[sel],
+                labels=None if labels is None else labels[sel],
+            )
+        )
+    order.shuffle(parts)  # the merge does not depend on the order of the parts
+    assert_farthest_equal(K.merge_farthest(parts, n), whole, px.dtype.type)
+
+
+@st.composite
+def center_walks(draw: st.DrawFn) -> tuple[NDArray, NDArray, list[NDArray]]:
+    """Weighted uint8 colors and a walk of center sets: jumps, nudges, copies, ties."""
+    c = draw(st.integers(1, 3))
+    colors = np.unique(
+        draw(hnp.arrays(np.uint8, (draw(st.integers(1, 60)), c), elements=st.integers(0, 12))),
+        axis=0,
+    )
+    counts = draw(hnp.arrays(np.int64, (colors.shape[0],), elements=st.integers(1, 1000)))
+    k = draw(st.integers(1, 6))
+    coords = st.integers(-4, 30).map(lambda v: v / 2)  # halves: exact ties between centers
+    walk = [draw(hnp.arrays(np.float64, (k, c), elements=coords))]
+    for _ in range(draw(st.integers(1, 8))):
+        prev = walk[-1]
+        kind = draw(st.sampled_from(["jump", "nudge", "copy", "lloyd"]))
+        if kind == "jump":
+            step = draw(hnp.arrays(np.float64, (k, c), elements=coords))
+        elif kind == "nudge":
+            step = prev + draw(hnp.arrays(np.float64, (k, c), elements=coords)) / 16
+        elif kind == "copy":
+            step = prev.copy()
+            step[draw(st.integers(0, k - 1))] = prev[draw(st.integers(0, k - 1))]
+        else:
+            step = lloyd_step(colors, counts, prev)
+        walk.append(step)
+    return colors, counts, walk
+
+
+@settings(max_examples=150, deadline=None)
+@given(data=center_walks(), cut=st.floats(0, 1))
+def test_property_bounded_partial_sums_equal_brute_force(
+    data: tuple[NDArray, NDArray, list[NDArray]], cut: float
+) -> None:
+    colors, counts, walk = data
+    m = int(cut * colors.shape[0])
+    check_bounded_sequence(colors, counts, walk, [slice(0, m), slice(m, None)])
