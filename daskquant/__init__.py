@@ -1,5 +1,6 @@
 """daskquant: K-color quantization of very large images with distributed k-means on Dask."""
 
+from daskquant._collection import open_collection
 from daskquant._cv2compat import (
     KMEANS_PP_CENTERS,
     KMEANS_RANDOM_CENTERS,
@@ -16,7 +17,9 @@ from daskquant._errors import (
     StoreError,
     TooFewColorsError,
 )
+from daskquant._export import export
 from daskquant._fit import FitResult, apply_palette, fit_palette
+from daskquant._preview import preview
 from daskquant._quantize import Summary, quantize
 from daskquant._readers import open_image
 from daskquant._store import open_store
@@ -39,9 +42,12 @@ __all__ = [
     "TooFewColorsError",
     "__version__",
     "apply_palette",
+    "export",
     "fit_palette",
     "kmeans",
+    "open_collection",
     "open_image",
     "open_store",
+    "preview",
     "quantize",
 ]

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import logging
+import os
+import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from functools import partial
 from pathlib import Path
@@ -12,10 +15,20 @@ from typing import Any
 import dask
 import dask.array as da
 import numpy as np
+import zarr
 from numpy.typing import ArrayLike, NDArray
 
-from daskquant._errors import StoreError
+from daskquant._collection import (
+    check_compatible,
+    collection_paths,
+    image_names,
+    is_collection,
+    pixel_set,
+)
+from daskquant._colors import rgb8_palette
+from daskquant._errors import DaskQuantError, InputError, InvalidParameterError, StoreError
 from daskquant._fit import (
+    FitResult,
     Init,
     Method,
     fit_palette,
@@ -24,17 +37,32 @@ from daskquant._fit import (
     to_palette,
 )
 from daskquant._layout import Layout, as_image
-from daskquant._preview import preview_image, write_preview
+from daskquant._ome import write_ome_image
+from daskquant._preview import store_preview
 from daskquant._readers import decoded_in_memory, open_image
 from daskquant._sources import persist_in_memory
-from daskquant._store import create_store, mark_complete, write_arrays
+from daskquant._store import (
+    ImageRecord,
+    create_store,
+    mark_complete,
+    write_arrays,
+    write_large,
+)
 
 __all__ = ["Summary", "quantize"]
+
+log = logging.getLogger("daskquant")
+
+Source = ArrayLike | da.Array | str | os.PathLike[str] | Sequence[str | os.PathLike[str]]
 
 
 @dataclass(frozen=True)
 class Summary:
-    """What a :func:`quantize` run did. ``as_dict()`` is JSON-ready."""
+    """What a :func:`quantize` run did. ``as_dict()`` is JSON-ready.
+
+    For a collection, ``shape`` is (total pixels, channels) and ``extra["images"]`` lists
+    every image with its name, source, shape and arrays in the store.
+    """
 
     store: str
     shape: tuple[int, ...]
@@ -61,6 +89,17 @@ class Summary:
         return d
 
 
+@dataclass(frozen=True)
+class _Input:
+    """One image to quantize, prepared: (H, W, C) or (N, H, W, C), channel axis whole."""
+
+    name: str
+    source: str | None
+    array: da.Array
+    layout: Layout
+    in_memory: bool
+
+
 def _block_quantize(
     block: NDArray, labels: NDArray, palette: NDArray, *, layout: Layout
 ) -> NDArray:
@@ -70,7 +109,7 @@ def _block_quantize(
 
 
 def quantize(
-    image: ArrayLike | da.Array | str | Path,
+    image: Source,
     store: str | Path,
     *,
     n_colors: int = 16,
@@ -81,31 +120,52 @@ def quantize(
     seed: int | np.random.Generator | None = None,
     method: Method = "auto",
     chunks: tuple[int, ...] | int | None = None,
+    level: int = 0,
     palette: ArrayLike | None = None,
     write_image: bool = False,
+    ome: bool = False,
     overwrite: bool = False,
     preview: str | Path | None = None,
     on_iteration: Callable[[int, float], None] | None = None,
 ) -> Summary:
-    """Quantize an image to ``n_colors`` colors and write the result to a Zarr store.
+    """Quantize an image, or a collection of images, to one palette and write a Zarr store.
 
     Parameters
     ----------
-    image : array, dask array, or path
-        (H, W), (H, W, C) or (N, H, W, C); a path to a Zarr array or an image file.
+    image : array, dask array, path, glob pattern, or list of paths
+        One image: (H, W), (H, W, C) or (N, H, W, C) array, or the path of an image file,
+        TIFF, Zarr array or OME-Zarr image (see :func:`daskquant.open_image`). Several
+        images: a folder that is not a Zarr store, a glob pattern (``"scans/*.tif"``) or a
+        list of paths; they may differ in size, and share one palette fitted over all.
     store : path
-        Output Zarr v3 store (see ``daskquant._store`` for its layout).
+        Output Zarr v3 store (layouts in :mod:`daskquant._store`): one image's labels go to
+        ``labels``, a collection's to ``labels/<name>`` (the file name without suffix).
+    chunks : int or tuple, optional
+        Spatial chunk size in pixels; by default chosen from the image (and its tiles).
+    level : int
+        Resolution level to quantize, for pyramidal TIFF and OME-Zarr inputs.
     palette : (K, C) array, optional
         A fixed palette: skip the fit, map every pixel to its nearest palette color.
     write_image : bool
         Also write the quantized image (the input's shape and dtype, alpha carried over).
+    ome : bool
+        Write OME-Zarr (NGFF 0.5) instead: the quantized image with a multiscale pyramid
+        and its labels as ``labels/<name>`` with the palette as ``image-label.colors``.
     preview : path, optional
-        Write a before/after PNG with the palette swatch there.
+        Write a before/after PNG with the palette swatch there (see
+        :func:`daskquant.preview`; for a collection, its first image).
     Other parameters are those of :func:`fit_palette`.
 
     Returns
     -------
     Summary
+
+    Raises
+    ------
+    InputError
+        An input cannot be read or quantized (the message names the file); nothing is
+        written.
+    InvalidParameterError, StoreError
     """
     t0 = time.perf_counter()
     out = Path(store)
@@ -114,9 +174,13 @@ def quantize(
             f"{out} already exists; choose another output path or pass overwrite=True "
             "(--overwrite) to replace it"
         )
-    arr, layout = as_image(open_image(image), chunks=chunks)
-    if decoded_in_memory(image):
-        arr = persist_in_memory(arr)
+    inputs, many = _open_inputs(image, chunks=chunks, level=level)
+    layout = inputs[0].layout
+    if ome and any(i.array.ndim != 3 for i in inputs):
+        raise InvalidParameterError(
+            "ome=True writes 2-D images; pass the images of a stack as a collection of files"
+        )
+    arr = pixel_set([i.array for i in inputs]) if many else inputs[0].array
     fit = None
     if palette is None:
         fit = fit_palette(
@@ -133,32 +197,41 @@ def quantize(
         centers = fit.centers
     else:
         centers = palette_centers(palette, layout)
-    labels = label_image(arr, layout, centers, fit.color_labels if fit else None)
+    color_labels = fit.color_labels if fit else None
+    labels = [label_image(i.array, layout, centers, color_labels) for i in inputs]
     pal = to_palette(centers, arr.dtype) if fit is None else fit.palette
     if fit is None:
-        (counts,) = dask.compute(da.bincount(labels.ravel(), minlength=len(centers)))
-        n_pixels = int(labels.size)
+        (counts,) = dask.compute(
+            sum(da.bincount(lab.ravel(), minlength=len(centers)) for lab in labels)
+        )
+        n_pixels = sum(int(lab.size) for lab in labels)
     else:
         counts, n_pixels = fit.counts, fit.n_pixels
-    attrs = _attributes(arr, layout, fit, centers, image)
-    large = {"labels": labels}
-    if write_image:
-        fn = partial(_block_quantize, layout=layout)
-        large["image"] = da.map_blocks(
-            fn, arr, labels[..., None], dask.delayed(pal, pure=True), dtype=arr.dtype
-        )
-        if layout.squeeze:
-            large["image"] = large["image"][..., 0]
+    attrs = _attributes(inputs, layout, fit, centers, many=many, level=level, ome=ome)
     group = create_store(out, attrs, overwrite=overwrite)
-    write_arrays(group, {"palette": pal, "centers": centers, "counts": counts}, large)
-    mark_complete(group)
+    try:
+        write_arrays(group, {"palette": pal, "centers": centers, "counts": counts}, {})
+        records = _write_images(
+            group, inputs, labels, pal, many=many, ome=ome, write_image=write_image, level=level
+        )
+        group.attrs["daskquant"] = {**attrs, "images": [r.as_dict() for r in records]}
+        mark_complete(group)
+    except DaskQuantError:
+        # An input that fails to decode half-way: leave nothing behind, as for bad input
+        # found before writing. Other failures keep the incomplete store for inspection.
+        shutil.rmtree(out, ignore_errors=True)
+        raise
     preview_path = None
     if preview is not None:
-        picture = preview_image(arr, labels, pal, counts, channels=layout.channels)
-        preview_path = str(write_preview(preview, picture))
+        # An image in memory is shown from there; a file is read again through its own
+        # pyramid where it has one (see daskquant._preview).
+        first = inputs[0]
+        before = first.array if first.in_memory or first.source is None else None
+        preview_path = str(store_preview(group, records[0], preview, before=before))
+    shape = tuple(int(s) for s in arr.shape)
     return Summary(
         store=str(out),
-        shape=tuple(int(s) for s in arr.shape),
+        shape=(shape[0], shape[-1]) if many else shape,
         dtype=str(arr.dtype),
         n_colors=len(centers),
         n_pixels=n_pixels,
@@ -170,24 +243,137 @@ def quantize(
         palette=np.asarray(pal, np.float64).tolist(),
         counts=[int(c) for c in counts],
         preview=preview_path,
+        extra={"images": [r.as_dict() for r in records]} if many else {},
+    )
+
+
+def _open_inputs(
+    image: Source, *, chunks: tuple[int, ...] | int | None, level: int
+) -> tuple[list[_Input], bool]:
+    """The prepared inputs, and whether they are a collection. Reads every header (and
+    every file OpenCV decodes) before anything is written, so bad input writes nothing."""
+    if is_collection(image):
+        paths = collection_paths(image)  # type: ignore[arg-type]
+        raw = [open_image(p, chunks=_spatial(chunks), level=level) for p in paths]
+        check_compatible(paths, raw)
+        names = image_names(paths)
+        inputs = [
+            _prepare(name, str(p), a, in_memory=decoded_in_memory(p))
+            for name, p, a in zip(names, paths, raw, strict=True)
+        ]
+        return inputs, True
+    if isinstance(image, (str, os.PathLike)):
+        path = Path(os.fspath(image))
+        arr = open_image(path, chunks=_spatial(chunks), level=level)
+        name = path.stem if path.is_file() else path.name.removesuffix(".zarr")
+        in_memory = decoded_in_memory(path)
+        return [_prepare(name or "image", str(path), arr, in_memory=in_memory)], False
+    if not isinstance(image, (np.ndarray, da.Array, zarr.Array)):
+        image = np.asarray(image)  # nested lists and other array-likes
+    arr = open_image(image, level=level)
+    prepared, layout = as_image(arr, chunks=chunks)
+    in_memory = decoded_in_memory(image)
+    if in_memory:
+        prepared = persist_in_memory(prepared)
+    return [_Input("image", None, prepared, layout, in_memory)], False
+
+
+def _spatial(chunks: tuple[int, ...] | int | None) -> tuple[int, ...] | int | None:
+    # A trailing channel size, as arrays take it, means nothing for a file.
+    if isinstance(chunks, tuple) and len(chunks) == 3:
+        return chunks[:2]
+    return chunks
+
+
+def _prepare(name: str, source: str, arr: da.Array, *, in_memory: bool) -> _Input:
+    try:
+        prepared, layout = as_image(arr)
+    except InputError as exc:
+        raise InputError(f"{source}: {exc}") from exc
+    if in_memory:
+        prepared = persist_in_memory(prepared)
+    return _Input(name, source, prepared, layout, in_memory)
+
+
+def _write_images(
+    group: zarr.Group,
+    inputs: list[_Input],
+    labels: list[da.Array],
+    pal: NDArray,
+    *,
+    many: bool,
+    ome: bool,
+    write_image: bool,
+    level: int,
+) -> list[ImageRecord]:
+    """Write every image's labels (and quantized image) in its layout; their records."""
+    shared = dask.delayed(pal, pure=True)
+    images = []
+    for inp, lab in zip(inputs, labels, strict=True):
+        fn = partial(_block_quantize, layout=inp.layout)
+        images.append(da.map_blocks(fn, inp.array, lab[..., None], shared, dtype=inp.array.dtype))
+    records = []
+    if ome:
+        colors = rgb8_palette(pal, pal.dtype)
+        for inp, lab, img in zip(inputs, labels, images, strict=True):
+            prefix = f"images/{inp.name}/" if many else ""
+            target = group.require_group(prefix.rstrip("/")) if many else group
+            chunks = (inp.array.chunks[0][0], inp.array.chunks[1][0])
+            paths = write_ome_image(
+                target, name=inp.name, image=img, labels=lab, colors=colors, chunks=chunks
+            )
+            records.append(_record(inp, paths["labels"], paths["image"], prefix, level))
+        return records
+    large: dict[str, da.Array] = {}
+    for inp, lab, img in zip(inputs, labels, images, strict=True):
+        suffix = f"/{inp.name}" if many else ""
+        large[f"labels{suffix}"] = lab
+        if write_image:
+            large[f"image{suffix}"] = img[..., 0] if inp.layout.squeeze else img
+        written = [f"image{suffix}"] if write_image else []
+        records.append(_record(inp, [f"labels{suffix}"], written, "", level))
+    write_large(group, large)
+    return records
+
+
+def _record(
+    inp: _Input, labels: list[str], image: list[str], prefix: str, level: int
+) -> ImageRecord:
+    return ImageRecord(
+        name=inp.name,
+        labels=tuple(prefix + p for p in labels),
+        image=tuple(prefix + p for p in image),
+        source=inp.source,
+        level=level,
+        shape=tuple(int(s) for s in inp.array.shape),
     )
 
 
 def _attributes(
-    arr: da.Array, layout: Layout, fit: Any, centers: NDArray, source: Any
+    inputs: list[_Input],
+    layout: Layout,
+    fit: FitResult | None,
+    centers: NDArray,
+    *,
+    many: bool,
+    level: int,
+    ome: bool,
 ) -> dict[str, Any]:
     from daskquant import __version__
 
+    first = inputs[0].array
     attrs: dict[str, Any] = {
         "version": __version__,
         "n_colors": len(centers),
+        "layout": ("ome-" if ome else "") + ("collection" if many else "image"),
         "input": {
-            "source": str(source) if isinstance(source, (str, Path)) else type(source).__name__,
-            "shape": list(arr.shape),
-            "dtype": str(arr.dtype),
-            "chunks": [int(c[0]) for c in arr.chunks],
+            "source": [i.source for i in inputs] if many else (inputs[0].source or "array"),
+            "shape": None if many else list(first.shape),
+            "dtype": str(first.dtype),
+            "chunks": [int(c[0]) for c in first.chunks],
             "channels": layout.channels,
             "alpha": layout.alpha,
+            "level": level,
         },
     }
     if fit is None:

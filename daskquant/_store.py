@@ -1,14 +1,21 @@
 """The output store: a Zarr v3 group with labels, palette, centers and a ``complete`` marker.
 
-Layout::
+Layout of one image::
 
     out.zarr/
       zarr.json     attributes: "daskquant" (how the result was made), "complete" (bool)
-      labels/       (H, W) or (N, H, W), uint8 for K <= 256 else uint16
-      palette/      (K, C) in the input dtype
-      centers/      (K, C) float64, the exact k-means centers
-      counts/       (K,) int64, pixels per palette color
-      image/        optional quantized image, same shape and dtype as the input
+      labels        (H, W) or (N, H, W), uint8 for K <= 256 else uint16
+      palette       (K, C) in the input dtype
+      centers       (K, C) float64, the exact k-means centers
+      counts        (K,) int64, pixels per palette color
+      image         optional quantized image, same shape and dtype as the input
+
+A collection (one palette for several images) has a group ``labels/`` with one array per
+image, ``labels/<name>``, and likewise ``image/<name>``. With ``ome=True`` the labels and
+images are OME-Zarr images instead (see :mod:`daskquant._ome`): the store's root for one
+image, ``images/<name>/`` for each image of a collection. Wherever they are, the
+attribute ``daskquant.images`` lists every image with the paths of its arrays and its
+source (:func:`image_records`), so readers need not know the layouts.
 
 Zarr chunks equal the dask chunks, so every task writes whole chunks of its own (DESIGN.md:
 misaligned or sharded writes lost pixels silently). ``complete`` is set to true only after
@@ -18,8 +25,9 @@ every array is written: a store without it is unfinished, whatever else it holds
 from __future__ import annotations
 
 import shutil
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import dask.array as da
 import numpy as np
@@ -27,15 +35,22 @@ import zarr
 from numpy.typing import NDArray
 from zarr.codecs import ZstdCodec
 
-from daskquant._errors import StoreError
+from daskquant._errors import InvalidParameterError, StoreError
 
 __all__ = [
+    "ImageRecord",
     "create_store",
+    "get_array",
+    "image_records",
     "is_complete",
     "mark_complete",
+    "open_finished",
     "open_store",
+    "pick_record",
     "regular_chunks",
+    "store_attrs",
     "write_arrays",
+    "write_large",
 ]
 
 _CODEC = ZstdCodec(level=3)
@@ -87,23 +102,49 @@ def regular_chunks(arr: da.Array) -> da.Array:
 def write_arrays(group: zarr.Group, small: dict[str, NDArray], large: dict[str, da.Array]) -> None:
     """Write small in-memory arrays, then the chunked ones in one distributed store."""
     for name, value in small.items():
-        group.create_array(name, data=np.asarray(value), compressors=_CODEC)
+        parent, leaf = _parent(group, name)
+        parent.create_array(leaf, data=np.asarray(value), compressors=_CODEC)
+    write_large(group, large)
+
+
+def write_large(
+    group: zarr.Group,
+    arrays: dict[str, da.Array],
+    *,
+    dimension_names: dict[str, tuple[str, ...]] | None = None,
+) -> None:
+    """Create one Zarr array per dask array (paths may be nested), then store them all in
+    one compute, so work they share (the labels of an image and its colors) runs once.
+
+    Each Zarr array's chunks are the dask array's chunks (rechunked to a regular grid if
+    needed): every task writes whole chunks of its own.
+    """
     sources: list[da.Array] = []
     targets: list[Any] = []
-    for name, arr in large.items():
+    for path, arr in arrays.items():
         arr = regular_chunks(arr)
-        target = group.create_array(
-            name,
+        parent, leaf = _parent(group, path)
+        target = parent.create_array(
+            leaf,
             shape=arr.shape,
             chunks=tuple(c[0] for c in arr.chunks),
             dtype=arr.dtype,
             compressors=_CODEC,
             fill_value=0,
+            dimension_names=(dimension_names or {}).get(path),
         )
         sources.append(arr)
         targets.append(target)
     if sources:
         da.store(sources, targets, lock=False)
+
+
+def _parent(group: zarr.Group, path: str) -> tuple[zarr.Group, str]:
+    """The group that holds ``path`` (created, with its parents, if missing) and the leaf."""
+    *parents, leaf = path.split("/")
+    for name in parents:
+        group = group.require_group(name)
+    return group, leaf
 
 
 def mark_complete(group: zarr.Group) -> None:
@@ -126,3 +167,91 @@ def open_store(path: str | Path) -> zarr.Group:
 
 def is_complete(group: zarr.Group) -> bool:
     return bool(group.attrs.get("complete", False))
+
+
+def open_finished(path: str | Path) -> zarr.Group:
+    """Open a daskquant store that was written to the end; refuse an unfinished one."""
+    group = open_store(path)
+    if not is_complete(group):
+        raise StoreError(
+            f"{path}: the store is incomplete (its job was interrupted or failed); run "
+            "dq.quantize again with overwrite=True (--overwrite) to finish it"
+        )
+    return group
+
+
+@dataclass(frozen=True)
+class ImageRecord:
+    """Where one quantized image lives in a store, and where it came from.
+
+    ``labels`` and ``image`` list array paths from full resolution down (several with an
+    OME-Zarr pyramid); ``image`` is empty when the quantized image was not written.
+    ``source`` is the input path (None for an in-memory array).
+    """
+
+    name: str
+    labels: tuple[str, ...]
+    image: tuple[str, ...] = ()
+    source: str | None = None
+    level: int = 0
+    shape: tuple[int, ...] = ()
+
+    def as_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
+
+
+def store_attrs(group: zarr.Group) -> dict[str, Any]:
+    """The ``daskquant`` attribute of a store: how the result was made, and its images."""
+    return cast(dict[str, Any], group.attrs.asdict().get("daskquant", {}))
+
+
+def get_array(group: zarr.Group, path: str) -> zarr.Array:
+    """The array at ``path``; a StoreError if the store has none there."""
+    try:
+        node = group[path]
+    except KeyError:
+        node = None
+    if not isinstance(node, zarr.Array):
+        raise StoreError(f"{group.store_path}: no array {path!r} in the store; it is damaged")
+    return node
+
+
+def image_records(group: zarr.Group) -> list[ImageRecord]:
+    """The images a store holds, in the order they were given."""
+    attrs = store_attrs(group)
+    records = attrs.get("images")
+    if records is None:  # a store from before collections: one image at "labels"
+        source = attrs.get("input", {}).get("source")
+        image = ("image",) if "image" in group else ()
+        return [ImageRecord("image", ("labels",), image, source)]
+    return [
+        ImageRecord(
+            name=r["name"],
+            labels=tuple(r["labels"]),
+            image=tuple(r.get("image", ())),
+            source=r.get("source"),
+            level=int(r.get("level", 0)),
+            shape=tuple(r.get("shape", ())),
+        )
+        for r in records
+    ]
+
+
+def pick_record(group: zarr.Group, name: str | None, *, store: str | Path) -> ImageRecord:
+    """The record named ``name``, or the only one; a collection needs a name."""
+    records = image_records(group)
+    names = [r.name for r in records]
+    if name is None:
+        if len(records) == 1:
+            return records[0]
+        raise InvalidParameterError(
+            f"{store} holds {len(records)} images; pick one with name=..., one of: "
+            + ", ".join(names)
+        )
+    for r in records:
+        if r.name == name:
+            return r
+    raise InvalidParameterError(
+        f"name={name!r}: {store} has no such image; it has: {', '.join(names)}"
+    )

@@ -6,9 +6,11 @@ import cv2
 import dask.array as da
 import numpy as np
 import pytest
+import tifffile
 import zarr
 
 import daskquant as dq
+from daskquant._preview import SWATCH_HEIGHT
 from daskquant._samples import photo as bundled_photo
 
 
@@ -70,8 +72,10 @@ def test_zarr_input_is_read_lazily_and_quantized(tmp_path):
     )
     src[:] = rgb
     arr = dq.open_image(tmp_path / "in.zarr")
-    assert isinstance(arr, da.Array) and arr.chunksize == (100, 150, 3)
-    dq.quantize(tmp_path / "in.zarr", tmp_path / "out.zarr", n_colors=5, seed=1)
+    # Small Zarr chunks are grouped, whole, up to the default chunk size (here: all).
+    assert isinstance(arr, da.Array) and arr.chunksize == (300, 451, 3)
+    assert dq.open_image(tmp_path / "in.zarr", chunks=(100, 150)).chunksize == (100, 150, 3)
+    dq.quantize(tmp_path / "in.zarr", tmp_path / "out.zarr", n_colors=5, seed=1, chunks=(100, 150))
     g = zarr.open_group(str(tmp_path / "out.zarr"), mode="r")
     np.testing.assert_array_equal(g["labels"][:], nearest(rgb, g["centers"][:]))
     assert g["labels"].chunks == (100, 150)
@@ -146,6 +150,22 @@ def test_unreadable_files_name_the_file(tmp_path):
     assert not (tmp_path / "x.zarr").exists() and not (tmp_path / "y.zarr").exists()
 
 
+def test_corrupt_tiff_tiles_fail_before_anything_is_written(tmp_path):
+    path = tmp_path / "bad.tif"
+    tifffile.imwrite(
+        path, bundled_photo("coffee.png")[:128, :128], tile=(64, 64), compression="zlib"
+    )
+    with tifffile.TiffFile(path) as tf:
+        offset = tf.pages[0].dataoffsets[3]
+    data = bytearray(path.read_bytes())
+    data[offset : offset + 40] = b"\xff" * 40
+    path.write_bytes(bytes(data))
+    for kwargs in ({"n_colors": 3}, {"palette": [[0, 0, 0], [255, 255, 255]]}):
+        with pytest.raises(dq.InputError, match="bad.tif: cannot decode"):
+            dq.quantize(path, tmp_path / "never.zarr", **kwargs)
+        assert not (tmp_path / "never.zarr").exists()
+
+
 def test_preview_shows_before_after_and_palette(photo_png, tmp_path):
     path, rgb = photo_png
     s = dq.quantize(path, tmp_path / "o.zarr", n_colors=5, seed=0, preview=tmp_path / "p.png")
@@ -155,3 +175,79 @@ def test_preview_shows_before_after_and_palette(photo_png, tmp_path):
     np.testing.assert_array_equal(left, rgb)
     right = cv2.cvtColor(pic[: rgb.shape[0], rgb.shape[1] :], cv2.COLOR_BGR2RGB)
     assert len(np.unique(right.reshape(-1, 3), axis=0)) <= 5
+
+
+# -- previews from finished stores ----------------------------------------------------------
+
+
+def _swatch_widths(pic: np.ndarray, colors: np.ndarray) -> list[int]:
+    top = cv2.cvtColor(pic[-SWATCH_HEIGHT:][:1], cv2.COLOR_BGR2RGB)[0]  # no text on row 0
+    return [int((top == c).all(axis=1).sum()) for c in colors]
+
+
+def test_preview_from_a_store_and_without_its_input(photo_png, tmp_path):
+    path, rgb = photo_png
+    out = tmp_path / "o.zarr"
+    dq.quantize(path, out, n_colors=4, seed=0)
+    g = zarr.open_group(str(out), mode="r")
+    labels, palette, counts = g["labels"][:], g["palette"][:], g["counts"][:]
+    pic = cv2.imread(str(dq.preview(out, tmp_path / "p.png", max_side=100)))
+    step = 3  # ceil(300 / 100)
+    small = labels[::step, ::step]
+    h, w = small.shape
+    assert pic.shape == (h + SWATCH_HEIGHT, 2 * w, 3)
+    np.testing.assert_array_equal(
+        cv2.cvtColor(pic[:h, :w], cv2.COLOR_BGR2RGB), rgb[::step, ::step]
+    )
+    np.testing.assert_array_equal(cv2.cvtColor(pic[:h, w:], cv2.COLOR_BGR2RGB), palette[small])
+    # Each color is as wide as its share of the pixels.
+    widths = _swatch_widths(pic, palette)
+    np.testing.assert_allclose(widths, counts / counts.sum() * 2 * w, atol=1)
+    path.unlink()  # the input is gone: the picture shows the result alone
+    pic = cv2.imread(str(dq.preview(out, tmp_path / "q.png", max_side=100)))
+    assert pic.shape == (h + SWATCH_HEIGHT, w, 3)
+    np.testing.assert_array_equal(cv2.cvtColor(pic[:h], cv2.COLOR_BGR2RGB), palette[small])
+
+
+def test_preview_takes_the_before_from_the_input_pyramid(tmp_path):
+    rgb = bundled_photo("astronaut.png")
+    scan = tmp_path / "scan.tif"
+    with tifffile.TiffWriter(scan) as tw:
+        opts = {"tile": (64, 64), "compression": "jpeg", "photometric": "rgb"}
+        tw.write(rgb, subifds=2, **opts)
+        tw.write(rgb[::2, ::2], subfiletype=1, **opts)
+        tw.write(rgb[::4, ::4], subfiletype=1, **opts)
+    out = tmp_path / "scan.zarr"
+    dq.quantize(scan, out, n_colors=6, seed=0, ome=True)
+    pic = cv2.imread(str(dq.preview(out, tmp_path / "p.png", max_side=128)))
+    before = cv2.cvtColor(pic[:128, :128], cv2.COLOR_BGR2RGB)
+    # Level 2 of the file (its own JPEG tiles), not the full resolution strided.
+    np.testing.assert_array_equal(before, tifffile.imread(scan, level=2))
+    g = zarr.open_group(str(out), mode="r")
+    labels = g["labels/scan/0"][:]
+    after = cv2.cvtColor(pic[:128, 128:], cv2.COLOR_BGR2RGB)
+    np.testing.assert_array_equal(after, g["palette"][:][labels[::4, ::4]])
+
+
+def test_preview_of_a_collection_needs_a_name(tmp_path):
+    a, b = bundled_photo("astronaut.png")[:60, :80], bundled_photo("coffee.png")[:40, :50]
+    files = [tmp_path / "a.png", tmp_path / "b.png"]
+    for f, im in zip(files, (a, b), strict=True):
+        cv2.imwrite(str(f), cv2.cvtColor(im, cv2.COLOR_RGB2BGR))
+    s = dq.quantize(files, tmp_path / "c.zarr", n_colors=3, seed=0, preview=tmp_path / "c.png")
+    assert cv2.imread(s.preview).shape[:2] == (60 + SWATCH_HEIGHT, 160)  # the first image
+    with pytest.raises(dq.InvalidParameterError, match="holds 2 images.*a, b"):
+        dq.preview(tmp_path / "c.zarr", tmp_path / "x.png")
+    pic = cv2.imread(str(dq.preview(tmp_path / "c.zarr", tmp_path / "x.png", name="b")))
+    np.testing.assert_array_equal(cv2.cvtColor(pic[:40, :50], cv2.COLOR_BGR2RGB), b)
+
+
+def test_gray_file_preview_shows_its_input(tmp_path):
+    gray = cv2.cvtColor(bundled_photo("coffee.png")[:90, :120], cv2.COLOR_RGB2GRAY)
+    path = tmp_path / "gray.png"
+    cv2.imwrite(str(path), gray)
+    out = tmp_path / "g.zarr"
+    dq.quantize(path, out, n_colors=3, seed=0)
+    pic = cv2.imread(str(dq.preview(out, tmp_path / "p.png")))
+    assert pic.shape[1] == 240
+    np.testing.assert_array_equal(pic[:90, :120], np.repeat(gray[..., None], 3, axis=2))

@@ -1,0 +1,46 @@
+"""Palette colors as 8-bit RGB, for the files people look at (PNG, TIFF colormaps, OME)."""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+__all__ = ["rgb8_palette"]
+
+
+def rgb8_palette(palette: ArrayLike, dtype: np.dtype | type) -> NDArray[np.uint8]:
+    """A (K, C) palette as (K, 3) uint8 RGB.
+
+    Parameters
+    ----------
+    palette : (K, 1) or (K, 3) array
+        Gray or RGB colors (alpha excluded) in the image's dtype.
+    dtype : dtype
+        The image's dtype: integers are scaled from their full range (16-bit ``v`` becomes
+        ``v / 257``, so 8-bit colors stored in 16 bits come back exactly); floats in [0, 1]
+        are scaled by 255, other floats from the palette's own range.
+
+    Returns
+    -------
+    (K, 3) uint8 ndarray
+
+    Examples
+    --------
+    >>> rgb8_palette([[0], [65535], [257 * 10]], np.uint16).tolist()
+    [[0, 0, 0], [255, 255, 255], [10, 10, 10]]
+    """
+    pal = np.asarray(palette, np.float64)
+    pal = pal.reshape(pal.shape[0], -1)
+    dtype = np.dtype(dtype)
+    if dtype.kind in "ui":
+        info = np.iinfo(dtype)
+        low, high = float(info.min), float(info.max)
+    elif pal.size and pal.min() >= 0 and pal.max() <= 1:
+        low, high = 0.0, 1.0
+    else:
+        low, high = float(pal.min(initial=0)), float(pal.max(initial=1))
+    scaled = (pal - low) * (255.0 / max(high - low, 1e-12))
+    rgb = np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
+    if rgb.shape[1] == 1:
+        rgb = np.repeat(rgb, 3, axis=1)
+    return np.ascontiguousarray(rgb[:, :3])
