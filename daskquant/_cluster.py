@@ -6,12 +6,112 @@ import logging
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
 
-from daskquant._errors import DaskQuantError
+from daskquant._errors import DaskQuantError, InvalidParameterError
 
-__all__ = ["connect"]
+if TYPE_CHECKING:
+    from distributed import Client
+    from distributed.security import Security
+
+__all__ = ["ClusterInfo", "cluster_info", "connect", "local_size", "scheduler_address"]
 
 log = logging.getLogger("daskquant")
+
+ENV_ADDRESS = "DASK_SCHEDULER_ADDRESS"
+
+
+@dataclass(frozen=True)
+class ClusterInfo:
+    """What a client is connected to, for the user: kind, address, workers, threads, memory."""
+
+    kind: str  # "local" or "scheduler"
+    address: str
+    workers: int
+    threads: int
+    memory: int  # bytes, summed over the workers
+    dashboard: str | None
+
+    def __str__(self) -> str:
+        from dask.utils import format_bytes
+
+        where = "local cluster" if self.kind == "local" else f"scheduler {self.address}"
+        per = f", {format_bytes(self.memory // self.workers)} per worker" if self.workers else ""
+        workers = f"{self.workers} worker{'s' if self.workers != 1 else ''}"
+        threads = f"{self.threads} thread{'s' if self.threads != 1 else ''}"
+        return f"{where}: {workers}, {threads}{per}"
+
+
+def local_size(
+    workers: int | None, threads_per_worker: int | None, *, cores: int | None = None
+) -> tuple[int, int]:
+    """Worker processes and threads per worker for a LocalCluster on ``cores`` cores.
+
+    Neither given: Dask's default split (one single-threaded process per core up to 4 cores,
+    about sqrt(cores) processes beyond). One given: the other fills the machine.
+    """
+    from distributed.deploy.utils import nprocesses_nthreads
+
+    cores = cores or os.cpu_count() or 1
+    for name, value in (("workers", workers), ("threads_per_worker", threads_per_worker)):
+        if value is not None and (isinstance(value, bool) or value < 1):
+            raise InvalidParameterError(f"{name} must be a positive integer, got {value!r}")
+    if workers is None and threads_per_worker is None:
+        return nprocesses_nthreads(cores)
+    if workers is None:
+        assert threads_per_worker is not None
+        return max(1, cores // threads_per_worker), threads_per_worker
+    return workers, threads_per_worker or max(1, cores // workers)
+
+
+def scheduler_address(scheduler: str | None, *, tls: bool = False) -> str | None:
+    """The scheduler to use: ``scheduler``, else ``$DASK_SCHEDULER_ADDRESS``, else None.
+
+    An address without a protocol gets ``tls://`` when ``tls`` and ``tcp://`` otherwise.
+    """
+    address = scheduler or os.environ.get(ENV_ADDRESS) or None
+    if address is None:
+        return None
+    address = address.strip()
+    if "://" not in address:
+        address = ("tls://" if tls else "tcp://") + address
+    return address
+
+
+def _security(
+    address: str, ca_file: str | None, cert: str | None, key: str | None
+) -> Security | None:
+    given = {"--tls-ca-file": ca_file, "--tls-cert": cert, "--tls-key": key}
+    if not any(given.values()):
+        if address.startswith("tls://") and not _tls_configured():
+            raise InvalidParameterError(
+                f"the scheduler {address} uses TLS: give --tls-ca-file, --tls-cert and "
+                "--tls-key (or distributed.comm.tls.* in the Dask configuration)"
+            )
+        return None  # distributed's own configuration (distributed.comm.tls.*) applies
+    missing = [name for name, value in given.items() if not value]
+    if missing:
+        raise InvalidParameterError(
+            "TLS needs all of --tls-ca-file, --tls-cert and --tls-key; "
+            f"missing {', '.join(missing)}"
+        )
+    if not address.startswith("tls://"):
+        raise InvalidParameterError(
+            f"the TLS options need a tls:// scheduler address, got {address}"
+        )
+    for name, value in given.items():
+        if not Path(str(value)).is_file():
+            raise InvalidParameterError(f"{name}: no such file: {value}")
+    from distributed.security import Security
+
+    return Security(
+        tls_ca_file=ca_file,
+        tls_client_cert=cert,
+        tls_client_key=key,
+        require_encryption=True,
+    )
 
 
 @contextmanager
@@ -20,41 +120,140 @@ def connect(
     *,
     workers: int | None = None,
     threads_per_worker: int | None = None,
+    memory_limit: str | None = None,
+    tls_ca_file: str | None = None,
+    tls_cert: str | None = None,
+    tls_key: str | None = None,
     timeout: float = 10.0,
-) -> Iterator[object]:
+) -> Iterator[Client]:
     """A ``distributed.Client`` for the duration of the block.
 
-    With ``scheduler`` (or ``DASK_SCHEDULER_ADDRESS``), connect to it and fail with a clear
-    error after ``timeout`` seconds; otherwise start a LocalCluster of worker processes sized
-    to the machine, each with an equal share of its memory as limit.
+    Parameters
+    ----------
+    scheduler : str, optional
+        Address of a running scheduler (``tcp://HOST:PORT``, ``tls://HOST:PORT``); defaults to
+        ``$DASK_SCHEDULER_ADDRESS``. Without either, a LocalCluster of worker processes runs
+        for the duration of the block.
+    workers, threads_per_worker : int, optional
+        Size of the local cluster (see :func:`local_size`); refused with a scheduler.
+    memory_limit : str, optional
+        Memory limit of each local worker (``"4GiB"``); default ``"auto"``, an equal share of
+        the machine's memory.
+    tls_ca_file, tls_cert, tls_key : str, optional
+        Certificate authority, client certificate and key for a ``tls://`` scheduler.
+    timeout : float
+        Seconds to wait for the scheduler, and for it to have at least one worker.
+
+    Raises
+    ------
+    InvalidParameterError
+        Options that contradict each other, or a TLS file that does not exist.
+    DaskQuantError
+        The scheduler cannot be reached, refuses the connection, or has no workers, within
+        ``timeout`` seconds.
     """
     from distributed import Client, LocalCluster
 
-    address = scheduler or os.environ.get("DASK_SCHEDULER_ADDRESS")
-    if address:
+    if not timeout > 0:
+        raise InvalidParameterError(f"timeout must be a positive number, got {timeout!r}")
+    address = scheduler_address(scheduler, tls=bool(tls_ca_file or tls_cert or tls_key))
+    if address is None:
+        if tls_ca_file or tls_cert or tls_key:
+            raise InvalidParameterError(
+                "the TLS options are for a remote scheduler: give --scheduler tls://HOST:PORT "
+                f"(or set {ENV_ADDRESS})"
+            )
+        n_workers, threads = local_size(workers, threads_per_worker)
+        with (
+            LocalCluster(
+                n_workers=n_workers,
+                threads_per_worker=threads,
+                processes=True,
+                memory_limit=_memory_limit(memory_limit),
+                dashboard_address=":0",
+            ) as cluster,
+            Client(cluster) as client,
+        ):
+            log.info("local cluster: %d workers x %d threads", n_workers, threads)
+            yield client
+        return
+
+    sizing = {
+        "--workers": workers,
+        "--threads-per-worker": threads_per_worker,
+        "--memory-limit": memory_limit,
+    }
+    local_only = [name for name, value in sizing.items() if value is not None]
+    if local_only:
+        source = "--scheduler" if scheduler else f"${ENV_ADDRESS}"
+        raise InvalidParameterError(
+            f"{', '.join(local_only)} size the local cluster and cannot be used with a "
+            f"scheduler ({source} {address}); size the workers where they are started"
+        )
+    security = _security(address, tls_ca_file, tls_cert, tls_key)
+    try:
+        client = Client(address, timeout=timeout, security=security, set_as_default=True)
+    except (OSError, TimeoutError) as exc:
+        hint = (
+            " (a TLS scheduler needs a tls:// address and --tls-ca-file/--tls-cert/--tls-key)"
+            if address.startswith("tcp://")
+            else ""
+        )
+        raise DaskQuantError(
+            f"cannot reach the Dask scheduler at {address} within {timeout:g} s: "
+            f"{_reason(exc)}; check the address and that the scheduler is running{hint}"
+        ) from exc
+    except Exception as exc:  # e.g. an SSL error raised by a malformed certificate
+        raise DaskQuantError(f"cannot connect to the Dask scheduler at {address}: {exc}") from exc
+    try:
         try:
-            client = Client(address, timeout=timeout)
+            client.wait_for_workers(1, timeout=timeout)
         except (OSError, TimeoutError) as exc:
             raise DaskQuantError(
-                f"cannot reach the Dask scheduler at {address} within {timeout:g} s ({exc}); "
-                "check the address and that the scheduler is running"
+                f"the Dask scheduler at {address} has no workers after {timeout:g} s; "
+                "start workers with `dask worker ADDRESS`"
             ) from exc
-        try:
-            yield client
-        finally:
-            client.close()
-        return
-    n_cpu = os.cpu_count() or 1
-    workers = workers or n_cpu
-    threads = threads_per_worker or max(1, n_cpu // workers)
-    with (
-        LocalCluster(
-            n_workers=workers,
-            threads_per_worker=threads,
-            processes=True,
-            dashboard_address=":0",
-        ) as cluster,
-        Client(cluster) as client,
-    ):
-        log.info("local cluster: %d workers x %d threads", workers, threads)
         yield client
+    finally:
+        client.close()
+
+
+def _tls_configured() -> bool:
+    import dask.config
+
+    keys = ("ca-file", "client.cert", "client.key")
+    return all(dask.config.get(f"distributed.comm.tls.{key}", None) for key in keys)
+
+
+def _memory_limit(value: str | None) -> str | int | None:
+    if value is None or value == "auto":
+        return "auto"
+    from dask.utils import parse_bytes
+
+    try:
+        n = parse_bytes(value)
+    except (ValueError, TypeError) as exc:
+        raise InvalidParameterError(
+            f"memory_limit must be a size such as '4GiB' or 'auto', got {value!r}"
+        ) from exc
+    return n or None  # 0: no limit
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0]
+
+
+def cluster_info(client: Client) -> ClusterInfo:
+    """Workers, threads and memory of the cluster behind ``client``."""
+    info = client.scheduler_info(n_workers=-1)
+    workers = info.get("workers", {})
+    local = client.cluster is not None
+    return ClusterInfo(
+        kind="local" if local else "scheduler",
+        address=str(info.get("address", "")),
+        workers=len(workers),
+        threads=sum(int(w.get("nthreads", 0)) for w in workers.values()),
+        memory=sum(int(w.get("memory_limit") or 0) for w in workers.values()),
+        dashboard=client.dashboard_link if info.get("services", {}).get("dashboard") else None,
+    )

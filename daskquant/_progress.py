@@ -1,0 +1,339 @@
+"""Progress of a run as the command line shows it: one bar per phase, one line per iteration.
+
+The library computes through whatever Dask scheduler is active and prints nothing. To see
+its phases from outside, :class:`GraphProgress`, a scheduler plugin, counts the tasks of
+every graph one client submits and publishes ``(graph, done, total)`` as scheduler events;
+:class:`ProgressDisplay`, in the client, subscribes to them and draws a bar per graph,
+named after the graph's tasks (histogram, statistics, init, writing, ...), next to the
+``on_iteration`` lines of the fit. The plugin class is imported on the scheduler by
+reference, so daskquant must be installed there, as it must anyway for the tasks.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TextIO
+
+from distributed.diagnostics.plugin import SchedulerPlugin
+
+if TYPE_CHECKING:
+    from distributed import Client, Scheduler
+
+__all__ = ["GraphProgress", "ProgressDisplay", "phase_name"]
+
+log = logging.getLogger("daskquant")
+
+_DONE = frozenset({"memory", "erred", "forgotten"})
+
+
+class GraphProgress(SchedulerPlugin):
+    """Scheduler plugin: tasks done per graph of one client, published on ``topic``.
+
+    Each event is ``{"graph": n, "done": d, "total": t}``; the first of a graph also carries
+    ``"prefixes"``, the most frequent task-name prefixes of the graph (what it computes).
+    Events of a graph are at most ``interval`` seconds apart, except the first and the last.
+    """
+
+    def __init__(self, client_id: str, topic: str, *, interval: float = 0.2) -> None:
+        self.client_id = client_id
+        self.topic = topic
+        self.name = topic
+        self.interval = interval
+        self._scheduler: Scheduler | None = None
+        self._count = 0
+        self._graphs: dict[int, list[float]] = {}  # graph -> [done, total, last event time]
+        self._pending: dict[Any, list[int]] = {}  # task key -> graphs waiting for it
+
+    async def start(self, scheduler: Scheduler) -> None:
+        self._scheduler = scheduler
+
+    def update_graph(
+        self, scheduler: Scheduler, *, client: str, tasks: list[Any], **kwargs: Any
+    ) -> None:
+        if client != self.client_id:
+            return
+        from distributed.utils import key_split
+
+        todo = []
+        for key in tasks:
+            ts = scheduler.tasks.get(key)
+            if ts is not None and ts.state not in _DONE:
+                todo.append(key)
+        if not todo:
+            return
+        self._count += 1
+        graph = self._count
+        self._graphs[graph] = [0, len(todo), time.monotonic()]
+        for key in todo:
+            self._pending.setdefault(key, []).append(graph)
+        prefixes = Counter(key_split(k) for k in todo).most_common(4)
+        self._publish(
+            scheduler,
+            {
+                "graph": graph,
+                "done": 0,
+                "total": len(todo),
+                "prefixes": [list(p) for p in prefixes],
+            },
+        )
+
+    def transition(self, key: Any, start: str, finish: str, *args: Any, **kwargs: Any) -> None:
+        if finish not in _DONE or key not in self._pending or self._scheduler is None:
+            return
+        now = time.monotonic()
+        for graph in self._pending.pop(key):
+            state = self._graphs.get(graph)
+            if state is None:
+                continue
+            state[0] += 1
+            finished = state[0] >= state[1]
+            if finished or now - state[2] >= self.interval:
+                state[2] = now
+                msg = {"graph": graph, "done": int(state[0]), "total": int(state[1])}
+                self._publish(self._scheduler, msg)
+            if finished:
+                del self._graphs[graph]
+
+    def remove_client(self, scheduler: Scheduler, client: str) -> None:
+        if client == self.client_id:  # the client went away without unregistering
+            self._graphs.clear()
+            self._pending.clear()
+            scheduler.plugins.pop(self.name, None)
+
+    def _publish(self, scheduler: Scheduler, msg: dict[str, Any]) -> None:
+        scheduler.log_event(self.topic, msg)
+
+
+# Names of the phases, from the task-name prefixes of a graph (first match wins).
+_PHASES = (
+    ("store", "writing"),
+    ("histogram", "histogram"),
+    ("stats", "statistics"),
+    ("partials", "iteration"),
+    ("sample", "init"),
+    ("pick", "init"),
+    ("farthest", "farthest points"),
+    ("lookup", "labels"),
+    ("labels", "labels"),
+    ("bincount", "counts"),
+    ("getitem", "preview"),  # subsampled image and labels
+    ("rechunk", "loading"),
+    ("array", "loading"),
+)
+
+
+def phase_name(prefixes: list[str]) -> str:
+    """What a graph does, from its most frequent task-name prefixes (most frequent first)."""
+    for prefix in prefixes:
+        for part, name in _PHASES:
+            if part in prefix:
+                return name
+    if not prefixes:
+        return "compute"
+    first = prefixes[0].lstrip("_")
+    return first.removeprefix("block_") or "compute"
+
+
+@dataclass
+class _Bar:
+    name: str
+    total: int
+    done: int = 0
+    start: float = field(default_factory=time.monotonic)
+
+
+class ProgressDisplay:
+    """Phase bars and iteration lines on ``stream`` (default: the current ``sys.stderr``).
+
+    On a terminal the running phase is one line redrawn in place and finished phases stay
+    as lines; elsewhere (a log file, a pipe) only finished phases and iterations are
+    written, one line each. ``enabled=False`` shows nothing.
+    """
+
+    WIDTH = 24
+
+    def __init__(
+        self,
+        stream: TextIO | None = None,
+        *,
+        enabled: bool = True,
+        live: bool | None = None,
+        max_iter: int | None = None,
+        epsilon: float | None = None,
+    ) -> None:
+        self._stream = stream
+        self.enabled = enabled
+        self._live = live
+        self.max_iter = max_iter
+        self.epsilon = epsilon
+        self._lock = threading.Lock()
+        self._bars: dict[int, _Bar] = {}
+        self._status = ""
+        self._attempt = 0
+        self._last: tuple[int, float] | None = None  # (iteration, shift) of the running attempt
+        self.phases: list[tuple[str, int, float]] = []  # finished: (name, tasks, seconds)
+
+    @property
+    def stream(self) -> TextIO:
+        return self._stream if self._stream is not None else sys.stderr
+
+    @property
+    def live(self) -> bool:
+        if self._live is None:
+            self._live = bool(getattr(self.stream, "isatty", lambda: False)())
+        return self._live
+
+    # -- output ------------------------------------------------------------------------
+
+    def line(self, text: str) -> None:
+        """Write a permanent line (above the live status line, on a terminal)."""
+        if not self.enabled:
+            return
+        with self._lock:
+            self._write_line(text)
+
+    def _write_line(self, text: str) -> None:
+        out = self.stream
+        if self.live and self._status:
+            out.write("\r\x1b[2K")
+        out.write(text + "\n")
+        if self.live and self._status:
+            out.write(self._status)
+        out.flush()
+
+    def _set_status(self, text: str) -> None:
+        if not self.live:
+            return
+        self._status = text
+        self.stream.write("\r\x1b[2K" + text)
+        self.stream.flush()
+
+    # -- inputs ------------------------------------------------------------------------
+
+    def iteration(self, iteration: int, shift: float) -> None:
+        """The ``on_iteration`` callback of :func:`daskquant.quantize`.
+
+        Off a terminal each iteration is a line; on one, the running attempt is the live
+        line and each attempt ends as one line.
+        """
+        if not self.enabled:
+            return
+        with self._lock:
+            if self._last is None or iteration <= self._last[0]:
+                self._end_attempt()
+                self._attempt += 1
+            self._last = (iteration, shift)
+            of = f"/{self.max_iter}" if self.max_iter else ""
+            text = (
+                f"attempt {self._attempt}  iteration {iteration:3d}{of}  "
+                f"max center shift {shift:.4g}"
+            )
+            if not self.live:
+                self._write_line(text)
+                return
+            if self.max_iter:
+                filled = round(min(iteration / self.max_iter, 1.0) * self.WIDTH)
+                text += "  [" + "#" * filled + "." * (self.WIDTH - filled) + "]"
+            self._set_status(text)
+
+    def _end_attempt(self) -> None:
+        """On a terminal, the line that stays for the attempt that just ended."""
+        if self._last is None:
+            return
+        iteration, shift = self._last
+        self._last = None
+        if not self.live:
+            return
+        if self.epsilon is not None and shift <= self.epsilon:
+            how = f"converged (epsilon {self.epsilon:g})"
+        elif self.max_iter is not None and iteration >= self.max_iter:
+            how = "max_iter reached"
+        else:
+            how = "stopped"
+        self._set_status("")
+        self._status = ""
+        self._write_line(
+            f"attempt {self._attempt}: {iteration} iterations, last max center shift "
+            f"{shift:.4g}, {how}"
+        )
+
+    def event(self, event: tuple[float, dict[str, Any]]) -> None:
+        """Handler of :class:`GraphProgress` events (runs in the client's event loop)."""
+        if not self.enabled:
+            return
+        _, msg = event
+        with self._lock:
+            graph = int(msg["graph"])
+            if "prefixes" in msg and self._last is not None:
+                name = phase_name([str(p[0]) for p in msg["prefixes"]])
+                if name != "iteration":
+                    self._end_attempt()
+            bar = self._bars.get(graph)
+            if bar is None:
+                if "prefixes" not in msg:
+                    return  # the start of this graph was missed
+                name = phase_name([str(p[0]) for p in msg["prefixes"]])
+                bar = self._bars[graph] = _Bar(name, int(msg["total"]))
+            bar.done = int(msg["done"])
+            if bar.done >= bar.total:
+                del self._bars[graph]
+                seconds = time.monotonic() - bar.start
+                self.phases.append((bar.name, bar.total, seconds))
+                self._set_status("")
+                self._status = ""
+                if bar.name != "iteration":  # the iteration lines say it already
+                    self._write_line(self._render(bar, seconds))
+            else:
+                self._set_status(self._render(bar, time.monotonic() - bar.start))
+
+    def _render(self, bar: _Bar, seconds: float) -> str:
+        frac = bar.done / bar.total if bar.total else 1.0
+        filled = round(frac * self.WIDTH)
+        meter = "#" * filled + "." * (self.WIDTH - filled)
+        return (
+            f"{bar.name:<16} [{meter}] {100 * frac:3.0f}%  "
+            f"{bar.done:,}/{bar.total:,} tasks  {seconds:.1f} s"
+        )
+
+    def close(self) -> None:
+        """Clear the live line; unfinished bars are dropped."""
+        with self._lock:
+            self._bars.clear()
+            if self.enabled:
+                self._end_attempt()
+            if self.enabled and self._status:
+                self._set_status("")
+                self._status = ""
+
+    # -- wiring ------------------------------------------------------------------------
+
+    @contextmanager
+    def watching(self, client: Client) -> Iterator[ProgressDisplay]:
+        """Show the phases of every graph ``client`` submits inside the block."""
+        if not self.enabled:
+            yield self
+            return
+        topic = f"daskquant-progress-{client.id}"
+        try:
+            client.register_plugin(GraphProgress(client.id, topic), name=topic)
+        except Exception as exc:  # e.g. daskquant missing on the scheduler
+            log.warning("no phase progress: the scheduler refused the plugin (%s)", exc)
+            yield self
+            return
+        client.subscribe_topic(topic, self.event)
+        try:
+            yield self
+        finally:
+            self.close()
+            try:
+                client.unsubscribe_topic(topic)
+                client.unregister_scheduler_plugin(topic)
+            except Exception as exc:  # the connection may be gone after a failure
+                log.debug("progress plugin cleanup: %s", exc)
