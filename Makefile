@@ -17,9 +17,9 @@ demo: $(STAMP)
 	$(BIN)/daskquant demo --out out
 
 lint: $(STAMP)
-	$(BIN)/ruff check daskquant tests benchmarks
-	$(BIN)/ruff format --check daskquant tests benchmarks
-	$(BIN)/mypy
+	$(BIN)/ruff check daskquant tests benchmarks deploy
+	$(BIN)/ruff format --check daskquant tests benchmarks deploy
+	$(BIN)/mypy daskquant deploy/slurm/slurm_cluster.py
 
 test: lint
 	$(BIN)/python -m pytest

@@ -32,6 +32,7 @@ __all__ = [
     "Source",
     "histogram_capable",
     "persist_in_memory",
+    "share_once",
 ]
 
 FAN_IN = 8
@@ -98,6 +99,21 @@ def persist_in_memory(arr: da.Array) -> da.Array:
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*large graph.*", category=UserWarning)
         return arr.persist()
+
+
+def share_once(value: NDArray) -> Any:
+    """A large array that many tasks read (a lookup table): on the workers once.
+
+    With a distributed client it is scattered (one copy, fetched by the workers that need
+    it), so the graph holds a reference rather than the data; otherwise a single delayed key.
+    """
+    try:
+        from distributed import default_client
+
+        client = default_client()
+    except (ImportError, ValueError):
+        return dask.delayed(value, pure=True)
+    return client.scatter(value, hash=True)
 
 
 def histogram_capable(dtype: np.dtype, channels: int) -> bool:
