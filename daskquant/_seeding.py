@@ -7,6 +7,9 @@ needs no sample of the data in one process.
 
 from __future__ import annotations
 
+import itertools
+import os
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numba
@@ -33,18 +36,58 @@ def random_centers(
     return (u * (1.0 + 2.0 * margin) - margin) * (high - low) + low
 
 
+_BLOCK = 1 << 16  # points per block of the trial costs; fixed, so sums do not depend on threads
+_THREADS = max(1, min(4, os.cpu_count() or 1))
+_POOL = ThreadPoolExecutor(_THREADS)
+
+
 @numba.njit(nogil=True, cache=True)
-def _trial_cost(points, weights, dist, center, out):  # type: ignore[no-untyped-def]
-    total = 0.0
-    for i in range(points.shape[0]):
-        d = 0.0
-        for j in range(points.shape[1]):
-            t = points[i, j] - center[j]
-            d += t * t
-        d = min(d, dist[i])
-        out[i] = d
-        total += weights[i] * d
-    return total
+def _trial_costs(points, weights, dist, cands, newdist, block_costs, b0, b1):  # type: ignore[no-untyped-def]
+    # For each candidate t: newdist[t] = min(dist, d(x, cand t)), and its weighted sum per
+    # block of _BLOCK points (summed in block order afterwards).
+    m = points.shape[0]
+    for b in range(b0, b1):
+        start = b * _BLOCK
+        end = min(m, start + _BLOCK)
+        for t in range(cands.shape[0]):
+            acc = 0.0
+            for i in range(start, end):
+                d = 0.0
+                for j in range(points.shape[1]):
+                    u = points[i, j] - cands[t, j]
+                    d += u * u
+                d = min(d, dist[i])
+                newdist[t, i] = d
+                acc += weights[i] * d
+            block_costs[t, b] = acc
+
+
+@numba.njit(nogil=True, cache=True)
+def _weighted_cumsum(weights, dist, out):  # type: ignore[no-untyped-def]
+    acc = 0.0
+    for i in range(weights.shape[0]):
+        acc += weights[i] * dist[i]
+        out[i] = acc
+
+
+class _Trials:
+    """Scores k-means++ candidates in one pass over the points, with reused buffers."""
+
+    def __init__(self, points: NDArray[np.float64], weights: NDArray[np.float64], trials: int):
+        self.points, self.weights = points, weights
+        n_blocks = -(-points.shape[0] // _BLOCK)
+        self.newdist = np.empty((trials, points.shape[0]))
+        self.block_costs = np.empty((trials, n_blocks))
+        edges = np.linspace(0, n_blocks, _THREADS + 1).astype(int)
+        self.ranges = [(a, b) for a, b in itertools.pairwise(edges) if b > a]
+
+    def costs(self, dist: NDArray[np.float64], cands: NDArray[np.float64]) -> NDArray[np.float64]:
+        """Total cost if each candidate were added; ``newdist[t]`` holds its distances."""
+        t = cands.shape[0]
+        args = (self.points, self.weights, dist, cands, self.newdist[:t], self.block_costs[:t])
+        for job in [_POOL.submit(_trial_costs, *args, a, b) for a, b in self.ranges]:
+            job.result()
+        return self.block_costs[:t].sum(axis=1)
 
 
 def kmeans_plus_plus(
@@ -59,7 +102,8 @@ def kmeans_plus_plus(
 
     A point of weight w stands for w identical pixels, so this is k-means++ on the pixels:
     each new center is drawn with probability proportional to weight x squared distance,
-    ``trials`` candidates are drawn, and the one that lowers the total cost most is kept.
+    ``trials`` candidates are drawn, and the one that lowers the total cost most is kept
+    (the first on ties). The candidates are scored together in one pass over the points.
 
     Parameters
     ----------
@@ -68,24 +112,20 @@ def kmeans_plus_plus(
     """
     points = np.ascontiguousarray(points, np.float64)
     weights = np.ascontiguousarray(weights, np.float64)
-    cum_w = np.cumsum(weights)
-    first = _draw(cum_w, rng.random() * cum_w[-1])
-    chosen = [first]
+    scorer = _Trials(points, weights, trials)
+    cum = np.cumsum(weights)
+    chosen = [_draw(cum, rng.random() * cum[-1])]
     dist = np.full(points.shape[0], np.inf)
-    cost = _trial_cost(points, weights, dist, points[first], dist)
-    scratch, best_dist = np.empty_like(dist), np.empty_like(dist)
+    cost = float(scorer.costs(dist, points[chosen])[0])
+    dist = scorer.newdist[0].copy()
     for _ in range(1, n_centers):
-        cum = np.cumsum(weights * dist)
-        best_cost, best_i = np.inf, -1
-        for _ in range(trials):
-            i = _draw(cum, rng.random() * cost)
-            c = _trial_cost(points, weights, dist, points[i], scratch)
-            if c < best_cost:
-                best_cost, best_i = c, i
-                best_dist, scratch = scratch, best_dist
-        chosen.append(best_i)
-        dist, best_dist = best_dist, dist
-        cost = best_cost
+        _weighted_cumsum(weights, dist, cum)
+        picks = [_draw(cum, rng.random() * cost) for _ in range(trials)]
+        costs = scorer.costs(dist, points[picks])
+        best = int(np.argmin(costs))  # the first of equal costs, as OpenCV's strict <
+        chosen.append(picks[best])
+        cost = float(costs[best])
+        dist[:] = scorer.newdist[best]
     return points[chosen].copy()
 
 
