@@ -19,7 +19,9 @@ from daskquant._errors import (
 )
 from daskquant._export import export
 from daskquant._fit import FitResult, apply_palette, fit_palette
+from daskquant._palettes import load_palette
 from daskquant._preview import preview
+from daskquant._quality import quality
 from daskquant._quantize import Summary, quantize
 from daskquant._readers import open_image
 from daskquant._store import open_store
@@ -45,9 +47,11 @@ __all__ = [
     "export",
     "fit_palette",
     "kmeans",
+    "load_palette",
     "open_collection",
     "open_image",
     "open_store",
     "preview",
+    "quality",
     "quantize",
 ]

@@ -6,7 +6,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Literal
+from typing import Any, Literal
 
 import dask
 import dask.array as da
@@ -14,9 +14,26 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from daskquant import _kernels as K
+from daskquant._colorspace import (
+    ColorSpace,
+    PointSource,
+    check_colorspace,
+    from_space,
+    rgb_scale,
+    to_space,
+)
+from daskquant._dither import (
+    Dither,
+    bayer_size,
+    check_dither,
+    dither_spread,
+    floyd_steinberg,
+    ordered_dither,
+)
 from daskquant._errors import InputError, InvalidParameterError, TooFewColorsError
 from daskquant._layout import Layout, as_image
 from daskquant._lloyd import LloydRun, compactness, run_lloyd
+from daskquant._palettes import distinct_labels, table_piece
 from daskquant._seeding import kmeans_parallel, kmeans_plus_plus, random_centers
 from daskquant._sources import (
     HistogramSource,
@@ -24,6 +41,7 @@ from daskquant._sources import (
     Source,
     histogram_capable,
     persist_in_memory,
+    share_once,
 )
 
 __all__ = [
@@ -42,6 +60,8 @@ Init = Literal["k-means++", "k-means||", "random"]
 Method = Literal["auto", "histogram", "pixels"]
 MAX_COLORS = 65536
 HISTOGRAM_ATTEMPTS = 4  # default attempts where the exact histogram path applies
+PERCEPTUAL_ATTEMPTS = 8  # ... in a perceptual space (see benchmarks/results/quality.md)
+PERCEPTUAL_EPSILON = 0.2  # default epsilon in the perceptual spaces (color-difference units)
 
 
 @dataclass(frozen=True)
@@ -70,6 +90,11 @@ class FitResult:
         Distinct colors of the image, where the exact histogram was built.
     counts : (K,) int64 ndarray
         Pixels nearest to each center: the share of each palette color in the result.
+    colorspace : {"rgb", "lab", "din99"}
+        Where the clustering ran. In a perceptual space, ``centers`` are still in the
+        input's RGB values (converted back, see :func:`fit_palette`), ``compactness`` and
+        ``epsilon`` are in that space's units, and labels are nearest in that space (pass
+        the same ``colorspace`` to :func:`apply_palette`).
     """
 
     centers: NDArray[np.float64]
@@ -91,6 +116,7 @@ class FitResult:
     color_labels: tuple[NDArray[np.uint32], NDArray] | None = field(
         default=None, repr=False, compare=False
     )
+    colorspace: ColorSpace = "rgb"
 
     @property
     def n_colors(self) -> int:
@@ -125,13 +151,14 @@ def fit_palette(
     n_colors: int,
     *,
     max_iter: int = 20,
-    epsilon: float = 1.0,
+    epsilon: float | None = None,
     attempts: int | None = None,
     init: Init | ArrayLike = "k-means++",
     seed: int | np.random.Generator | None = None,
     method: Method = "auto",
     chunks: tuple[int, ...] | int | None = None,
     on_iteration: Callable[[int, float], None] | None = None,
+    colorspace: ColorSpace = "rgb",
 ) -> FitResult:
     """Fit a palette of ``n_colors`` colors to an image by k-means.
 
@@ -145,15 +172,21 @@ def fit_palette(
     max_iter : int
         Most Lloyd updates after seeding. OpenCV's ``maxCount = m`` is ``max_iter = m - 1``
         (OpenCV counts the seeding as an iteration); there is no clamp to 100 here.
-    epsilon : float
-        Stop when every center moved at most this far (Euclidean) in the last update.
+    epsilon : float or None
+        Stop when every center moved at most this far (Euclidean, in the clustering space)
+        in the last update. None (default): 1.0 for "rgb" (the recipe's value), and
+        ``PERCEPTUAL_EPSILON`` (0.2 color-difference units) for "lab" and "din99", where 1 is
+        about one just noticeable difference and stopping there leaves measurably worse
+        palettes.
     attempts : int or None
         Independent runs; the one with the lowest compactness is kept. None (default):
         ``HISTOGRAM_ATTEMPTS`` (4) for 8-bit images with at most 3 clustered channels (and
         no given start centers), where
         the exact histogram makes a run cost O(distinct colors) so extra runs are nearly
-        free and lower the compactness; 1 otherwise, where each run re-reads every pixel
-        once per iteration.
+        free and lower the compactness; ``PERCEPTUAL_ATTEMPTS`` (8) there in "lab" and
+        "din99", whose k-means objective is further from the CIEDE2000 the result is judged
+        by, so more draws help (measured in benchmarks/quality.py); 1 otherwise, where each
+        run re-reads every pixel once per iteration.
     init : {"k-means++", "k-means||", "random"} or (K, C) array
         OpenCV's greedy k-means++ (3 trials per center; also the later attempts after given
         start centers), k-means|| (a few distributed
@@ -171,6 +204,19 @@ def fit_palette(
         Spatial chunk size for NumPy input, or a rechunk of Dask input.
     on_iteration : callable, optional
         Called as ``on_iteration(iteration, max_center_shift)`` after each Lloyd update.
+    colorspace : {"rgb", "lab", "din99"}
+        "lab" clusters and assigns in CIELAB (D65), "din99" in DIN99 (CIELAB with
+        logarithmically compressed lightness and chroma, whose distances follow CIEDE2000
+        more closely), for RGB(A) images of unsigned integers or floats in [0, 1]. Distances
+        are then perceptual color differences, so the palette spends its colors where the
+        eye sees differences. The centers found there are converted back to sRGB, clipped to
+        the sRGB gamut (in linear RGB), and returned as ``centers`` in the input's values
+        (not rounded; ``palette`` rounds them). Pixels are then labelled by the nearest of
+        those centers in the same space, and ``counts`` and ``compactness`` refer to that
+        labelling. 8-bit input converts only its distinct colors: the histogram stays exact,
+        and its sums are float64 in a fixed order (deterministic and independent of the
+        chunking, but not integer-exact, so not bit-identical to ``method="pixels"``). Other
+        dtypes are converted chunk by chunk.
 
     Returns
     -------
@@ -192,6 +238,8 @@ def fit_palette(
     max_iter = _check_int("max_iter", max_iter, 0)
     if attempts is not None:
         attempts = _check_int("attempts", attempts, 1)
+    if epsilon is None:
+        epsilon = 1.0 if colorspace == "rgb" else PERCEPTUAL_EPSILON
     if not np.isfinite(epsilon) or epsilon < 0:
         raise InvalidParameterError(f"epsilon must be a finite number >= 0, got {epsilon!r}")
     if method not in ("auto", "histogram", "pixels"):
@@ -207,6 +255,8 @@ def fit_palette(
             f"got {init!r}"
         )
     arr, layout = as_image(image, chunks=chunks)
+    space = check_colorspace(colorspace, arr.dtype, layout.channels)
+    perceptual = space != "rgb"  # CIELAB or DIN99
     if not isinstance(image, da.Array):
         arr = persist_in_memory(arr)
     if given is not None and (given.shape != (k, layout.channels) or not np.isfinite(given).all()):
@@ -217,28 +267,37 @@ def fit_palette(
     seed_value, rng = _rng(seed)
     capable = histogram_capable(arr.dtype, layout.channels)
     if attempts is None:
-        attempts = HISTOGRAM_ATTEMPTS if capable and given is None else 1
+        attempts = 1
+        if capable and given is None:
+            attempts = PERCEPTUAL_ATTEMPTS if perceptual else HISTOGRAM_ATTEMPTS
     if method == "histogram" and not capable:
         raise InvalidParameterError(
             f"method='histogram' needs 8-bit input with at most 3 clustered channels; this "
             f"image is {arr.dtype} with {layout.channels}. Use method='pixels' or 'auto'."
         )
+    if perceptual and given is not None:
+        given = to_space(given, space, scale=rgb_scale(arr.dtype))
     pixels = PixelSource(arr, channels=layout.channels, alpha=layout.alpha)
     source: Source = pixels
     n_distinct = None
+    codes = None
     if capable:
         hist = pixels.histogram()
         n_valid, n_distinct = int(hist.counts.sum()), int(hist.codes.shape[0])
         _check_enough(n_valid, n_distinct, k, layout)
-        colors = hist.colors
-        low, high = colors.min(axis=0), colors.max(axis=0)
-        seed_set: tuple[NDArray, NDArray] | None = (
-            colors.astype(np.float64),
-            hist.counts.astype(np.float64),
-        )
-        if method != "pixels":
+        colors, codes = hist.colors, hist.codes
+        points = to_space(colors, space) if perceptual else colors.astype(np.float64)
+        low, high = points.min(axis=0), points.max(axis=0)
+        seed_set: tuple[NDArray, NDArray] | None = (points, hist.counts.astype(np.float64))
+        if perceptual:
+            source = PointSource(points, hist.counts)
+            if method == "pixels":
+                source = pixels = _space_pixels(arr, layout, space)
+        elif method != "pixels":
             source = HistogramSource(hist)
     else:
+        if perceptual:
+            source = pixels = _space_pixels(arr, layout, space)
         stats = pixels.stats()
         if stats.n_nonfinite:
             raise InputError(
@@ -247,7 +306,7 @@ def fit_palette(
             )
         n_valid, low, high, seed_set = stats.n_valid, stats.low, stats.high, None
         _check_enough(n_valid, n_distinct, k, layout)
-    method_used = "histogram" if isinstance(source, HistogramSource) else "pixels"
+    method_used = "histogram" if isinstance(source, (HistogramSource, PointSource)) else "pixels"
 
     best: LloydRun | None = None
     best_score = np.inf
@@ -275,14 +334,21 @@ def fit_palette(
         if score < best_score:
             best, best_score = run, score
     assert best is not None
-    final = source.partials(best.centers)
+    centers = work = best.centers
+    if perceptual:
+        # Back to the input's values (clipped to the sRGB gamut); the labels (and counts)
+        # are those of these centers.
+        scale = rgb_scale(arr.dtype)
+        centers = from_space(best.centers, space, scale=scale)
+        work = to_space(centers, space, scale=scale)
+    final = source.partials(work)
     if source.exact:
-        total = compactness(final, best.centers, exact=True)
+        total = compactness(final, work, exact=True)
     else:  # float data: the direct sum of distances avoids the cancellation of Q - S^2/n
         total = float(final.dist.sum())
     return FitResult(
-        centers=best.centers,
-        palette=to_palette(best.centers, arr.dtype),
+        centers=centers,
+        palette=to_palette(centers, arr.dtype),
         compactness=total,
         n_iter=best.n_iter,
         converged=best.converged,
@@ -295,15 +361,42 @@ def fit_palette(
         max_iter=max_iter,
         epsilon=float(epsilon),
         counts=final.counts,
-        color_labels=_color_labels(source, best.centers, layout),
+        color_labels=_color_labels(source, work, layout, codes),
+        colorspace=space,
     )
 
 
+def _space_pixels(arr: da.Array, layout: Layout, space: ColorSpace) -> PixelSource:
+    """The image's pixels in ``space``, converted chunk by chunk (alpha carried), for the fit."""
+    # Lab values are float64 (8 bytes a channel): split large chunks to bound the memory.
+    spatial = tuple(min(c, 2048) for c in arr.chunksize[:-1])
+    lab_arr = arr.rechunk((*spatial, -1)).map_blocks(
+        partial(_block_to_space, layout=layout, space=space), dtype=np.float64
+    )
+    return PixelSource(lab_arr, channels=3, alpha=layout.alpha)
+
+
+def _block_to_space(block: NDArray, *, layout: Layout, space: ColorSpace) -> NDArray[np.float64]:
+    out = np.empty(block.shape, np.float64)
+    out[..., :3] = to_space(block[..., :3], space, scale=rgb_scale(block.dtype))
+    if layout.alpha is not None:
+        out[..., 3] = block[..., 3]
+    return out
+
+
 def _color_labels(
-    source: Source, centers: NDArray[np.float64], layout: Layout
+    source: Source,
+    centers: NDArray[np.float64],
+    layout: Layout,
+    codes: NDArray[np.uint32] | None,
 ) -> tuple[NDArray[np.uint32], NDArray] | None:
     # Transparent pixels are not in the histogram, so images with alpha use distances.
-    if not isinstance(source, HistogramSource) or layout.alpha is not None:
+    if layout.alpha is not None:
+        return None
+    if isinstance(source, PointSource):  # Lab of the distinct colors: their nearest center
+        assert codes is not None
+        return codes, K.assign_labels(source.points, centers, label_dtype(len(centers)))
+    if not isinstance(source, HistogramSource):
         return None
     labels = source.labels_for(centers)
     if labels is None:
@@ -336,20 +429,13 @@ def _check_enough(n_valid: int, n_distinct: int | None, k: int, layout: Layout) 
         )
 
 
-def _block_labels(
-    block: NDArray, centers: NDArray[np.float64], *, channels: int, dtype: np.dtype
-) -> NDArray:
-    flat = block.reshape(-1, block.shape[-1])[:, :channels]
-    if flat.dtype == np.float16:
-        flat = flat.astype(np.float32)
-    return K.assign_labels(flat, centers, dtype).reshape(block.shape[:-1])
-
-
 def apply_palette(
     image: ArrayLike | da.Array,
     palette: ArrayLike,
     *,
     chunks: tuple[int, ...] | int | None = None,
+    colorspace: ColorSpace = "rgb",
+    dither: Dither = "none",
 ) -> da.Array:
     """Label every pixel with the index of its nearest palette color. Lazy: computes nothing.
 
@@ -357,23 +443,51 @@ def apply_palette(
     ----------
     image : (H, W), (H, W, C) or (N, H, W, C) ndarray or dask array
     palette : (K, C) array
-        Colors in the image's channel order (alpha excluded); K up to 65536.
+        Colors in the image's channel order and values (alpha excluded); K up to 65536.
+        A gray palette fits an RGB image and a (K, 3) palette with R = G = B a gray one.
+        See :func:`daskquant.load_palette` for palettes from files and names.
+    chunks : int or tuple, optional
+        Spatial chunk size for NumPy input, or a rechunk of Dask input.
+    colorspace : {"rgb", "lab", "din99"}
+        Where "nearest" is measured: in the image's values, or in CIELAB or DIN99 (RGB input
+        only; use the ``colorspace`` the palette was fitted in).
+    dither : {"none", "bayer2", "bayer4", "bayer8", "floyd-steinberg"}
+        Ordered dithering adds an n x n Bayer threshold to each pixel before the search:
+        it depends only on the pixel's position, so the labels do not depend on the
+        chunking. Its amplitude is the palette's spacing (see ``_dither.dither_spread``);
+        integer pixels are rounded and clipped to their dtype after it. Floyd-Steinberg
+        error diffusion needs the whole image in one chunk (``chunks=(H, W)``).
 
     Returns
     -------
     labels : (H, W) or (N, H, W) dask array
-        uint8 for K <= 256, else uint16; ties go to the lowest index.
+        uint8 for K <= 256, else uint16; ties go to the lowest index. 8-bit images are
+        labelled through lookup tables of their colors, with the same result as a search
+        per pixel.
     """
     arr, layout = as_image(image, chunks=chunks)
     centers = palette_centers(palette, layout)
-    return label_image(arr, layout, centers)
+    return label_image(arr, layout, centers, colorspace=colorspace, dither=dither)
 
 
 def palette_centers(palette: ArrayLike, layout: Layout) -> NDArray[np.float64]:
-    """A user's palette as (K, C) float64 centers, checked against the image's channels."""
+    """A user's palette as (K, C) float64 centers, checked against the image's channels.
+
+    A (K, 1) gray palette is repeated for an RGB image; a (K, 3) palette whose colors are
+    all gray (R = G = B) is taken as (K, 1) for a gray image.
+    """
     centers = np.asarray(palette, np.float64)
     if centers.ndim == 1 and layout.channels == 1:
         centers = centers[:, None]
+    if centers.ndim == 2 and centers.shape[1] == 1 and layout.channels == 3:
+        centers = np.repeat(centers, 3, axis=1)
+    if (
+        centers.ndim == 2
+        and centers.shape[1] == 3
+        and layout.channels == 1
+        and (centers == centers[:, :1]).all()
+    ):
+        centers = centers[:, :1].copy()
     if centers.ndim != 2 or centers.shape[1] != layout.channels:
         raise InvalidParameterError(
             f"palette must have shape (K, {layout.channels}) for this image, got {centers.shape}"
@@ -384,28 +498,153 @@ def palette_centers(palette: ArrayLike, layout: Layout) -> NDArray[np.float64]:
     return centers
 
 
+# 8-bit images of at least this many pixels label through one full 2^24-entry table, built
+# once in parallel pieces; smaller ones through a table of each block's own distinct colors
+# (measurements in _palettes.py: the full table pays for itself after ~10-30 blocks of 4 MP).
+GLOBAL_TABLE_PIXELS = 1 << 27
+_TABLE_PIECE = 1 << 20
+
+
 def label_image(
     arr: da.Array,
     layout: Layout,
     centers: NDArray[np.float64],
     color_labels: tuple[NDArray[np.uint32], NDArray] | None = None,
+    *,
+    colorspace: ColorSpace = "rgb",
+    dither: Dither = "none",
 ) -> da.Array:
-    """Lazy labels of a prepared image: a table lookup where ``color_labels`` is known
-    (every color of the image, from the histogram path), else nearest-center distances."""
+    """Lazy labels of a prepared image (see :func:`apply_palette`).
+
+    A table lookup where ``color_labels`` is known (every color of the image, from the
+    histogram path of the fit, in the fit's colorspace) and there is no dithering; a table
+    of colors for other 8-bit images; else nearest-center distances per pixel (in Lab after
+    a per-block conversion in the perceptual spaces).
+    """
+    dither = check_dither(dither)
+    space = check_colorspace(colorspace, arr.dtype, layout.channels)
     dtype = label_dtype(centers.shape[0])
     meta = np.empty((0,) * (arr.ndim - 1), dtype)
-    if color_labels is not None:
+    work = to_space(centers, space, scale=rgb_scale(arr.dtype)) if space != "rgb" else centers
+    if dither == "floyd-steinberg":
+        return _diffused(arr, layout, work, space=space, dtype=dtype, meta=meta)
+    n = bayer_size(dither)
+    opts: dict[str, Any] = {
+        "channels": layout.channels,
+        "n": n,
+        "spread": dither_spread(centers) if n else 0.0,
+    }
+    shared: Any
+    if color_labels is not None and n == 0:
         codes, labels = color_labels
         table = np.zeros(1 << (8 * layout.channels), dtype)
         table[codes] = labels
-        fn = partial(_block_lookup, channels=layout.channels)
-        shared = dask.delayed(table, pure=True)
+        fn: Callable[..., NDArray] = partial(_block_lookup, **opts)
+        shared = share_once(table)
+    elif histogram_capable(arr.dtype, layout.channels):
+        if arr.size // arr.shape[-1] >= GLOBAL_TABLE_PIXELS:
+            fn = partial(_block_lookup, **opts)
+            shared = _full_table(work, channels=layout.channels, space=space, dtype=dtype)
+        else:
+            fn = partial(_block_distinct, space=space, dtype=dtype, **opts)
+            shared = dask.delayed(work, pure=True)
     else:
-        fn = partial(_block_labels, channels=layout.channels, dtype=dtype)
-        shared = dask.delayed(centers, pure=True)
+        fn = partial(_block_labels, space=space, dtype=dtype, **opts)
+        shared = dask.delayed(work, pure=True)
     return da.map_blocks(fn, arr, shared, drop_axis=arr.ndim - 1, dtype=dtype, meta=meta)
 
 
-def _block_lookup(block: NDArray, table: NDArray, *, channels: int) -> NDArray:
-    flat = block.reshape(-1, block.shape[-1])[:, :channels]
+def _full_table(
+    work: NDArray[np.float64], *, channels: int, space: ColorSpace, dtype: np.dtype
+) -> Any:
+    bins = 1 << (8 * channels)
+    fn = partial(table_piece, channels=channels, space=space, dtype=dtype)
+    piece = dask.delayed(fn, pure=True)
+    shared = dask.delayed(work, pure=True)
+    parts = [piece(a, min(a + _TABLE_PIECE, bins), shared) for a in range(0, bins, _TABLE_PIECE)]
+    return dask.delayed(np.concatenate, pure=True)(parts)
+
+
+def _block_pixels(
+    block: NDArray, *, channels: int, n: int, spread: float, block_info: Any
+) -> NDArray:
+    """The block's clustered channels as (P, C) rows, after ordered dithering if asked."""
+    px = block[..., :channels]
+    if n:
+        loc = block_info[0]["array-location"]
+        px = ordered_dither(px, n, spread, loc[block.ndim - 3], loc[block.ndim - 2])
+    flat = px.reshape(-1, channels)
+    return flat.astype(np.float32) if flat.dtype == np.float16 else flat
+
+
+def _block_labels(
+    block: NDArray,
+    centers: NDArray[np.float64],
+    *,
+    space: ColorSpace,
+    dtype: np.dtype,
+    block_info: Any = None,
+    **opts: Any,
+) -> NDArray:
+    flat = _block_pixels(block, block_info=block_info, **opts)
+    if space != "rgb":
+        flat = to_space(flat, space, scale=rgb_scale(block.dtype))
+    return K.assign_labels(flat, centers, dtype).reshape(block.shape[:-1])
+
+
+def _block_distinct(
+    block: NDArray,
+    centers: NDArray[np.float64],
+    *,
+    space: ColorSpace,
+    dtype: np.dtype,
+    block_info: Any = None,
+    **opts: Any,
+) -> NDArray:
+    flat = _block_pixels(block, block_info=block_info, **opts)
+    return distinct_labels(flat, centers, space=space, dtype=dtype).reshape(block.shape[:-1])
+
+
+def _block_lookup(
+    block: NDArray, table: NDArray, *, block_info: Any = None, **opts: Any
+) -> NDArray:
+    flat = _block_pixels(block, block_info=block_info, **opts)
     return table[K.color_codes(flat)].reshape(block.shape[:-1])
+
+
+def _diffused(
+    arr: da.Array,
+    layout: Layout,
+    work: NDArray[np.float64],
+    *,
+    space: ColorSpace,
+    dtype: np.dtype,
+    meta: NDArray,
+) -> da.Array:
+    if arr.numblocks[-3] != 1 or arr.numblocks[-2] != 1:
+        raise InvalidParameterError(
+            "dither='floyd-steinberg' is sequential over the whole image, so it runs only "
+            f"on an image held in one chunk; this one has {arr.numblocks[-3]} x "
+            f"{arr.numblocks[-2]} chunks. Pass chunks=(H, W) for an image that fits in "
+            "memory, or use an ordered dither ('bayer8'), which works on any chunking."
+        )
+    fn = partial(_block_diffused, channels=layout.channels, space=space, dtype=dtype)
+    shared = dask.delayed(work, pure=True)
+    return da.map_blocks(fn, arr, shared, drop_axis=arr.ndim - 1, dtype=dtype, meta=meta)
+
+
+def _block_diffused(
+    block: NDArray,
+    work: NDArray[np.float64],
+    *,
+    channels: int,
+    space: ColorSpace,
+    dtype: np.dtype,
+) -> NDArray:
+    px = block[..., :channels]
+    images = px.reshape(-1, *px.shape[-3:])  # a stack: each image on its own
+    out = np.empty(images.shape[:-1], dtype)
+    for i, img in enumerate(images):
+        points = to_space(img, space, scale=rgb_scale(block.dtype)) if space != "rgb" else img
+        out[i] = floyd_steinberg(np.asarray(points, np.float64), work, dtype)
+    return out.reshape(block.shape[:-1])
