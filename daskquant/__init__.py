@@ -18,7 +18,8 @@ from daskquant._errors import (
     TooFewColorsError,
 )
 from daskquant._export import export
-from daskquant._fit import FitResult, apply_palette, fit_palette
+from daskquant._fit import FitResult, fit_palette
+from daskquant._labels import apply_palette
 from daskquant._palettes import load_palette
 from daskquant._preview import preview
 from daskquant._quality import quality

@@ -111,7 +111,9 @@ def _parser() -> argparse.ArgumentParser:
     q.add_argument("-k", "--colors", type=int, default=16, help="number of colors K (16)")
     q.add_argument("--max-iter", type=int, default=20, help="most Lloyd updates (20)")
     q.add_argument(
-        "--epsilon", type=float, default=1.0, help="stop when no center moves more (1.0)"
+        "--epsilon",
+        type=float,
+        help="stop when no center moves more (1.0 in RGB, 0.2 in lab/din99)",
     )
     q.add_argument(
         "--attempts", type=int, help="runs, the best is kept (default: 4 for 8-bit, else 1)"
@@ -133,6 +135,30 @@ def _parser() -> argparse.ArgumentParser:
         "--level", type=int, default=0, help="resolution level of a pyramidal input (0)"
     )
     q.add_argument("--ome", action="store_true", help="write an OME-Zarr (NGFF) image")
+    q.add_argument(
+        "--palette",
+        metavar="SOURCE",
+        help="fixed palette, no fit: hex colors, gray:N, web216, a .txt/.json/.gpl file, an "
+        "indexed PNG or an earlier output store",
+    )
+    q.add_argument(
+        "--colorspace",
+        choices=["rgb", "lab", "din99"],
+        default="rgb",
+        help="where distances are measured (rgb)",
+    )
+    q.add_argument(
+        "--dither",
+        choices=["none", "bayer2", "bayer4", "bayer8", "floyd-steinberg"],
+        default="none",
+        help="ordered dithering of the labels (none); floyd-steinberg only for one chunk",
+    )
+    q.add_argument(
+        "--quality",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="report PSNR and mean CIEDE2000 (default: for images up to 16.7 MP)",
+    )
     q.add_argument("--preview", metavar="PNG", help="write a before/after picture here")
     q.add_argument("--overwrite", action="store_true", help="replace an existing store")
     output_options(q)
@@ -222,6 +248,14 @@ def _print_summary(s: Any, cluster: Any) -> None:
         ("throughput", f"{s.pixels_per_second / 1e6:.1f} Mpixel/s"),
         ("cluster", str(cluster)),
     ]
+    measured = s.extra.get("quality")
+    if measured:
+        rows.append(
+            (
+                "quality",
+                f"PSNR {measured['psnr']:.2f} dB, mean CIEDE2000 {measured['ciede2000']:.2f}",
+            )
+        )
     if s.preview:
         rows.append(("preview", s.preview))
     width = max(len(r[0]) for r in rows)
@@ -290,6 +324,10 @@ def _quantize(args: argparse.Namespace) -> int:
         "ome": args.ome,
         "overwrite": args.overwrite,
         "preview": args.preview,
+        "palette": args.palette,
+        "colorspace": args.colorspace,
+        "dither": args.dither,
+        "quality": args.quality,
     }
     source = args.inputs[0] if len(args.inputs) == 1 else args.inputs
     return _run(args, source, args.output, options)

@@ -10,7 +10,7 @@ not per pixel. Measured on a 4-megapixel block of a photo mosaic (720,560 distin
 labelling the block's distinct colors and looking them up 0.08 / 0.11 / 0.22 s; a full
 2^24-entry table costs 0.9 / 1.9 / 5.9 s to build and then 0.02 s a block. So blocks label
 their own distinct colors, and only images large enough to repay it (see
-``_fit.GLOBAL_TABLE_PIXELS``) build the full table, once, in parallel pieces.
+``_labels.GLOBAL_TABLE_PIXELS``) build the full table, once, in parallel pieces.
 """
 
 from __future__ import annotations

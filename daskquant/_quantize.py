@@ -26,19 +26,17 @@ from daskquant._collection import (
     pixel_set,
 )
 from daskquant._colors import rgb8_palette
+from daskquant._colorspace import ColorSpace
+from daskquant._dither import Dither
 from daskquant._errors import DaskQuantError, InputError, InvalidParameterError, StoreError
-from daskquant._fit import (
-    FitResult,
-    Init,
-    Method,
-    fit_palette,
-    label_image,
-    palette_centers,
-    to_palette,
-)
+from daskquant._fit import FitResult, Init, Method, fit_palette, to_palette
+from daskquant._labels import label_image, palette_centers
 from daskquant._layout import Layout, as_image
 from daskquant._ome import write_ome_image
+from daskquant._palettes import load_palette
 from daskquant._preview import store_preview
+from daskquant._quality import QUALITY_MAX_PIXELS
+from daskquant._quality import quality as measure_quality
 from daskquant._readers import decoded_in_memory, open_image
 from daskquant._sources import persist_in_memory
 from daskquant._store import (
@@ -84,9 +82,10 @@ class Summary:
         return self.n_pixels / self.seconds if self.seconds > 0 else float("inf")
 
     def as_dict(self) -> dict[str, Any]:
+        """The summary as plain JSON values (NaN and inf, which JSON lacks, become None)."""
         d = asdict(self)
         d["pixels_per_second"] = self.pixels_per_second
-        return d
+        return _plain(d)
 
 
 @dataclass(frozen=True)
@@ -114,14 +113,17 @@ def quantize(
     *,
     n_colors: int = 16,
     max_iter: int = 20,
-    epsilon: float = 1.0,
+    epsilon: float | None = None,
     attempts: int | None = None,
     init: Init | ArrayLike = "k-means++",
     seed: int | np.random.Generator | None = None,
     method: Method = "auto",
     chunks: tuple[int, ...] | int | None = None,
     level: int = 0,
-    palette: ArrayLike | None = None,
+    palette: ArrayLike | str | os.PathLike[str] | None = None,
+    colorspace: ColorSpace = "rgb",
+    dither: Dither = "none",
+    quality: bool | None = None,
     write_image: bool = False,
     ome: bool = False,
     overwrite: bool = False,
@@ -144,8 +146,17 @@ def quantize(
         Spatial chunk size in pixels; by default chosen from the image (and its tiles).
     level : int
         Resolution level to quantize, for pyramidal TIFF and OME-Zarr inputs.
-    palette : (K, C) array, optional
-        A fixed palette: skip the fit, map every pixel to its nearest palette color.
+    palette : (K, C) array, str or path, optional
+        A fixed palette: skip the fit, map every pixel to its nearest palette color. Any
+        source :func:`daskquant.load_palette` reads (hex colors, ``gray:N``, ``web216``, a
+        .txt/.json/.gpl file, an indexed PNG, an earlier output store).
+    colorspace : {"rgb", "lab", "din99"}
+        Where distances are measured, for the fit and the labels (see :func:`fit_palette`).
+    dither : {"none", "bayer2", "bayer4", "bayer8", "floyd-steinberg"}
+        Ordered dithering of the labels (see :func:`daskquant.apply_palette`).
+    quality : bool or None
+        Measure PSNR and mean CIEDE2000 of the written result (one more pass over the
+        pixels; ``Summary.extra["quality"]``). None: for images up to 2^24 pixels.
     write_image : bool
         Also write the quantized image (the input's shape and dtype, alpha carried over).
     ome : bool
@@ -168,6 +179,8 @@ def quantize(
     InvalidParameterError, StoreError
     """
     t0 = time.perf_counter()
+    palette_source = palette if isinstance(palette, (str, os.PathLike)) else "array"
+    palette_source = str(palette_source)
     out = Path(store)
     if out.exists() and not overwrite:
         raise StoreError(
@@ -192,15 +205,21 @@ def quantize(
             init=init,
             seed=seed,
             method=method,
+            colorspace=colorspace,
             on_iteration=on_iteration,
         )
         centers = fit.centers
     else:
+        if isinstance(palette, (str, os.PathLike)):
+            palette = load_palette(palette, dtype=arr.dtype, channels=layout.channels)
         centers = palette_centers(palette, layout)
-    color_labels = fit.color_labels if fit else None
-    labels = [label_image(i.array, layout, centers, color_labels) for i in inputs]
+    color_labels = fit.color_labels if fit and dither == "none" else None
+    labels = [
+        label_image(i.array, layout, centers, color_labels, colorspace=colorspace, dither=dither)
+        for i in inputs
+    ]
     pal = to_palette(centers, arr.dtype) if fit is None else fit.palette
-    if fit is None:
+    if fit is None or dither != "none":  # the fit's counts are those of undithered labels
         (counts,) = dask.compute(
             sum(da.bincount(lab.ravel(), minlength=len(centers)) for lab in labels)
         )
@@ -208,12 +227,21 @@ def quantize(
     else:
         counts, n_pixels = fit.counts, fit.n_pixels
     attrs = _attributes(inputs, layout, fit, centers, many=many, level=level, ome=ome)
+    attrs["labels"] = {"colorspace": colorspace, "dither": dither}
+    if palette is not None:
+        attrs["palette_source"] = palette_source
     group = create_store(out, attrs, overwrite=overwrite)
     try:
         write_arrays(group, {"palette": pal, "centers": centers, "counts": counts}, {})
         records = _write_images(
             group, inputs, labels, pal, many=many, ome=ome, write_image=write_image, level=level
         )
+        measured = None
+        if quality if quality is not None else n_pixels <= QUALITY_MAX_PIXELS:
+            # Measured on the written labels, so they are not computed a second time.
+            written = [da.from_zarr(group[r.labels[0]]) for r in records]
+            measured = measure_quality([i.array for i in inputs], written, pal)
+            attrs["quality"] = {k: _json_number(v) for k, v in measured.items()}
         group.attrs["daskquant"] = {**attrs, "images": [r.as_dict() for r in records]}
         mark_complete(group)
     except DaskQuantError:
@@ -243,8 +271,26 @@ def quantize(
         palette=np.asarray(pal, np.float64).tolist(),
         counts=[int(c) for c in counts],
         preview=preview_path,
-        extra={"images": [r.as_dict() for r in records]} if many else {},
+        extra={
+            **({"images": [r.as_dict() for r in records]} if many else {}),
+            **({"quality": measured} if measured is not None else {}),
+        },
     )
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value
+
+
+def _json_number(value: float) -> float | str:
+    # JSON (and so Zarr attributes) has no inf or NaN: a perfect match has PSNR "inf".
+    return float(value) if np.isfinite(value) else str(value)
 
 
 def _open_inputs(
@@ -391,5 +437,6 @@ def _attributes(
         "converged": fit.converged,
         "n_pixels": fit.n_pixels,
         "n_distinct": fit.n_distinct,
+        "colorspace": fit.colorspace,
     }
     return attrs

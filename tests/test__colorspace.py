@@ -108,7 +108,7 @@ def test_perceptual_fit_is_consistent(photo: NDArray, space: Any) -> None:
     np.testing.assert_array_equal(np.bincount(labels.ravel(), minlength=8), fit.counts)
     # The fit's own table of its colors labels the image the same way.
     arr, layout = dq._layout.as_image(photo)
-    own = dq._fit.label_image(arr, layout, fit.centers, fit.color_labels, colorspace=space)
+    own = dq._labels.label_image(arr, layout, fit.centers, fit.color_labels, colorspace=space)
     np.testing.assert_array_equal(own.compute(), labels)
     d = to_space(photo.reshape(-1, 3), space) - to_space(fit.centers, space)[labels.ravel()]
     np.testing.assert_allclose(fit.compactness, (d * d).sum(), rtol=1e-9)

@@ -12,7 +12,7 @@ import pytest
 from numpy.typing import NDArray
 
 import daskquant as dq
-from daskquant import _fit
+from daskquant import _labels
 from daskquant._colorspace import to_space
 
 
@@ -198,7 +198,7 @@ def test_full_table_matches_brute_force(
     monkeypatch: pytest.MonkeyPatch, astronaut: NDArray, n_colors: int, colorspace: Any
 ) -> None:
     # Large images label through one 2^24-entry table; force it on a small one.
-    monkeypatch.setattr(_fit, "GLOBAL_TABLE_PIXELS", 0)
+    monkeypatch.setattr(_labels, "GLOBAL_TABLE_PIXELS", 0)
     img = astronaut[:64, :96]
     pal = np.random.default_rng(1).integers(0, 256, (n_colors, 3)).astype(np.uint8)
     got = dq.apply_palette(img, pal, chunks=32, colorspace=colorspace).compute()

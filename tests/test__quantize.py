@@ -251,3 +251,41 @@ def test_gray_file_preview_shows_its_input(tmp_path):
     pic = cv2.imread(str(dq.preview(out, tmp_path / "p.png")))
     assert pic.shape[1] == 240
     np.testing.assert_array_equal(pic[:90, :120], np.repeat(gray[..., None], 3, axis=2))
+
+
+def test_palette_source_dither_and_quality_through_quantize(tmp_path):
+    rgb = bundled_photo("astronaut.png")[:160, :200]
+    gray8 = np.linspace(0, 255, 8).round()
+    out = []
+    for i, chunks in enumerate((64, (100, 37))):
+        s = dq.quantize(
+            rgb,
+            tmp_path / f"d{i}.zarr",
+            palette="gray:8",
+            dither="bayer4",
+            chunks=chunks,
+            quality=True,
+        )
+        g = zarr.open_group(str(tmp_path / f"d{i}.zarr"), mode="r")
+        out.append(g["labels"][:])
+        np.testing.assert_array_equal(g["palette"][:, 0], gray8)
+        assert g.attrs["daskquant"]["labels"] == {"colorspace": "rgb", "dither": "bayer4"}
+        # PSNR of the written result, computed here from the store against the input.
+        err = rgb.astype(float) - g["palette"][:][g["labels"][:]]
+        psnr = 10 * np.log10(255**2 / np.mean(err**2))
+        assert s.extra["quality"]["psnr"] == pytest.approx(psnr, rel=1e-9)
+        assert np.bincount(out[-1].ravel(), minlength=8).tolist() == s.counts
+    # Ordered dithering depends only on the position: the same labels for any chunking,
+    # and not the undithered nearest-color labels.
+    np.testing.assert_array_equal(out[0], out[1])
+    assert (out[0] != nearest(rgb, np.repeat(gray8[:, None], 3, axis=1))).any()
+
+
+def test_lab_fit_through_quantize_records_its_colorspace(tmp_path):
+    rgb = bundled_photo("coffee.png")[::4, ::4]
+    s = dq.quantize(rgb, tmp_path / "lab.zarr", n_colors=6, seed=0, colorspace="lab")
+    g = zarr.open_group(str(tmp_path / "lab.zarr"), mode="r")
+    assert g.attrs["daskquant"]["labels"]["colorspace"] == "lab"
+    ref = dq.apply_palette(rgb, g["centers"][:], colorspace="lab").compute()
+    np.testing.assert_array_equal(g["labels"][:], ref)
+    assert s.as_dict()["compactness"] is not None

@@ -445,3 +445,61 @@ def test_progress_disabled_writes_nothing():
     display.event(_event(1, 1, 1, "store-map"))
     display.close()
     assert out.getvalue() == ""
+
+
+def test_palette_colorspace_dither_and_quality_flags(png, tmp_path, local_cluster, capsys):
+    out = tmp_path / "fixed.zarr"
+    address = local_cluster.scheduler.address
+    argv = [
+        "quantize",
+        str(png),
+        str(out),
+        "--palette",
+        "#000000,#ffffff,#ff0000",
+        "--dither",
+        "bayer2",
+        "--quality",
+        "--json",
+        "--scheduler",
+        address,
+    ]
+    assert main(argv) == 0
+    summary = json.loads(capsys.readouterr().out, parse_constant=lambda c: pytest.fail(c))
+    assert summary["method"] == "palette" and summary["compactness"] is None
+    assert summary["extra"]["quality"]["psnr"] > 0
+    g = zarr.open_group(str(out), mode="r")
+    np.testing.assert_array_equal(g["palette"][:], [[0, 0, 0], [255, 255, 255], [255, 0, 0]])
+    assert g.attrs["daskquant"]["labels"]["dither"] == "bayer2"
+    assert (
+        main(
+            [
+                "quantize",
+                str(png),
+                str(tmp_path / "lab.zarr"),
+                "-k",
+                "4",
+                "--seed",
+                "1",
+                "--colorspace",
+                "lab",
+                "--json",
+                "--scheduler",
+                address,
+            ]
+        )
+        == 0
+    )
+    lab = zarr.open_group(str(tmp_path / "lab.zarr"), mode="r")
+    assert lab.attrs["daskquant"]["fit"]["colorspace"] == "lab"
+    code = main(
+        [
+            "quantize",
+            str(png),
+            str(tmp_path / "bad.zarr"),
+            "--palette",
+            "gray:x",
+            "--scheduler",
+            address,
+        ]
+    )
+    assert code == 2 and not (tmp_path / "bad.zarr").exists()
