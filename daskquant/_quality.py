@@ -22,6 +22,7 @@ from numpy.typing import ArrayLike, NDArray
 from daskquant._colorspace import ciede2000, rgb_to_lab
 from daskquant._errors import InvalidParameterError
 from daskquant._layout import Layout, as_image
+from daskquant._sources import tree_reduce
 
 __all__ = ["QUALITY_MAX_PIXELS", "quality"]
 
@@ -32,7 +33,6 @@ __all__ = ["QUALITY_MAX_PIXELS", "quality"]
 QUALITY_MAX_PIXELS = 1 << 24
 _FIXED = float(1 << 20)  # CIEDE2000 fixed-point scale
 _SLICE = 1 << 18
-_FAN_IN = 8
 
 
 @dataclass(frozen=True)
@@ -86,15 +86,6 @@ def _block_sums(
             else:
                 de += float(e.sum())
     return _Sums(sse, de, int(flat.shape[0]))
-
-
-def _tree(parts: list[Any]) -> Any:
-    while len(parts) > 1:
-        parts = [
-            dask.delayed(_combine, pure=True)(*parts[i : i + _FAN_IN])
-            for i in range(0, len(parts), _FAN_IN)
-        ]
-    return parts[0]
 
 
 def quality(
@@ -155,7 +146,7 @@ def quality(
         parts += _block_tasks(arr, layout, lab, *setup[2:])
     assert setup is not None
     _, layout, _, exact, peak, scale = setup
-    (total,) = dask.compute(_tree(parts))
+    (total,) = dask.compute(tree_reduce(parts, _combine))
     n = max(total.n, 1)
     mse = float(total.sse) / (n * layout.channels)
     de = float(total.delta_e) / (_FIXED if exact else 1.0) / n if scale is not None else math.nan

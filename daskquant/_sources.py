@@ -33,6 +33,7 @@ __all__ = [
     "histogram_capable",
     "persist_in_memory",
     "share_once",
+    "tree_reduce",
 ]
 
 FAN_IN = 8
@@ -221,7 +222,7 @@ def _combine_stats(*parts: Stats) -> Stats:
     )
 
 
-def _tree(parts: list[Any], combine: Any) -> Any:
+def tree_reduce(parts: list[Any], combine: Any) -> Any:
     """Combine delayed partials in a tree of fan-in FAN_IN; returns one Delayed."""
     while len(parts) > 1:
         parts = [
@@ -352,7 +353,7 @@ class PixelSource:
             task(b, off, lb, *keys)
             for b, off, lb in zip(self._blocks, self._offsets, lab, strict=True)
         ]
-        (result,) = dask.compute(_tree(parts, combine))
+        (result,) = dask.compute(tree_reduce(parts, combine))
         return result
 
     def partials(self, centers: NDArray[np.float64], *, labels: Any = None) -> Partials:
