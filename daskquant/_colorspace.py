@@ -29,7 +29,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from daskquant import _kernels as K
 from daskquant._errors import InvalidParameterError
-from daskquant._sources import Partials
+from daskquant._sources import Partials, WeightedPoints
 
 __all__ = [
     "ColorSpace",
@@ -290,7 +290,7 @@ def ciede2000(lab1: ArrayLike, lab2: ArrayLike) -> NDArray[np.float64]:
     return np.sqrt(np.maximum(tl * tl + tc * tc + th * th + r_t * tc * th, 0.0))
 
 
-class PointSource:
+class PointSource(WeightedPoints):
     """Points (M, C) float64 with pixel counts (M,): the Lab values of an image's distinct
     colors. The Lloyd driver's source protocol (see ``_sources``), in memory.
 
@@ -352,39 +352,3 @@ class PointSource:
         for _, d in parts:  # a fixed order
             dist = dist + d
         return Partials(sums, sq, counts, dist)
-
-    def farthest(
-        self,
-        centers: NDArray[np.float64],
-        k: int,
-        base: NDArray[np.float64],
-        n: int,
-        *,
-        labels: Any = None,
-    ) -> tuple[NDArray[np.float64], NDArray, NDArray[np.int64]]:
-        known = self._bounds.centers
-        if labels is None and known is not None and np.array_equal(known, centers):
-            labels = self._bounds.labels  # the memberships of the last partials call
-        d, pts, _ = K.farthest_members(self.points, centers, k, base, n, labels=labels)
-        weights = np.array(
-            [self.counts[np.flatnonzero((self.points == p).all(axis=1))[0]] for p in pts],
-            np.int64,
-        )
-        return d, pts, weights
-
-    def pick(self, key: int) -> NDArray[np.float64]:
-        """One point drawn with probability proportional to its pixel count."""
-        cum = np.cumsum(self.counts)
-        u = np.random.default_rng(key).random() * cum[-1]
-        return self.points[int(np.searchsorted(cum, u, side="right"))].copy()
-
-    def sample(
-        self, centers: NDArray[np.float64] | None, scale: float, key: int
-    ) -> NDArray[np.float64]:
-        """Points kept as if each of their pixels were kept with the given probability."""
-        p = np.full(self.points.shape[0], scale)
-        if centers is not None:
-            p = np.minimum(1.0, scale * K.min_distances(self.points, centers))
-        kept = 1.0 - (1.0 - p) ** self.counts
-        keep = np.random.default_rng(key).random(self.points.shape[0]) < kept
-        return self.points[keep].copy()

@@ -30,6 +30,7 @@ __all__ = [
     "Partials",
     "PixelSource",
     "Source",
+    "WeightedPoints",
     "histogram_capable",
     "persist_in_memory",
     "share_once",
@@ -413,7 +414,65 @@ def _block_offsets(chunks: tuple[tuple[int, ...], ...]) -> list[tuple[int, ...]]
     return [tuple(s) for s in itertools.product(*starts[:-1])]
 
 
-class HistogramSource:
+class WeightedPoints:
+    """Distinct points held in memory with their pixel counts.
+
+    Answers the source questions that need no per-path arithmetic: the farthest members of
+    a cluster, a random pick and sample (k-means||), and the memberships of the last
+    partials call. Subclasses set ``points`` (M, C), ``counts`` (M,) and ``_bounds`` (the
+    Hamerly state their ``partials`` keeps) and answer ``partials``.
+    """
+
+    points: NDArray
+    counts: NDArray[np.int64]
+    _bounds: K.Bounds
+
+    def _counts_of(self, points: NDArray) -> NDArray[np.int64]:
+        """Pixel count of each of the given distinct points."""
+        rows = [np.flatnonzero((self.points == p).all(axis=1))[0] for p in points]
+        return self.counts[np.asarray(rows, np.int64)]
+
+    def farthest(
+        self,
+        centers: NDArray[np.float64],
+        k: int,
+        base: NDArray[np.float64],
+        n: int,
+        *,
+        labels: Any = None,
+    ) -> Farthest:
+        if labels is None:
+            labels = self.labels_for(centers)  # the last partials' memberships, if they fit
+        d, points, _ = K.farthest_members(self.points, centers, k, base, n, labels=labels)
+        return d, points, self._counts_of(points)
+
+    def pick(self, key: int) -> NDArray[np.float64]:
+        """One point drawn with probability proportional to its pixel count."""
+        cum = np.cumsum(self.counts)
+        u = np.random.default_rng(key).random() * cum[-1]
+        return self.points[int(np.searchsorted(cum, u, side="right"))].astype(np.float64)
+
+    def sample(
+        self, centers: NDArray[np.float64] | None, scale: float, key: int
+    ) -> NDArray[np.float64]:
+        """Points kept as if each of their pixels were kept with the given probability."""
+        p = np.full(self.points.shape[0], scale)
+        if centers is not None:
+            p = np.minimum(1.0, scale * K.min_distances(self.points, centers))
+        kept = 1.0 - (1.0 - p) ** self.counts
+        keep = np.random.default_rng(key).random(self.points.shape[0]) < kept
+        return self.points[keep].astype(np.float64)
+
+    def labels_for(self, centers: NDArray[np.float64]) -> NDArray[np.int32] | None:
+        """Nearest-center label of every point, if the last partials used ``centers``
+        (the bounds then hold exactly those memberships)."""
+        known = self._bounds.centers
+        if known is None or not np.array_equal(known, centers):
+            return None
+        return self._bounds.labels.copy()
+
+
+class HistogramSource(WeightedPoints):
     """The distinct colors of an 8-bit image weighted by their pixel counts, in memory.
 
     Every question costs O(distinct colors), not O(pixels), and the answers are bit-identical
@@ -423,6 +482,7 @@ class HistogramSource:
     def __init__(self, hist: Histogram, *, threads: int | None = None) -> None:
         self.hist = hist
         self.colors = hist.colors
+        self.points, self.counts = self.colors, hist.counts
         self.channels = hist.channels
         self.exact = True
         self._bounds = K.Bounds(self.colors.shape[0])
@@ -446,44 +506,5 @@ class HistogramSource:
             return run(self._parts[0])
         return _combine_partials(*self._pool.map(run, self._parts))
 
-    def farthest(
-        self,
-        centers: NDArray[np.float64],
-        k: int,
-        base: NDArray[np.float64],
-        n: int,
-        *,
-        labels: Any = None,
-    ) -> Farthest:
-        known = self._bounds.centers
-        if known is not None and np.array_equal(known, centers):
-            # The memberships of the last partials call: no nearest-center search needed.
-            labels = self._bounds.labels
-        d, colors, _ = K.farthest_members(self.colors, centers, k, base, n, labels=labels)
-        codes = K.color_codes(colors)
-        return d, colors, self.hist.counts[np.searchsorted(self.hist.codes, codes)]
-
-    def pick(self, key: int) -> NDArray[np.float64]:
-        """One color drawn with probability proportional to its pixel count."""
-        cum = np.cumsum(self.hist.counts)
-        u = np.random.default_rng(key).random() * cum[-1]
-        return self.colors[int(np.searchsorted(cum, u, side="right"))].astype(np.float64)
-
-    def sample(
-        self, centers: NDArray[np.float64] | None, scale: float, key: int
-    ) -> NDArray[np.float64]:
-        """Colors kept as if each of their pixels were kept with the given probability."""
-        p = np.full(self.colors.shape[0], scale)
-        if centers is not None:
-            p = np.minimum(1.0, scale * K.min_distances(self.colors, centers))
-        kept = 1.0 - (1.0 - p) ** self.hist.counts
-        keep = np.random.default_rng(key).random(self.colors.shape[0]) < kept
-        return self.colors[keep].astype(np.float64)
-
-    def labels_for(self, centers: NDArray[np.float64]) -> NDArray[np.int32] | None:
-        """Nearest-center label of every distinct color, if the last partials used
-        ``centers`` (the bounds then hold exactly those memberships)."""
-        known = self._bounds.centers
-        if known is None or not np.array_equal(known, centers):
-            return None
-        return self._bounds.labels.copy()
+    def _counts_of(self, points: NDArray) -> NDArray[np.int64]:
+        return self.hist.counts[np.searchsorted(self.hist.codes, K.color_codes(points))]
