@@ -39,21 +39,6 @@ _jit = numba.njit(nogil=True, cache=True)
 
 
 @numba.njit(nogil=True, cache=True, inline="always")
-def _nearest(px, i, centers):  # type: ignore[no-untyped-def]
-    best = 0
-    best_d = np.inf
-    for k in range(centers.shape[0]):
-        d = 0.0
-        for j in range(centers.shape[1]):
-            t = np.float64(px[i, j]) - centers[k, j]
-            d += t * t
-        if d < best_d:
-            best_d = d
-            best = k
-    return best, best_d
-
-
-@numba.njit(nogil=True, cache=True, inline="always")
 def _dist_to(px, i, centers, k):  # type: ignore[no-untyped-def]
     d = 0.0
     for j in range(centers.shape[1]):
@@ -65,6 +50,18 @@ def _dist_to(px, i, centers, k):  # type: ignore[no-untyped-def]
 # Bounds are only trusted with this much room, so rounding in them can never change a label.
 _REL, _ABS = 1e-9, 1e-9
 _TRUST_SCALE = 1e6  # bounds are trusted for centers within this magnitude (error << _ABS)
+
+
+@numba.njit(nogil=True, cache=True, inline="always")
+def _nearest(px, i, centers):  # type: ignore[no-untyped-def]
+    best = 0
+    best_d = np.inf
+    for k in range(centers.shape[0]):
+        d = _dist_to(px, i, centers, k)
+        if d < best_d:
+            best_d = d
+            best = k
+    return best, best_d
 
 
 @numba.njit(nogil=True, cache=True, inline="always")
@@ -128,10 +125,7 @@ def _nearest2(px, i, centers):  # type: ignore[no-untyped-def]
     best_d = np.inf
     second_d = np.inf
     for k in range(centers.shape[0]):
-        d = 0.0
-        for j in range(centers.shape[1]):
-            t = np.float64(px[i, j]) - centers[k, j]
-            d += t * t
+        d = _dist_to(px, i, centers, k)
         if d < best_d:
             second_d = best_d
             best_d = d
