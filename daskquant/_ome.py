@@ -118,7 +118,8 @@ def write_ome_image(
     labels: da.Array,
     colors: NDArray[np.uint8],
     chunks: tuple[int, int],
-) -> dict[str, list[str]]:
+    resume: bool = False,
+) -> tuple[dict[str, list[str]], int]:
     """Write a quantized image and its labels as an NGFF 0.5 image with a label image.
 
     Parameters
@@ -135,11 +136,15 @@ def write_ome_image(
         The palette as 8-bit RGB, for the label image's colors.
     chunks : (int, int)
         Spatial chunk size of every level.
+    resume : bool
+        Keep the chunks already written (see :func:`daskquant._store.write_large`).
 
     Returns
     -------
     dict
         ``{"image": [level paths], "labels": [level paths]}`` relative to ``group``.
+    int
+        The number of chunks written.
     """
     if image.ndim != 3 or labels.ndim != 2:
         raise InvalidParameterError(
@@ -150,14 +155,15 @@ def write_ome_image(
     image_paths, label_paths = [], []
     cyx = image.transpose(2, 0, 1).rechunk((n_channels, *chunks))
     yx = labels.rechunk(chunks)
-    level = 0
+    level = written = 0
     while True:
         image_paths.append(str(level))
         label_paths.append(f"labels/{name}/{level}")
-        write_large(
+        written += write_large(
             group,
             {image_paths[-1]: cyx, label_paths[-1]: yx},
             dimension_names={image_paths[-1]: ("c", "y", "x"), label_paths[-1]: ("y", "x")},
+            resume=resume,
         )
         if max(yx.shape) <= PYRAMID_MIN_SIDE:
             break
@@ -188,7 +194,7 @@ def write_ome_image(
             "source": {"image": "../../"},
         },
     }
-    return {"image": image_paths, "labels": label_paths}
+    return {"image": image_paths, "labels": label_paths}, written
 
 
 def _multiscale(name: str, axes: list[dict[str, str]], paths: list[str]) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
@@ -10,7 +11,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import dask
 import dask.array as da
@@ -38,11 +39,14 @@ from daskquant._preview import store_preview
 from daskquant._quality import QUALITY_MAX_PIXELS
 from daskquant._quality import quality as measure_quality
 from daskquant._readers import decoded_in_memory, open_image
+from daskquant._resume import check_request, input_fingerprint, value_token
 from daskquant._sources import persist_in_memory
 from daskquant._store import (
     ImageRecord,
     create_store,
     mark_complete,
+    open_store,
+    store_attrs,
     write_arrays,
     write_large,
 )
@@ -127,6 +131,7 @@ def quantize(
     write_image: bool = False,
     ome: bool = False,
     overwrite: bool = False,
+    resume: bool = False,
     preview: str | Path | None = None,
     on_iteration: Callable[[int, float], None] | None = None,
 ) -> Summary:
@@ -162,6 +167,13 @@ def quantize(
     ome : bool
         Write OME-Zarr (NGFF 0.5) instead: the quantized image with a multiscale pyramid
         and its labels as ``labels/<name>`` with the palette as ``image-label.colors``.
+    overwrite : bool
+        Replace an existing store (only a Zarr store; other files are never deleted).
+    resume : bool
+        Finish the store of an interrupted job with the same inputs and options: its saved
+        palette is used (no fit) and only the chunks not yet written are computed; the
+        result is bit-identical to an uninterrupted run. A store made with other inputs or
+        options is refused; without a store, the job runs from the start.
     preview : path, optional
         Write a before/after PNG with the palette swatch there (see
         :func:`daskquant.preview`; for a collection, its first image).
@@ -177,15 +189,25 @@ def quantize(
         An input cannot be read or quantized (the message names the file); nothing is
         written.
     InvalidParameterError, StoreError
+        A bad option; the output exists (without ``overwrite``), cannot be written, or
+        cannot be resumed.
     """
     t0 = time.perf_counter()
     palette_source = palette if isinstance(palette, (str, os.PathLike)) else "array"
     palette_source = str(palette_source)
     out = Path(store)
-    if out.exists() and not overwrite:
+    if resume and overwrite:
+        raise InvalidParameterError(
+            "resume and overwrite exclude each other: resume keeps the chunks already "
+            "written, overwrite starts again"
+        )
+    previous = None
+    if out.exists() and resume:
+        previous = open_store(out)
+    elif out.exists() and not overwrite:
         raise StoreError(
-            f"{out} already exists; choose another output path or pass overwrite=True "
-            "(--overwrite) to replace it"
+            f"{out} already exists; choose another output path, pass overwrite=True "
+            "(--overwrite) to replace it, or resume=True (--resume) to finish it"
         )
     inputs, many = _open_inputs(image, chunks=chunks, level=level)
     layout = inputs[0].layout
@@ -194,8 +216,31 @@ def quantize(
             "ome=True writes 2-D images; pass the images of a stack as a collection of files"
         )
     arr = pixel_set([i.array for i in inputs]) if many else inputs[0].array
+    request = _plain_json(
+        {
+            "input": input_fingerprint([i.source for i in inputs], image),
+            "n_colors": n_colors,
+            "max_iter": max_iter,
+            "epsilon": epsilon,
+            "attempts": attempts,
+            "init": value_token(init),
+            "seed": value_token(seed),
+            "method": method,
+            "chunks": [[int(c) for c in i.array.chunksize] for i in inputs],
+            "level": level,
+            "palette": value_token(palette),
+            "colorspace": colorspace,
+            "dither": dither,
+            "write_image": write_image,
+            "ome": ome,
+        }
+    )
+    saved = _saved_fit(out, previous, request)
     fit = None
-    if palette is None:
+    if saved is not None:
+        centers, pal, counts, attrs = saved
+        n_pixels = int(np.sum(counts))
+    elif palette is None:
         fit = fit_palette(
             arr,
             n_colors,
@@ -218,36 +263,51 @@ def quantize(
         label_image(i.array, layout, centers, color_labels, colorspace=colorspace, dither=dither)
         for i in inputs
     ]
-    pal = to_palette(centers, arr.dtype) if fit is None else fit.palette
-    if fit is None or dither != "none":  # the fit's counts are those of undithered labels
-        (counts,) = dask.compute(
-            sum(da.bincount(lab.ravel(), minlength=len(centers)) for lab in labels)
-        )
-        n_pixels = sum(int(lab.size) for lab in labels)
+    if saved is None:
+        pal = to_palette(centers, arr.dtype) if fit is None else fit.palette
+        if fit is None or dither != "none":  # the fit's counts are those of undithered labels
+            (counts,) = dask.compute(
+                sum(da.bincount(lab.ravel(), minlength=len(centers)) for lab in labels)
+            )
+            n_pixels = sum(int(lab.size) for lab in labels)
+        else:
+            counts, n_pixels = fit.counts, fit.n_pixels
+        attrs = _attributes(inputs, layout, fit, centers, many=many, level=level, ome=ome)
+        attrs["labels"] = {"colorspace": colorspace, "dither": dither}
+        attrs["request"] = request
+        if palette is not None:
+            attrs["palette_source"] = palette_source
+        group = create_store(out, attrs, overwrite=overwrite or previous is not None)
     else:
-        counts, n_pixels = fit.counts, fit.n_pixels
-    attrs = _attributes(inputs, layout, fit, centers, many=many, level=level, ome=ome)
-    attrs["labels"] = {"colorspace": colorspace, "dither": dither}
-    if palette is not None:
-        attrs["palette_source"] = palette_source
-    group = create_store(out, attrs, overwrite=overwrite)
+        group = zarr.open_group(str(out), mode="r+")
     try:
-        write_arrays(group, {"palette": pal, "centers": centers, "counts": counts}, {})
-        records = _write_images(
-            group, inputs, labels, pal, many=many, ome=ome, write_image=write_image, level=level
+        if saved is None:
+            write_arrays(group, {"palette": pal, "centers": centers, "counts": counts}, {})
+        records, written = _write_images(
+            group,
+            inputs,
+            labels,
+            pal,
+            many=many,
+            ome=ome,
+            write_image=write_image,
+            level=level,
+            resume=saved is not None,
         )
         measured = None
         if quality if quality is not None else n_pixels <= QUALITY_MAX_PIXELS:
             # Measured on the written labels, so they are not computed a second time.
-            written = [da.from_zarr(group[r.labels[0]]) for r in records]
-            measured = measure_quality([i.array for i in inputs], written, pal)
+            stored = [da.from_zarr(group[r.labels[0]]) for r in records]
+            measured = measure_quality([i.array for i in inputs], stored, pal)
             attrs["quality"] = {k: _json_number(v) for k, v in measured.items()}
         group.attrs["daskquant"] = {**attrs, "images": [r.as_dict() for r in records]}
         mark_complete(group)
     except DaskQuantError:
         # An input that fails to decode half-way: leave nothing behind, as for bad input
-        # found before writing. Other failures keep the incomplete store for inspection.
-        shutil.rmtree(out, ignore_errors=True)
+        # found before writing. Other failures (and a resumed job) keep the incomplete
+        # store, for inspection and --resume.
+        if saved is None:
+            shutil.rmtree(out, ignore_errors=True)
         raise
     preview_path = None
     if preview is not None:
@@ -263,19 +323,59 @@ def quantize(
         dtype=str(arr.dtype),
         n_colors=len(centers),
         n_pixels=n_pixels,
-        n_iter=fit.n_iter if fit else 0,
-        converged=fit.converged if fit else True,
-        compactness=fit.compactness if fit else float("nan"),
-        method=fit.method if fit else "palette",
+        n_iter=fit.n_iter if fit else int((attrs.get("fit") or {}).get("n_iter", 0)),
+        converged=fit.converged if fit else bool((attrs.get("fit") or {}).get("converged", 1)),
+        compactness=fit.compactness if fit else _saved_compactness(attrs),
+        method=fit.method if fit else _saved_method(attrs),
         seconds=time.perf_counter() - t0,
         palette=np.asarray(pal, np.float64).tolist(),
         counts=[int(c) for c in counts],
         preview=preview_path,
         extra={
+            "chunks_written": written,
+            **({"resumed": True} if saved is not None else {}),
             **({"images": [r.as_dict() for r in records]} if many else {}),
             **({"quality": measured} if measured is not None else {}),
         },
     )
+
+
+def _saved_fit(
+    out: Path, previous: zarr.Group | None, request: dict[str, Any]
+) -> tuple[NDArray[np.float64], NDArray, NDArray[np.int64], dict[str, Any]] | None:
+    """What an interrupted job saved before writing: centers, palette, counts, attributes.
+
+    None when there is nothing to resume (no store, or one stopped before its palette was
+    saved: the job then starts again). A store made for another request is refused.
+    """
+    if previous is None:
+        return None
+    attrs = store_attrs(previous)
+    check_request(out, attrs.get("request"), request)
+    if not all(isinstance(previous.get(n), zarr.Array) for n in ("centers", "palette", "counts")):
+        return None
+    kept = {k: v for k, v in attrs.items() if k not in ("images", "quality")}
+    return (
+        np.asarray(previous["centers"], np.float64),
+        np.asarray(previous["palette"]),
+        np.asarray(previous["counts"], np.int64),
+        kept,
+    )
+
+
+def _saved_method(attrs: dict[str, Any]) -> str:
+    fit = attrs.get("fit")
+    return str(fit.get("method")) if fit else "palette"
+
+
+def _saved_compactness(attrs: dict[str, Any]) -> float:
+    fit = attrs.get("fit")
+    return float(fit.get("compactness")) if fit else float("nan")
+
+
+def _plain_json(value: dict[str, Any]) -> dict[str, Any]:
+    """``value`` as it reads back from the store's JSON attributes (tuples become lists)."""
+    return cast(dict[str, Any], json.loads(json.dumps(value)))
 
 
 def _plain(value: Any) -> Any:
@@ -351,35 +451,45 @@ def _write_images(
     ome: bool,
     write_image: bool,
     level: int,
-) -> list[ImageRecord]:
-    """Write every image's labels (and quantized image) in its layout; their records."""
+    resume: bool,
+) -> tuple[list[ImageRecord], int]:
+    """Write every image's labels (and quantized image) in its layout (with ``resume``,
+    only the chunks not yet written); their records and the number of chunks written."""
     shared = dask.delayed(pal, pure=True)
     images = []
     for inp, lab in zip(inputs, labels, strict=True):
         fn = partial(_block_quantize, layout=inp.layout)
         images.append(da.map_blocks(fn, inp.array, lab[..., None], shared, dtype=inp.array.dtype))
     records = []
+    written = 0
     if ome:
         colors = rgb8_palette(pal, pal.dtype)
         for inp, lab, img in zip(inputs, labels, images, strict=True):
             prefix = f"images/{inp.name}/" if many else ""
             target = group.require_group(prefix.rstrip("/")) if many else group
             chunks = (inp.array.chunks[0][0], inp.array.chunks[1][0])
-            paths = write_ome_image(
-                target, name=inp.name, image=img, labels=lab, colors=colors, chunks=chunks
+            paths, n = write_ome_image(
+                target,
+                name=inp.name,
+                image=img,
+                labels=lab,
+                colors=colors,
+                chunks=chunks,
+                resume=resume,
             )
+            written += n
             records.append(_record(inp, paths["labels"], paths["image"], prefix, level))
-        return records
+        return records, written
     large: dict[str, da.Array] = {}
     for inp, lab, img in zip(inputs, labels, images, strict=True):
         suffix = f"/{inp.name}" if many else ""
         large[f"labels{suffix}"] = lab
         if write_image:
             large[f"image{suffix}"] = img[..., 0] if inp.layout.squeeze else img
-        written = [f"image{suffix}"] if write_image else []
-        records.append(_record(inp, [f"labels{suffix}"], written, "", level))
-    write_large(group, large)
-    return records
+        image_paths = [f"image{suffix}"] if write_image else []
+        records.append(_record(inp, [f"labels{suffix}"], image_paths, "", level))
+    written = write_large(group, large, resume=resume)
+    return records, written
 
 
 def _record(

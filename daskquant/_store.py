@@ -20,25 +20,43 @@ source (:func:`image_records`), so readers need not know the layouts.
 Zarr chunks equal the dask chunks, so every task writes whole chunks of its own (DESIGN.md:
 misaligned or sharded writes lost pixels silently). ``complete`` is set to true only after
 every array is written: a store without it is unfinished, whatever else it holds.
+
+Resuming an interrupted job (``write_large(..., resume=True)``) writes only the chunks whose
+file is missing. That is sound because of two facts:
+
+- every chunk of the large arrays is written, even one equal to the fill value: Zarr skips
+  those by default (``write_empty_chunks=False``), which would make "no chunk file" mean
+  either "not written yet" or "all zeros". The arrays are created, and opened again for a
+  resume, with ``write_empty_chunks=True``;
+- LocalStore writes each chunk to a temporary file and renames it into place, so a chunk
+  file that exists is whole; a job killed mid-chunk leaves at most a ``*.partial`` file,
+  which is not a chunk.
+
+The small arrays (palette, centers, counts) are written before any large one, so a resumed
+job finds the fitted palette and does not fit again.
 """
 
 from __future__ import annotations
 
+import itertools
 import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, cast
 
+import dask
 import dask.array as da
 import numpy as np
 import zarr
 from numpy.typing import NDArray
 from zarr.codecs import ZstdCodec
+from zarr.core.array_spec import ArrayConfigParams
 
 from daskquant._errors import InvalidParameterError, StoreError
 
 __all__ = [
     "ImageRecord",
+    "chunk_progress",
     "create_store",
     "get_array",
     "image_records",
@@ -54,6 +72,9 @@ __all__ = [
 ]
 
 _CODEC = ZstdCodec(level=3)
+_EVERY_CHUNK: ArrayConfigParams = {
+    "write_empty_chunks": True
+}  # a chunk file exists iff it was written
 
 
 def _is_zarr(path: Path) -> bool:
@@ -112,31 +133,109 @@ def write_large(
     arrays: dict[str, da.Array],
     *,
     dimension_names: dict[str, tuple[str, ...]] | None = None,
-) -> None:
+    resume: bool = False,
+) -> int:
     """Create one Zarr array per dask array (paths may be nested), then store them all in
     one compute, so work they share (the labels of an image and its colors) runs once.
 
     Each Zarr array's chunks are the dask array's chunks (rechunked to a regular grid if
-    needed): every task writes whole chunks of its own.
+    needed): every task writes whole chunks of its own. With ``resume``, arrays that already
+    exist with the same shape, chunks and dtype are kept, and only their missing chunks are
+    computed and written.
+
+    Returns
+    -------
+    int
+        The number of chunks written.
     """
     sources: list[da.Array] = []
     targets: list[Any] = []
     for path, arr in arrays.items():
         arr = regular_chunks(arr)
-        parent, leaf = _parent(group, path)
-        target = parent.create_array(
-            leaf,
-            shape=arr.shape,
-            chunks=tuple(c[0] for c in arr.chunks),
-            dtype=arr.dtype,
-            compressors=_CODEC,
-            fill_value=0,
-            dimension_names=(dimension_names or {}).get(path),
-        )
+        chunks = tuple(c[0] for c in arr.chunks)
+        target = _existing(group, path, arr, chunks) if resume else None
+        if target is None:
+            parent, leaf = _parent(group, path)
+            target = parent.create_array(
+                leaf,
+                shape=arr.shape,
+                chunks=chunks,
+                dtype=arr.dtype,
+                compressors=_CODEC,
+                fill_value=0,
+                dimension_names=(dimension_names or {}).get(path),
+                config=_EVERY_CHUNK,
+            )
         sources.append(arr)
         targets.append(target)
-    if sources:
+    if not sources:
+        return 0
+    if not resume:
         da.store(sources, targets, lock=False)
+        return sum(int(np.prod(a.numblocks)) for a in sources)
+    puts = []
+    for arr, target in zip(sources, targets, strict=True):
+        blocks = arr.to_delayed()
+        for index in _missing_chunks(group, target):
+            region = tuple(
+                slice(i * c, i * c + n[i])
+                for i, c, n in zip(index, target.chunks, arr.chunks, strict=True)
+            )
+            puts.append(dask.delayed(_put, pure=True)(target, region, blocks[index]))
+    dask.compute(*puts)
+    return len(puts)
+
+
+def _put(target: zarr.Array, region: tuple[slice, ...], block: NDArray) -> None:
+    target[region] = block
+
+
+def _existing(
+    group: zarr.Group, path: str, arr: da.Array, chunks: tuple[int, ...]
+) -> zarr.Array | None:
+    """The array at ``path`` if it has ``arr``'s shape, chunks and dtype, set to write every
+    chunk; None if there is none; a StoreError if it is another array."""
+    try:
+        node = group[path]
+    except KeyError:
+        return None
+    same = (
+        isinstance(node, zarr.Array)
+        and node.shape == arr.shape
+        and node.chunks == chunks
+        and node.dtype == arr.dtype
+    )
+    if not same:
+        raise StoreError(
+            f"{group.store_path}: {path!r} is not the array this job writes (shape, chunks "
+            "or dtype differ); the store was made with other options"
+        )
+    return cast(zarr.Array, node).with_config(_EVERY_CHUNK)
+
+
+def _chunk_file(group: zarr.Group, array: zarr.Array, index: tuple[int, ...]) -> Path:
+    root = getattr(group.store, "root", None)
+    if root is None:
+        raise StoreError(f"{group.store_path}: resuming needs a store on the local file system")
+    key = array.metadata.encode_chunk_key(index)
+    return Path(root) / array.path / key
+
+
+def _missing_chunks(group: zarr.Group, array: zarr.Array) -> list[tuple[int, ...]]:
+    """The chunk indices of ``array`` that have no chunk file yet, in C order."""
+    grid = [range(-(-s // c)) for s, c in zip(array.shape, array.chunks, strict=True)]
+    return [i for i in itertools.product(*grid) if not _chunk_file(group, array, i).exists()]
+
+
+def chunk_progress(group: zarr.Group) -> tuple[int, int]:
+    """Chunks written and chunks in all, over the store's arrays (a measure of how far an
+    unfinished job got; chunk files exist only once written, see the module docstring)."""
+    done = total = 0
+    for _, node in group.members(max_depth=None):
+        if isinstance(node, zarr.Array):
+            total += int(node.nchunks)
+            done += int(node.nchunks_initialized)
+    return done, total
 
 
 def _parent(group: zarr.Group, path: str) -> tuple[zarr.Group, str]:
