@@ -161,6 +161,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     q.add_argument("--preview", metavar="PNG", help="write a before/after picture here")
     q.add_argument("--overwrite", action="store_true", help="replace an existing store")
+    q.add_argument(
+        "--resume",
+        action="store_true",
+        help="finish the store of an interrupted run of this same command: reuse its "
+        "palette, write only the missing chunks",
+    )
     output_options(q)
     cluster_options(q)
 
@@ -272,6 +278,7 @@ def _run(args: argparse.Namespace, source: Any, output: Any, options: dict[str, 
     import daskquant as dq
     from daskquant._cluster import cluster_info, connect
     from daskquant._progress import ProgressDisplay
+    from daskquant._store import store_state
 
     display = ProgressDisplay(
         enabled=not args.quiet, max_iter=options.get("max_iter"), epsilon=options.get("epsilon")
@@ -293,7 +300,10 @@ def _run(args: argparse.Namespace, source: Any, output: Any, options: dict[str, 
             note = "" if bokeh else "  (pip install bokeh to see it)"
             display.line(f"dashboard: {cluster.dashboard}{note}")
         with display.watching(client):
-            summary = dq.quantize(source, output, on_iteration=display.iteration, **options)
+            try:
+                summary = dq.quantize(source, output, on_iteration=display.iteration, **options)
+            except KeyboardInterrupt:
+                raise KeyboardInterrupt(f"interrupted: {store_state(output)}") from None
     if args.json:
         result = summary.as_dict()
         result["cluster"] = {
@@ -323,6 +333,7 @@ def _quantize(args: argparse.Namespace) -> int:
         "write_image": args.write_image,
         "ome": args.ome,
         "overwrite": args.overwrite,
+        "resume": args.resume,
         "preview": args.preview,
         "palette": args.palette,
         "colorspace": args.colorspace,
@@ -368,7 +379,7 @@ def _info(args: argparse.Namespace) -> int:
     import zarr
 
     import daskquant as dq
-    from daskquant._store import is_complete
+    from daskquant._store import chunk_progress, is_complete
 
     group = dq.open_store(args.store)
     attrs: dict[str, Any] = dict(group.attrs)
@@ -379,12 +390,20 @@ def _info(args: argparse.Namespace) -> int:
         if isinstance(a, zarr.Array)
     }
     complete = is_complete(group)
+    done, total = chunk_progress(group)
     if args.json:
         info = {"store": str(args.store), "complete": complete, "arrays": arrays}
+        info["chunks"] = {"written": done, "total": total}
         print(json.dumps({**info, "daskquant": meta}))
         return 0
     print(f"store     {args.store}")
-    print(f"complete  {'yes' if complete else 'NO (unfinished or interrupted job)'}")
+    state = (
+        "yes"
+        if complete
+        else f"NO (unfinished or interrupted job: {done} of {total} chunks written; "
+        "finish it with quantize --resume)"
+    )
+    print(f"complete  {state}")
     source: dict[str, Any] = meta.get("input") or {}
     images: list[dict[str, Any]] = meta.get("images") or []
     if len(images) > 1 or not source.get("shape"):
@@ -485,6 +504,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     if not args.debug:
         logging.getLogger("distributed").setLevel(logging.ERROR)
+        # A job stopped by Ctrl-C leaves distributed's pending gathers to asyncio, which
+        # logs each as an error: noise after the one line that says what happened.
+        logging.getLogger("asyncio").setLevel(logging.CRITICAL)
     from daskquant._errors import DaskQuantError, InvalidParameterError
 
     try:
@@ -494,10 +516,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             elif not args.debug:
                 warnings.showwarning = _warning_line
             return COMMANDS[args.command](args)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         if args.debug:
             raise
-        return _fail("interrupted", 130)
+        return _fail(str(exc) or "interrupted", 130)
     except InvalidParameterError as exc:
         if args.debug:
             raise

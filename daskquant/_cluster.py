@@ -164,16 +164,15 @@ def connect(
                 f"(or set {ENV_ADDRESS})"
             )
         n_workers, threads = local_size(workers, threads_per_worker)
-        with (
-            LocalCluster(
+        with _sigint_ignored():
+            cluster = LocalCluster(
                 n_workers=n_workers,
                 threads_per_worker=threads,
                 processes=True,
                 memory_limit=_memory_limit(memory_limit),
                 dashboard_address=":0",
-            ) as cluster,
-            Client(cluster) as client,
-        ):
+            )
+        with cluster, Client(cluster) as client:
             log.info("local cluster: %d workers x %d threads", n_workers, threads)
             yield client
         return
@@ -216,6 +215,24 @@ def connect(
         yield client
     finally:
         client.close()
+
+
+@contextmanager
+def _sigint_ignored() -> Iterator[None]:
+    """Start worker processes that ignore Ctrl-C: a terminal sends SIGINT to the whole
+    process group, and only this process should answer it (by closing the cluster), not
+    every worker with its own traceback. An ignored signal stays ignored in a child."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _tls_configured() -> bool:

@@ -117,6 +117,8 @@ def open_image(
                 "with one shared palette, pass the folder to dq.quantize or dq.open_collection"
             )
         return _open_zarr(path, spatial, level)
+    if path.stat().st_size == 0:
+        raise InputError(f"{path}: the file is empty (0 bytes); copy it again")
     suffix = path.suffix.lower()
     if suffix in TIFF_SUFFIXES:
         return open_tiff(path, level=level, chunks=spatial)

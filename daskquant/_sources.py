@@ -97,6 +97,8 @@ def persist_in_memory(arr: da.Array) -> da.Array:
 
     Without this, every compute would embed the array's data in its graph again. The data
     has to travel once anyway, so the "large graph" warning for this transfer is silenced.
+    Persisted (not scattered) keys keep their tasks on the scheduler: a chunk lost with a
+    worker is made again, so a job survives the loss of workers.
     """
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*large graph.*", category=UserWarning)
@@ -106,8 +108,10 @@ def persist_in_memory(arr: da.Array) -> da.Array:
 def share_once(value: NDArray) -> Any:
     """A large array that many tasks read (a lookup table): on the workers once.
 
-    With a distributed client it is scattered (one copy, fetched by the workers that need
-    it), so the graph holds a reference rather than the data; otherwise a single delayed key.
+    With a distributed client it is scattered, so the graph holds a reference rather than
+    the data; otherwise a single delayed key. Scattered data has no task to make it again,
+    so it goes to every worker (``broadcast``): a worker that dies takes one copy with it,
+    and the others, and the workers that replace it, still find it.
     """
     try:
         from distributed import default_client
@@ -115,7 +119,7 @@ def share_once(value: NDArray) -> Any:
         client = default_client()
     except (ImportError, ValueError):
         return dask.delayed(value, pure=True)
-    return client.scatter(value, hash=True)
+    return client.scatter(value, hash=True, broadcast=True)
 
 
 def histogram_capable(dtype: np.dtype, channels: int) -> bool:

@@ -67,6 +67,7 @@ __all__ = [
     "pick_record",
     "regular_chunks",
     "store_attrs",
+    "store_state",
     "write_arrays",
     "write_large",
 ]
@@ -268,13 +269,32 @@ def is_complete(group: zarr.Group) -> bool:
     return bool(group.attrs.get("complete", False))
 
 
+def store_state(path: str | Path) -> str:
+    """One line on what is at ``path`` after a job stopped: nothing, an incomplete store
+    (how far it got, and how to finish it), or a complete one."""
+    path = Path(path)
+    if not path.exists():
+        return f"nothing was written to {path}"
+    try:
+        group = open_store(path)
+    except StoreError:
+        return f"{path} is not a daskquant store; it was left as it was"
+    if is_complete(group):
+        return f"{path} is complete"
+    done, total = chunk_progress(group)
+    return (
+        f"{path} is incomplete ({done} of {total} chunks written); rerun the same command "
+        "with --resume to finish it"
+    )
+
+
 def open_finished(path: str | Path) -> zarr.Group:
     """Open a daskquant store that was written to the end; refuse an unfinished one."""
     group = open_store(path)
     if not is_complete(group):
         raise StoreError(
-            f"{path}: the store is incomplete (its job was interrupted or failed); run "
-            "dq.quantize again with overwrite=True (--overwrite) to finish it"
+            f"{path}: the store is incomplete (its job was interrupted or failed); finish it "
+            "by running the same quantize again with resume=True (--resume)"
         )
     return group
 
