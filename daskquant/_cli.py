@@ -283,27 +283,27 @@ def _run(args: argparse.Namespace, source: Any, output: Any, options: dict[str, 
     display = ProgressDisplay(
         enabled=not args.quiet, max_iter=options.get("max_iter"), epsilon=options.get("epsilon")
     )
-    with connect(
-        args.scheduler,
-        workers=args.workers,
-        threads_per_worker=args.threads_per_worker,
-        memory_limit=args.memory_limit,
-        tls_ca_file=args.tls_ca_file,
-        tls_cert=args.tls_cert,
-        tls_key=args.tls_key,
-        timeout=args.timeout,
-    ) as client:
-        cluster = cluster_info(client)
-        display.line(str(cluster))
-        if cluster.dashboard:
-            bokeh = cluster.kind != "local" or importlib.util.find_spec("bokeh") is not None
-            note = "" if bokeh else "  (pip install bokeh to see it)"
-            display.line(f"dashboard: {cluster.dashboard}{note}")
-        with display.watching(client):
-            try:
+    try:
+        with connect(
+            args.scheduler,
+            workers=args.workers,
+            threads_per_worker=args.threads_per_worker,
+            memory_limit=args.memory_limit,
+            tls_ca_file=args.tls_ca_file,
+            tls_cert=args.tls_cert,
+            tls_key=args.tls_key,
+            timeout=args.timeout,
+        ) as client:
+            cluster = cluster_info(client)
+            display.line(str(cluster))
+            if cluster.dashboard:
+                bokeh = cluster.kind != "local" or importlib.util.find_spec("bokeh") is not None
+                note = "" if bokeh else "  (pip install bokeh to see it)"
+                display.line(f"dashboard: {cluster.dashboard}{note}")
+            with display.watching(client):
                 summary = dq.quantize(source, output, on_iteration=display.iteration, **options)
-            except KeyboardInterrupt:
-                raise KeyboardInterrupt(f"interrupted: {store_state(output)}") from None
+    except KeyboardInterrupt:
+        raise KeyboardInterrupt(f"interrupted: {store_state(output)}") from None
     if args.json:
         result = summary.as_dict()
         result["cluster"] = {

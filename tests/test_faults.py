@@ -1,0 +1,462 @@
+"""Faults, against real processes and real files: workers killed mid-fit and mid-write, the
+whole job killed (then resumed), Ctrl-C. The store either ends bit-identical to a run
+without faults or says it is incomplete; the input is never modified.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import cv2
+import dask
+import numpy as np
+import pytest
+import zarr
+from test_cluster import DASK, WORKER, Processes, _wait_for_file, _wait_for_workers
+
+import daskquant as dq
+from daskquant._cli import main
+from daskquant._samples import photo_mosaic
+
+# -- helpers ------------------------------------------------------------------------------
+
+
+def tree_digest(path: Path) -> str:
+    """A digest of a file, or of every file under a folder: names, bytes and mtimes."""
+    h = hashlib.sha256()
+    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
+    for f in files:
+        h.update(str(f.relative_to(path.parent)).encode())
+        h.update(f.read_bytes())
+        h.update(str(f.stat().st_mtime_ns).encode())
+    return h.hexdigest()
+
+
+def store_contents(path: Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """Every attribute of a store's root, and every array in it (nested ones too)."""
+    group = zarr.open_group(str(path), mode="r")
+    arrays = {
+        name: np.asarray(node)
+        for name, node in group.members(max_depth=None)
+        if isinstance(node, zarr.Array)
+    }
+    return dict(group.attrs), arrays
+
+
+def assert_same_store(a: Path, b: Path, *, ignore: tuple[str, ...] = ()) -> None:
+    """Bit-identical: the same arrays with the same dtypes and values, the same attributes
+    (but the ``daskquant`` entries named in ``ignore``), both complete."""
+    attrs_a, arrays_a = store_contents(a)
+    attrs_b, arrays_b = store_contents(b)
+    assert attrs_a["complete"] is True and attrs_b["complete"] is True
+    meta_a = {k: v for k, v in attrs_a.pop("daskquant").items() if k not in ignore}
+    meta_b = {k: v for k, v in attrs_b.pop("daskquant").items() if k not in ignore}
+    assert meta_a == meta_b
+    assert attrs_a == attrs_b
+    assert sorted(arrays_a) == sorted(arrays_b)
+    for name, x in arrays_a.items():
+        assert x.dtype == arrays_b[name].dtype, name
+        np.testing.assert_array_equal(x, arrays_b[name], err_msg=name)
+
+
+def chunk_files(store: Path) -> dict[Path, tuple[int, int]]:
+    """The chunk files of the large arrays (labels, image), with inode and mtime."""
+    found = {}
+    for name in ("labels", "image"):
+        folder = store / name / "c"
+        if folder.is_dir():
+            for f in folder.rglob("*"):
+                if f.is_file() and not f.name.endswith(".partial"):
+                    st = f.stat()
+                    found[f] = (st.st_ino, st.st_mtime_ns)
+    return found
+
+
+def start_cli(argv: list[str]) -> subprocess.Popen[bytes]:
+    """``python -m daskquant ARGV`` in its own process group, as a shell would start it."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "daskquant", *argv],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+
+
+def wait_for_chunks(store: Path, proc: subprocess.Popen[bytes], n: int, timeout: float = 120):
+    """Block until ``store`` has at least ``n`` label chunk files (the write has begun)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        folder = store / "labels" / "c"
+        if folder.is_dir() and sum(1 for f in folder.rglob("*") if f.is_file()) >= n:
+            return
+        if proc.poll() is not None:
+            _, err = proc.communicate()
+            raise AssertionError(f"the job ended before writing:\n{err.decode()[-3000:]}")
+        time.sleep(0.01)
+    os.killpg(proc.pid, signal.SIGKILL)
+    raise AssertionError("the job did not start writing in time")
+
+
+def wait_for_group_exit(pid: int, timeout: float = 20) -> None:
+    """Block until no process of the group ``pid`` is left (workers included)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.1)
+    os.killpg(pid, signal.SIGKILL)
+    raise AssertionError(f"processes of group {pid} outlived the job")
+
+
+@pytest.fixture(scope="module")
+def scan(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 384 x 384 mosaic of real photos as PNG: 576 chunks of 16 x 16 per array."""
+    path = tmp_path_factory.mktemp("scan") / "scan.png"
+    rgb = photo_mosaic(384, 384, seed=4)
+    assert cv2.imwrite(str(path), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    return path
+
+
+# Small chunks make many tasks, so a write lasts long enough to be interrupted.
+JOB = ["-k", "6", "--seed", "5", "--max-iter", "4", "--attempts", "1", "--chunks", "16"]
+JOB_KW: dict[str, Any] = {
+    "n_colors": 6,
+    "seed": 5,
+    "max_iter": 4,
+    "attempts": 1,
+    "chunks": 16,
+    "write_image": True,
+}
+
+
+@pytest.fixture(scope="module")
+def reference(scan: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The store of an uninterrupted run of ``JOB`` (threads, no faults)."""
+    out = tmp_path_factory.mktemp("reference") / "ref.zarr"
+    with dask.config.set(scheduler="threads"):
+        dq.quantize(scan, out, **JOB_KW)
+    return out
+
+
+# -- resume, in-process ---------------------------------------------------------------------
+
+
+def _interrupted_copy(reference: Path, out: Path, *, every: int) -> int:
+    """``reference`` copied to ``out`` as a killed job leaves it: every ``every``-th chunk
+    file missing, a half-written temporary chunk, ``complete`` false. Returns the missing."""
+    shutil.copytree(reference, out)
+    files = sorted(chunk_files(out))
+    for f in files[::every]:
+        f.unlink()
+    (files[1].parent / f"{files[1].name}.0123abcd.partial").write_bytes(b"half a chunk")
+    zarr.open_group(str(out), mode="r+").attrs["complete"] = False
+    return len(files[::every])
+
+
+def test_resume_writes_only_missing_chunks_and_does_not_fit(
+    scan, reference, tmp_path, counting_scheduler
+):
+    out = tmp_path / "out.zarr"
+    missing = _interrupted_copy(reference, out, every=3)
+    before = chunk_files(out)
+    iterations: list[Any] = []
+    digest = tree_digest(scan)
+    with counting_scheduler() as counter:
+        s = dq.quantize(
+            scan, out, resume=True, on_iteration=lambda *a: iterations.append(a), **JOB_KW
+        )
+    assert iterations == []  # the saved palette was used: no fit
+    assert counter.calls <= 3  # the missing chunks, then the quality pass
+    assert s.extra["resumed"] is True and s.extra["chunks_written"] == missing
+    after = chunk_files(out)
+    assert {f: after[f] for f in before} == before  # finished chunks were not rewritten
+    assert len(after) == len(before) + missing
+    assert_same_store(reference, out)
+    assert tree_digest(scan) == digest
+    ref = zarr.open_group(str(reference), mode="r").attrs["daskquant"]["fit"]
+    assert (s.n_iter, s.compactness, s.method) == (
+        ref["n_iter"],
+        ref["compactness"],
+        ref["method"],
+    )
+
+
+def test_resume_of_a_complete_store_writes_nothing(scan, reference, tmp_path):
+    out = tmp_path / "out.zarr"
+    shutil.copytree(reference, out)
+    before = chunk_files(out)
+    s = dq.quantize(scan, out, resume=True, **JOB_KW)
+    assert s.extra["chunks_written"] == 0 and chunk_files(out) == before
+    assert_same_store(reference, out)
+
+
+def test_resume_without_a_store_runs_the_whole_job(scan, reference, tmp_path):
+    s = dq.quantize(scan, tmp_path / "new.zarr", resume=True, **JOB_KW)
+    assert "resumed" not in s.extra
+    assert_same_store(reference, tmp_path / "new.zarr")
+
+
+def test_resume_of_a_store_stopped_before_its_palette_starts_again(scan, reference, tmp_path):
+    out = tmp_path / "out.zarr"
+    _interrupted_copy(reference, out, every=2)
+    for name in ("palette", "centers", "counts", "labels", "image"):
+        shutil.rmtree(out / name)
+    dq.quantize(scan, out, resume=True, **JOB_KW)
+    assert_same_store(reference, out)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"n_colors": 7}, "n_colors \\(store: 6, now: 7\\)"),
+        ({"seed": 6}, "seed \\(store: 5, now: 6\\)"),
+        ({"chunks": 32}, "chunks"),
+        ({"write_image": False}, "write_image"),
+    ],
+)
+def test_resume_refuses_other_options(scan, reference, tmp_path, change, message):
+    out = tmp_path / "out.zarr"
+    _interrupted_copy(reference, out, every=2)
+    before = tree_digest(out)
+    with pytest.raises(dq.StoreError, match=f"cannot be resumed: {message}"):
+        dq.quantize(scan, out, resume=True, **{**JOB_KW, **change})
+    assert tree_digest(out) == before
+
+
+def test_resume_refuses_another_input(scan, reference, tmp_path):
+    out = tmp_path / "out.zarr"
+    _interrupted_copy(reference, out, every=2)
+    other = tmp_path / "scan.png"
+    shutil.copy(scan, other)
+    with pytest.raises(dq.StoreError, match="cannot be resumed: input"):
+        dq.quantize(other, out, resume=True, **JOB_KW)
+    rgb = cv2.cvtColor(cv2.imread(str(scan)), cv2.COLOR_BGR2RGB)
+    with pytest.raises(dq.StoreError, match="cannot be resumed: input"):
+        dq.quantize(rgb[:-1], out, resume=True, **JOB_KW)
+
+
+def test_resume_and_overwrite_exclude_each_other(scan, tmp_path):
+    with pytest.raises(dq.InvalidParameterError, match="resume and overwrite"):
+        dq.quantize(scan, tmp_path / "o.zarr", resume=True, overwrite=True)
+    assert main(["quantize", str(scan), str(tmp_path / "o.zarr"), "--resume", "--overwrite"]) == 2
+
+
+def test_resume_refuses_what_is_not_a_daskquant_store(scan, tmp_path):
+    folder = tmp_path / "thesis"
+    folder.mkdir()
+    (folder / "chapter1.tex").write_text("keep me")
+    with pytest.raises(dq.StoreError, match="not a Zarr group|not a daskquant store"):
+        dq.quantize(scan, folder, resume=True)
+    assert (folder / "chapter1.tex").read_text() == "keep me"
+
+
+def test_resumed_array_input_is_identical(tmp_path):
+    rgb = photo_mosaic(96, 128, seed=1)
+    kw: dict[str, Any] = {"n_colors": 5, "seed": 0, "chunks": (32, 48), "write_image": True}
+    dq.quantize(rgb, tmp_path / "a.zarr", **kw)
+    _interrupted_copy(tmp_path / "a.zarr", tmp_path / "b.zarr", every=2)
+    s = dq.quantize(rgb.copy(), tmp_path / "b.zarr", resume=True, **kw)
+    assert s.extra["chunks_written"] > 0
+    assert_same_store(tmp_path / "a.zarr", tmp_path / "b.zarr")
+
+
+# -- the whole job killed, then resumed -----------------------------------------------------
+
+
+def test_killed_job_is_incomplete_then_resume_finishes_it(
+    scan, reference, tmp_path, local_cluster, capsys
+):
+    digest = tree_digest(scan)
+    out = tmp_path / "killed.zarr"
+    argv = ["quantize", str(scan), str(out), *JOB, "--write-rgb", "-q"]
+    proc = start_cli([*argv, "--workers", "1", "--threads-per-worker", "1"])
+    wait_for_chunks(out, proc, 3)
+    os.killpg(proc.pid, signal.SIGSTOP)  # freeze the client and its workers, then count
+    done = chunk_files(out)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    wait_for_group_exit(proc.pid)
+    total = len(chunk_files(reference))
+    assert 3 <= len(done) < total, "the write was not interrupted"
+    assert chunk_files(out) == done  # nothing wrote after the kill
+
+    capsys.readouterr()
+    assert main(["info", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "complete  NO (unfinished or interrupted job:" in text
+    assert "finish it with quantize --resume" in text
+    assert main(["export", str(out), str(tmp_path / "x.png")]) == 1
+    err = capsys.readouterr().err
+    assert "the store is incomplete" in err and "--resume" in err
+    assert not (tmp_path / "x.png").exists()
+
+    on = ["--scheduler", local_cluster.scheduler.address, "--json"]
+    assert main([*argv, "--resume", *on]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["extra"]["chunks_written"] == total - len(done)
+    assert summary["extra"]["resumed"] is True
+    after = chunk_files(out)
+    assert {f: after[f] for f in done} == done  # finished chunks untouched
+    assert_same_store(reference, out)
+    assert tree_digest(scan) == digest
+
+
+# -- Ctrl-C -------------------------------------------------------------------------------
+
+
+def test_ctrl_c_stops_cleanly_and_says_what_state_the_store_is_in(scan, tmp_path):
+    digest = tree_digest(scan)
+    out = tmp_path / "stopped.zarr"
+    argv = ["quantize", str(scan), str(out), "--palette", "web216", "--chunks", "16"]
+    proc = start_cli([*argv, "--write-rgb", "--workers", "1", "--threads-per-worker", "1"])
+    wait_for_chunks(out, proc, 3)
+    os.killpg(proc.pid, signal.SIGINT)  # what a terminal does on Ctrl-C: the whole group
+    _, err = proc.communicate(timeout=60)
+    wait_for_group_exit(proc.pid)
+    assert proc.returncode == 130
+    lines = err.decode().strip().splitlines()
+    assert "Traceback" not in err.decode()
+    assert lines[-1].startswith(f"daskquant: error: interrupted: {out} is incomplete (")
+    assert lines[-1].endswith("chunks written); rerun the same command with --resume to finish it")
+    assert zarr.open_group(str(out), mode="r").attrs["complete"] is False
+    assert tree_digest(scan) == digest
+
+
+def test_ctrl_c_before_anything_is_written(scan, tmp_path):
+    # A "scheduler" that accepts the connection and never answers: the job waits to connect.
+    out = tmp_path / "never.zarr"
+    with socket.create_server(("127.0.0.1", 0)) as mute:
+        address = f"tcp://127.0.0.1:{mute.getsockname()[1]}"
+        proc = start_cli(["quantize", str(scan), str(out), "--scheduler", address])
+        time.sleep(3)
+        assert proc.poll() is None
+        os.killpg(proc.pid, signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    assert err.decode().strip().splitlines() == [
+        f"daskquant: error: interrupted: nothing was written to {out}"
+    ]
+
+
+# -- workers killed -------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def nanny_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """``dask scheduler`` and two ``dask worker`` processes under nannies, which restart a
+    worker that dies (as on a real cluster)."""
+    folder = tmp_path_factory.mktemp("nanny-cluster")
+    file = folder / "scheduler.json"
+    procs = Processes(folder)
+    try:
+        common = ["--host", "127.0.0.1", "--dashboard-address", "127.0.0.1:0"]
+        procs.start("scheduler", [*DASK, *common, "--port", "0", "--scheduler-file", str(file)])
+        address = _wait_for_file(file, procs)["address"]
+        for i in range(2):
+            worker = ["--nthreads", "1", "--no-dashboard", "--name", f"w{i}"]
+            procs.start(f"worker{i}", [*WORKER, address, "--host", "127.0.0.1", *worker])
+        _wait_for_workers(address, 2, None, procs)
+        yield address
+    finally:
+        procs.close()
+
+
+def _kill_a_worker(client: Any) -> int:
+    """SIGKILL one worker process (its nanny starts another); the pid killed."""
+    pids = client.run(os.getpid)
+    pid = pids[sorted(pids)[0]]
+    os.kill(pid, signal.SIGKILL)
+    return pid
+
+
+def _on_cluster(address: str, run: Any) -> Any:
+    from distributed import Client
+
+    with Client(address, timeout=20) as client:
+        client.wait_for_workers(2, timeout=60)  # the last test's lost worker is back
+        return run(client)
+
+
+def test_worker_killed_during_the_fit(nanny_cluster, scan, tmp_path):
+    # Every iteration runs on the workers, over the input they hold (persisted, not scattered).
+    kw = {**JOB_KW, "method": "pixels", "max_iter": 6, "chunks": 48}
+    with dask.config.set(scheduler="threads"):
+        dq.quantize(scan, tmp_path / "ref.zarr", **kw)
+    digest = tree_digest(scan)
+    killed: list[int] = []
+
+    def run(client: Any) -> Any:
+        def on_iteration(iteration: int, shift: float) -> None:
+            if not killed:
+                killed.append(_kill_a_worker(client))
+
+        return dq.quantize(scan, tmp_path / "out.zarr", on_iteration=on_iteration, **kw)
+
+    s = _on_cluster(nanny_cluster, run)
+    assert killed and s.n_iter > 1
+    assert_same_store(tmp_path / "ref.zarr", tmp_path / "out.zarr")
+    assert tree_digest(scan) == digest
+
+
+def test_worker_killed_during_the_write(nanny_cluster, scan, reference, tmp_path):
+    # The default path: histogram fit, then labels from a lookup table scattered to the
+    # workers (share_once), which must survive the loss of one of them.
+    digest = tree_digest(scan)
+    out = tmp_path / "out.zarr"
+    seen: list[int] = []
+
+    def run(client: Any) -> Any:
+        def kill_when_writing() -> None:
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline and not seen:
+                n = len(chunk_files(out))
+                if n >= 3:
+                    seen.append(n)
+                    _kill_a_worker(client)
+                time.sleep(0.005)
+
+        watcher = threading.Thread(target=kill_when_writing, daemon=True)
+        watcher.start()
+        try:
+            return dq.quantize(scan, out, **JOB_KW)
+        finally:
+            watcher.join(5)
+
+    _on_cluster(nanny_cluster, run)
+    assert seen and seen[0] < len(chunk_files(reference)), "the write was not interrupted"
+    assert_same_store(reference, out)
+    assert tree_digest(scan) == digest
+
+
+def test_a_shared_table_survives_the_loss_of_a_worker(nanny_cluster):
+    # share_once scatters lookup tables, which no task can make again: they go to every
+    # worker, so losing the one that got it first loses nothing.
+    import dask.array as da
+
+    from daskquant._sources import share_once
+
+    def run(client: Any) -> np.ndarray:
+        table = np.arange(256, dtype=np.uint8)[::-1].copy()
+        shared = share_once(table)
+        holders = client.who_has([shared])[shared.key]
+        pids = client.run(os.getpid)
+        os.kill(pids[holders[0]], signal.SIGKILL)
+        values = da.arange(256, chunks=32, dtype=np.uint8)
+        looked_up = da.map_blocks(lambda b, t: t[b], values, shared, dtype=np.uint8)
+        return np.asarray(looked_up.compute())
+
+    np.testing.assert_array_equal(_on_cluster(nanny_cluster, run), np.arange(256)[::-1])
