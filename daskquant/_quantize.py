@@ -43,6 +43,7 @@ from daskquant._resume import check_request, input_fingerprint, value_token
 from daskquant._sources import persist_in_memory
 from daskquant._store import (
     ImageRecord,
+    check_writable,
     create_store,
     mark_complete,
     open_store,
@@ -209,6 +210,7 @@ def quantize(
             f"{out} already exists; choose another output path, pass overwrite=True "
             "(--overwrite) to replace it, or resume=True (--resume) to finish it"
         )
+    check_writable(out)
     inputs, many = _open_inputs(image, chunks=chunks, level=level)
     layout = inputs[0].layout
     if ome and any(i.array.ndim != 3 for i in inputs):

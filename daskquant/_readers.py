@@ -17,6 +17,7 @@ a stack, in the file's dtype. Failures are :class:`InputError` naming the file.
 from __future__ import annotations
 
 import os
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -273,8 +274,8 @@ def decode_file(path: Path) -> NDArray:
     suffix = path.suffix.lower()
     if suffix in (".jpg", ".jpeg", ".jpe") and not _jpeg_complete(data):
         raise InputError(f"{path}: truncated or corrupt JPEG file (no end of image marker)")
-    if suffix == ".png" and not data.rstrip(b"\0").endswith(b"IEND\xaeB`\x82"):
-        raise InputError(f"{path}: truncated or corrupt PNG file (no IEND chunk at its end)")
+    if suffix == ".png" and (problem := _png_problem(data)):
+        raise InputError(f"{path}: {problem}")
     is_jpeg = suffix in (".jpg", ".jpeg", ".jpe")
     flags = cv2.IMREAD_ANYCOLOR | cv2.IMREAD_ANYDEPTH if is_jpeg else cv2.IMREAD_UNCHANGED
     image = cv2.imdecode(np.frombuffer(data, np.uint8), flags)
@@ -289,6 +290,29 @@ def decode_file(path: Path) -> NDArray:
     elif image.ndim == 3 and image.shape[2] == 4:
         image = cv2.cvtColor(image, cv2.COLOR_BGRA2RGBA)
     return image
+
+
+def _png_problem(data: bytes) -> str | None:
+    """What is wrong with a PNG stream's chunk structure, or None: each chunk must fit in
+    the file and match its CRC, up to IEND. Checked before decoding, so that a damaged file
+    gets one clear message rather than a decoder's complaint."""
+    if not data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "not a PNG file (no PNG signature)"
+    pos = 8
+    while pos + 12 <= len(data):
+        length = int.from_bytes(data[pos : pos + 4], "big")
+        kind = data[pos + 4 : pos + 8]
+        end = pos + 12 + length
+        if end > len(data):
+            break
+        crc = int.from_bytes(data[end - 4 : end], "big")
+        if zlib.crc32(data[pos + 4 : end - 4]) != crc:
+            name = kind.decode("latin-1")
+            return f"corrupt PNG file (chunk {name!r} at byte {pos} fails its CRC check)"
+        if kind == b"IEND":
+            return None
+        pos = end
+    return "truncated PNG file (it ends before its IEND chunk); copy it again"
 
 
 def _jpeg_complete(data: bytes) -> bool:

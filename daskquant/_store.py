@@ -39,6 +39,7 @@ job finds the fitted palette and does not fit again.
 from __future__ import annotations
 
 import itertools
+import os
 import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -56,6 +57,7 @@ from daskquant._errors import InvalidParameterError, StoreError
 
 __all__ = [
     "ImageRecord",
+    "check_writable",
     "chunk_progress",
     "create_store",
     "get_array",
@@ -112,6 +114,21 @@ def create_store(path: str | Path, attrs: dict[str, Any], *, overwrite: bool) ->
         raise StoreError(f"{path}: cannot create the output store ({reason})") from exc
     group.attrs.update({"daskquant": attrs, "complete": False})
     return group
+
+
+def check_writable(path: str | Path) -> None:
+    """Refuse, before any work, an output whose folder this process may not write in."""
+    path = Path(path)
+    parent = path.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise StoreError(f"{path}: cannot create the output store ({parent} is not a folder)")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise StoreError(
+            f"{path}: cannot create the output store (Permission denied: no write access "
+            f"to {parent})"
+        )
 
 
 def regular_chunks(arr: da.Array) -> da.Array:

@@ -120,52 +120,6 @@ def test_overwrite_never_deletes_something_that_is_not_a_store(photo_png, tmp_pa
     assert (precious / "chapter1.tex").read_text() == "keep me"
 
 
-@pytest.mark.parametrize(
-    ("image", "kwargs", "error", "match"),
-    [
-        (np.zeros((8, 8, 3), np.uint8), {"n_colors": 2}, dq.TooFewColorsError, "1 distinct"),
-        (np.full((8, 8, 3), np.nan, np.float32), {"n_colors": 2}, dq.InputError, "64 pixels"),
-        (np.zeros((8, 8, 5), np.uint8), {"n_colors": 2}, dq.InputError, "5 channels"),
-        (np.zeros((8, 8, 3), np.uint8), {"n_colors": 0}, dq.InvalidParameterError, "n_colors"),
-    ],
-)
-def test_bad_input_writes_nothing(tmp_path, image, kwargs, error, match):
-    out = tmp_path / "never.zarr"
-    with pytest.raises(error, match=match):
-        dq.quantize(image, out, **kwargs)
-    assert not out.exists()
-
-
-def test_unreadable_files_name_the_file(tmp_path):
-    bad = tmp_path / "broken.png"
-    bad.write_bytes(b"\x89PNG\r\n\x1a\n not really")
-    with pytest.raises(dq.InputError, match="broken.png"):
-        dq.quantize(bad, tmp_path / "x.zarr")
-    with pytest.raises(dq.InputError, match="no such file"):
-        dq.quantize(tmp_path / "missing.png", tmp_path / "x.zarr")
-    odd = tmp_path / "notes.xyz"
-    odd.write_text("hello")
-    with pytest.raises(dq.InputError, match="notes.xyz: unknown image format"):
-        dq.quantize(odd, tmp_path / "y.zarr")
-    assert not (tmp_path / "x.zarr").exists() and not (tmp_path / "y.zarr").exists()
-
-
-def test_corrupt_tiff_tiles_fail_before_anything_is_written(tmp_path):
-    path = tmp_path / "bad.tif"
-    tifffile.imwrite(
-        path, bundled_photo("coffee.png")[:128, :128], tile=(64, 64), compression="zlib"
-    )
-    with tifffile.TiffFile(path) as tf:
-        offset = tf.pages[0].dataoffsets[3]
-    data = bytearray(path.read_bytes())
-    data[offset : offset + 40] = b"\xff" * 40
-    path.write_bytes(bytes(data))
-    for kwargs in ({"n_colors": 3}, {"palette": [[0, 0, 0], [255, 255, 255]]}):
-        with pytest.raises(dq.InputError, match="bad.tif: cannot decode"):
-            dq.quantize(path, tmp_path / "never.zarr", **kwargs)
-        assert not (tmp_path / "never.zarr").exists()
-
-
 def test_preview_shows_before_after_and_palette(photo_png, tmp_path):
     path, rgb = photo_png
     s = dq.quantize(path, tmp_path / "o.zarr", n_colors=5, seed=0, preview=tmp_path / "p.png")

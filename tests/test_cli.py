@@ -159,16 +159,6 @@ def test_help_and_version_exit_0(capsys):
     assert capsys.readouterr().out.strip() == f"daskquant {dq.__version__}"
 
 
-def test_usage_errors_exit_2_with_one_line(png, tmp_path, on, capsys):
-    code = main(["quantize", str(png), str(tmp_path / "o.zarr"), "-k", "0", *on])
-    err = capsys.readouterr().err
-    assert code == 2
-    errors = [line for line in err.splitlines() if "error" in line]
-    assert errors == ["daskquant: error: n_colors must be between 1 and 65536, got 0"]
-    assert "Traceback" not in err
-    assert not (tmp_path / "o.zarr").exists()
-
-
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
@@ -200,12 +190,6 @@ def test_tls_options_need_a_scheduler(png, tmp_path, monkeypatch, capsys):
     tls = ["--tls-ca-file", "a", "--tls-cert", "b", "--tls-key", "c"]
     assert main(["quantize", str(png), str(tmp_path / "o.zarr"), *tls]) == 2
     assert "the TLS options are for a remote scheduler" in capsys.readouterr().err
-
-
-def test_runtime_errors_exit_1_without_traceback(tmp_path, on, capsys):
-    code = main(["quantize", str(tmp_path / "nope.png"), str(tmp_path / "o.zarr"), *on])
-    err = capsys.readouterr().err
-    assert code == 1 and "nope.png: no such file" in err and "Traceback" not in err
 
 
 def test_debug_shows_the_traceback(tmp_path, on):

@@ -1,0 +1,437 @@
+"""Bad input, one table for the command line and the library, on real files.
+
+Every row gives exit code 1 (runtime) or 2 (usage), one line on stderr that names the cause
+and no traceback (without ``--debug``); the library raises the matching ``DaskQuantError``.
+Nothing that looks complete is written, and the input is left as it was.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import sysconfig
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import pytest
+import tifffile
+import zarr
+from test_cluster import _certificates, tls_scheduler  # noqa: F401  (a fixture)
+from test_faults import tree_digest
+
+import daskquant as dq
+from daskquant._cli import main
+from daskquant._samples import photo
+
+
+@dataclass
+class Case:
+    """One row: the inputs and output, the CLI options and library arguments (None: the
+    row is about the command line only), and what must come out."""
+
+    inputs: list[Path]
+    output: Path
+    code: int
+    message: str
+    error: type[Exception]
+    cli: list[str] = field(default_factory=list)
+    api: dict[str, Any] | None = field(default_factory=dict)
+    cluster: bool = True  # run on the session's cluster (else the row names its own)
+
+
+def _png(path: Path, rgb: np.ndarray) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    bgr = rgb if rgb.ndim == 2 else cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
+    assert cv2.imwrite(str(path), bgr)
+    return path
+
+
+def _rgb() -> np.ndarray:
+    return photo("coffee.png")[100:164, 200:264].copy()
+
+
+def _zarr(path: Path, data: np.ndarray) -> Path:
+    arr = zarr.create_array(str(path), shape=data.shape, dtype=data.dtype, chunks=(8, 8, 3))
+    arr[...] = data
+    return path
+
+
+def _damaged(path: Path, good: Path, cut: slice | None = None, at: int = 0) -> Path:
+    """``good`` truncated to ``cut``, or with 40 bytes overwritten at byte ``at``."""
+    data = bytearray(good.read_bytes())
+    if cut is not None:
+        data = data[cut]
+    else:
+        data[at : at + 40] = b"\xff" * 40
+    path.write_bytes(bytes(data))
+    return path
+
+
+def _tiff(tmp: Path) -> tuple[Path, int]:
+    path = tmp / "ok.tif"
+    tifffile.imwrite(path, photo("coffee.png")[:128, :128], tile=(64, 64), compression="zlib")
+    with tifffile.TiffFile(path) as tf:
+        return path, int(tf.pages[0].dataoffsets[3])
+
+
+def nonexistent(tmp: Path) -> Case:
+    return Case([tmp / "nope.png"], tmp / "o.zarr", 1, "nope.png: no such file", dq.InputError)
+
+
+def empty_folder(tmp: Path) -> Case:
+    (tmp / "scans").mkdir()
+    (tmp / "scans" / "notes.txt").write_text("no images here")
+    return Case(
+        [tmp / "scans"], tmp / "o.zarr", 1, "scans: the folder holds no images", dq.InputError
+    )
+
+
+def corrupt_png(tmp: Path) -> Case:
+    bad = _damaged(tmp / "bad.png", _png(tmp / "ok" / "ok.png", _rgb()), at=100)
+    return Case([bad], tmp / "o.zarr", 1, "bad.png: corrupt PNG file", dq.InputError)
+
+
+def truncated_png(tmp: Path) -> Case:
+    good = _png(tmp / "ok" / "ok.png", _rgb())
+    bad = _damaged(tmp / "cut.png", good, cut=slice(0, good.stat().st_size // 2))
+    return Case([bad], tmp / "o.zarr", 1, "cut.png: truncated PNG file", dq.InputError)
+
+
+def not_a_png(tmp: Path) -> Case:
+    (tmp / "fake.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    return Case([tmp / "fake.png"], tmp / "o.zarr", 1, "fake.png: truncated PNG", dq.InputError)
+
+
+def corrupt_tiff(tmp: Path) -> Case:
+    good, offset = _tiff(tmp)
+    bad = _damaged(tmp / "bad.tif", good, at=offset)
+    return Case([bad], tmp / "o.zarr", 1, "bad.tif: cannot decode", dq.InputError)
+
+
+def corrupt_tiff_fixed_palette(tmp: Path) -> Case:
+    case = corrupt_tiff(tmp)
+    case.cli, case.api = ["--palette", "#000000,#ffffff"], {"palette": "#000000,#ffffff"}
+    return case
+
+
+def truncated_tiff(tmp: Path) -> Case:
+    good, _ = _tiff(tmp)
+    bad = _damaged(tmp / "cut.tif", good, cut=slice(0, good.stat().st_size // 2))
+    return Case([bad], tmp / "o.zarr", 1, "cut.tif: truncated TIFF file", dq.InputError)
+
+
+def unknown_format(tmp: Path) -> Case:
+    (tmp / "notes.xyz").write_text("hello")
+    return Case([tmp / "notes.xyz"], tmp / "o.zarr", 1, "unknown image format", dq.InputError)
+
+
+def zero_byte_file(tmp: Path) -> Case:
+    (tmp / "empty.png").touch()
+    return Case(
+        [tmp / "empty.png"], tmp / "o.zarr", 1, "empty.png: the file is empty", dq.InputError
+    )
+
+
+def zero_size_image(tmp: Path) -> Case:
+    src = _zarr(tmp / "none.zarr", np.zeros((0, 16, 3), np.uint8))
+    return Case([src], tmp / "o.zarr", 1, "none.zarr: image is empty", dq.InputError)
+
+
+def one_pixel(tmp: Path) -> Case:
+    src = _png(tmp / "dot.png", _rgb()[:1, :1])
+    return Case(
+        [src], tmp / "o.zarr", 1, "image has 1 pixels, fewer than n_colors=16", dq.InputError
+    )
+
+
+def k(value: int, code: int, message: str, error: type[Exception]) -> Callable[[Path], Case]:
+    def make(tmp: Path) -> Case:
+        src = _png(tmp / "in.png", _rgb())
+        return Case(
+            [src], tmp / "o.zarr", code, message, error, ["-k", str(value)], {"n_colors": value}
+        )
+
+    return make
+
+
+def few_colors(tmp: Path) -> Case:
+    four = np.zeros((32, 32, 3), np.uint8)
+    four[:16, :16], four[16:, :16], four[:16, 16:] = (255, 0, 0), (0, 255, 0), (0, 0, 255)
+    src = _png(tmp / "four.png", four)
+    case = Case(
+        [src],
+        tmp / "o.zarr",
+        1,
+        "only 4 distinct colors, fewer than n_colors=8",
+        dq.TooFewColorsError,
+    )
+    case.cli, case.api = ["-k", "8"], {"n_colors": 8}
+    return case
+
+
+def non_finite(value: float) -> Callable[[Path], Case]:
+    def make(tmp: Path) -> Case:
+        data = _rgb().astype(np.float32) / 255
+        data[5, 7, 1] = value
+        src = _zarr(tmp / "float.zarr", data)
+        return Case([src], tmp / "o.zarr", 1, "1 pixels with NaN or inf values", dq.InputError)
+
+    return make
+
+
+def five_channels(tmp: Path) -> Case:
+    src = _zarr(tmp / "five.zarr", np.zeros((16, 16, 5), np.uint8))
+    return Case([src], tmp / "o.zarr", 1, "5 channels", dq.InputError)
+
+
+def mixed_channels(tmp: Path) -> Case:
+    _png(tmp / "scans" / "a.png", _rgb())
+    _png(tmp / "scans" / "b.png", _rgb()[..., 0])
+    return Case([tmp / "scans"], tmp / "o.zarr", 1, "b.png: has 1 channel(s) but", dq.InputError)
+
+
+def output_is_a_file(tmp: Path) -> Case:
+    (tmp / "out.zarr").write_text("not a store")
+    return Case(
+        [_png(tmp / "in.png", _rgb())],
+        tmp / "out.zarr",
+        1,
+        "out.zarr already exists",
+        dq.StoreError,
+    )
+
+
+def output_is_a_file_overwrite(tmp: Path) -> Case:
+    case = output_is_a_file(tmp)
+    case.message = "out.zarr exists and is not a Zarr store; daskquant will not delete it"
+    case.cli, case.api = ["--overwrite"], {"overwrite": True}
+    return case
+
+
+def existing_output(tmp: Path) -> Case:
+    src = _png(tmp / "in.png", _rgb())
+    dq.quantize(src, tmp / "done.zarr", n_colors=3, seed=0)
+    return Case([src], tmp / "done.zarr", 1, "done.zarr already exists", dq.StoreError)
+
+
+def unreachable_scheduler(tmp: Path) -> Case:
+    src = _png(tmp / "in.png", _rgb())
+    where = ["--scheduler", "tcp://127.0.0.1:9", "--timeout", "1"]
+    message = "cannot reach the Dask scheduler at tcp://127.0.0.1:9 within 1 s"
+    return Case([src], tmp / "o.zarr", 1, message, dq.DaskQuantError, where, None, cluster=False)
+
+
+def malformed_palette(tmp: Path) -> Case:
+    (tmp / "bad.gpl").write_text("GIMP Palette\n12 oops 7\n")
+    src = _png(tmp / "in.png", _rgb())
+    message = "bad.gpl': line 2: expected three integers 0-255"
+    case = Case([src, tmp / "bad.gpl"], tmp / "o.zarr", 2, message, dq.InvalidParameterError)
+    case.cli, case.api = ["--palette", str(tmp / "bad.gpl")], {"palette": tmp / "bad.gpl"}
+    return case
+
+
+ROWS: dict[str, Callable[[Path], Case]] = {
+    "nonexistent-path": nonexistent,
+    "folder-without-images": empty_folder,
+    "corrupt-png": corrupt_png,
+    "truncated-png": truncated_png,
+    "not-a-png": not_a_png,
+    "corrupt-tiff": corrupt_tiff,
+    "corrupt-tiff-fixed-palette": corrupt_tiff_fixed_palette,
+    "truncated-tiff": truncated_tiff,
+    "unknown-format": unknown_format,
+    "zero-byte-file": zero_byte_file,
+    "zero-size-image": zero_size_image,
+    "1x1-image": one_pixel,
+    "k-zero": k(0, 2, "n_colors must be between 1 and 65536, got 0", dq.InvalidParameterError),
+    "k-negative": k(
+        -3, 2, "n_colors must be between 1 and 65536, got -3", dq.InvalidParameterError
+    ),
+    "k-above-65536": k(
+        65537, 2, "n_colors must be between 1 and 65536, got 65537", dq.InvalidParameterError
+    ),
+    "k-above-distinct-colors": few_colors,
+    "nan-in-float-zarr": non_finite(np.nan),
+    "inf-in-float-zarr": non_finite(np.inf),
+    "five-channels": five_channels,
+    "mixed-channel-counts": mixed_channels,
+    "output-is-a-file": output_is_a_file,
+    "output-is-a-file-overwrite": output_is_a_file_overwrite,
+    "existing-output-without-overwrite": existing_output,
+    "unreachable-scheduler": unreachable_scheduler,
+    "malformed-palette-file": malformed_palette,
+}
+
+
+def _snapshot(case: Case) -> dict[Path, str | None]:
+    paths = [*case.inputs, case.output]
+    return {p: tree_digest(p) if p.exists() else None for p in paths}
+
+
+def _assert_nothing_changed(case: Case, before: dict[Path, str | None]) -> None:
+    for path, digest in before.items():
+        if path == case.output and digest is None and path.exists():
+            # Something was left behind: it must not look like a finished store.
+            group = zarr.open_group(str(path), mode="r")
+            assert group.attrs.get("complete") is not True
+        else:
+            assert (tree_digest(path) if path.exists() else None) == digest, path
+
+
+def _assert_one_error_line(err: str, code: int, case: Case) -> None:
+    assert code == case.code, err
+    assert "Traceback" not in err
+    # Progress lines (the cluster, phases done; none with --quiet) may come first; then one
+    # line, the error, and nothing else from daskquant, Dask or a decoder.
+    lines = err.strip().splitlines()
+    assert lines[-1].startswith("daskquant: error: ") and case.message in lines[-1], err
+    assert not [line for line in lines[:-1] if "error" in line.lower() or "warn" in line.lower()]
+    assert [line for line in lines if line.startswith("daskquant:")] == lines[-1:]
+
+
+@pytest.mark.parametrize("row", ROWS)
+def test_bad_input_on_the_command_line(row, tmp_path, local_cluster, capfd):
+    case = ROWS[row](tmp_path)
+    before = _snapshot(case)
+    on = ["--scheduler", local_cluster.scheduler.address] if case.cluster else []
+    capfd.readouterr()
+    code = main(["quantize", *map(str, case.inputs[:1]), str(case.output), *case.cli, *on])
+    _assert_one_error_line(capfd.readouterr().err, code, case)
+    _assert_nothing_changed(case, before)
+
+
+@pytest.mark.parametrize("row", [r for r in ROWS if r != "unreachable-scheduler"])
+def test_bad_input_to_the_library(row, tmp_path):
+    case = ROWS[row](tmp_path)
+    assert case.api is not None
+    before = _snapshot(case)
+    with pytest.raises(case.error, match=re.escape(case.message)) as info:
+        dq.quantize(case.inputs[0], case.output, **case.api)
+    assert isinstance(info.value, dq.DaskQuantError)
+    _assert_nothing_changed(case, before)
+
+
+def test_tls_scheduler_with_wrong_certificates(tls_scheduler, tmp_path, capfd):  # noqa: F811
+    address, _ = tls_scheduler
+    other = tmp_path / "other-ca"
+    other.mkdir()
+    pem = _certificates(other)  # a valid certificate, from a CA the scheduler does not trust
+    src = _png(tmp_path / "in.png", _rgb())
+    case = Case(
+        [src], tmp_path / "o.zarr", 1, f"the Dask scheduler at {address}", dq.DaskQuantError
+    )
+    before = _snapshot(case)
+    tls = ["--tls-ca-file", pem["ca"], "--tls-cert", pem["cert"], "--tls-key", pem["key"]]
+    capfd.readouterr()
+    code = main(
+        ["quantize", str(src), str(case.output), "--scheduler", address, *tls, "--timeout", "3"]
+    )
+    _assert_one_error_line(capfd.readouterr().err, code, case)
+    _assert_nothing_changed(case, before)
+
+
+# -- an output folder without write permission --------------------------------------------
+
+_AS_NOBODY = os.geteuid() == 0  # root writes anywhere: the run drops to user "nobody"
+
+
+def _python_for_nobody(env: dict[str, str], folder: Path) -> list[str]:
+    """A command that starts this Python with this environment's packages, runnable by
+    ``nobody`` (whose account cannot enter root's home, where a pyenv Python may live)."""
+    purelib = sysconfig.get_paths()["purelib"]
+    version = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    for exe in (sys.executable, f"/usr/bin/{version}", f"/usr/local/bin/{version}"):
+        argv = [exe, "-S", "-c", f"import site; site.addsitedir({purelib!r}); import daskquant"]
+        try:
+            done = subprocess.run(
+                argv,
+                user=65534,
+                group=65534,
+                capture_output=True,
+                env=env,
+                cwd=folder,
+                timeout=120,
+            )
+        except OSError:
+            continue
+        if done.returncode == 0:
+            return [
+                exe,
+                "-S",
+                "-c",
+                f"import site; site.addsitedir({purelib!r}); exec(eval(input()))",
+            ]
+    pytest.skip(f"no {version} that user nobody can run")
+
+
+def _run_unprivileged(code: str, folder: Path) -> subprocess.CompletedProcess[str]:
+    """Run Python ``code`` as ``nobody`` if this is root, else as this user."""
+    env = {**os.environ, "HOME": str(folder), "NUMBA_CACHE_DIR": str(folder / "numba")}
+    python = (
+        _python_for_nobody(env, folder)
+        if _AS_NOBODY
+        else [sys.executable, "-c", "exec(eval(input()))"]
+    )
+    return subprocess.run(
+        python,
+        input=repr(code),
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=folder,
+        user=65534 if _AS_NOBODY else None,
+        group=65534 if _AS_NOBODY else None,
+        timeout=240,
+    )
+
+
+@pytest.fixture
+def locked_folder() -> Any:
+    """A world-readable folder with an input, and a sub-folder nobody may write to."""
+    folder = Path(tempfile.mkdtemp(prefix="daskquant-locked-"))
+    folder.chmod(0o777)
+    src = _png(folder / "in.png", _rgb())
+    src.chmod(0o644)
+    (folder / "numba").mkdir(mode=0o777)
+    (folder / "numba").chmod(0o777)
+    locked = folder / "locked"
+    locked.mkdir()
+    locked.chmod(0o555)
+    try:
+        yield folder, src, locked
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_output_folder_without_write_permission(locked_folder):
+    folder, src, locked = locked_folder
+    digest = tree_digest(src)
+    out = locked / "o.zarr"
+    cli = (
+        "import sys\nfrom daskquant._cli import main\n"
+        f"sys.exit(main(['quantize', {str(src)!r}, {str(out)!r}, '--workers', '1']))"
+    )
+    done = _run_unprivileged(cli, folder)
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    lines = done.stderr.strip().splitlines()
+    message = f"{out}: cannot create the output store (Permission denied: no write access to "
+    assert lines[-1] == f"daskquant: error: {message}{locked})", done.stderr
+    assert [line for line in lines if line.startswith("daskquant:")] == lines[-1:]
+    api = (
+        "import daskquant as dq\n"
+        "try:\n"
+        f"    dq.quantize({str(src)!r}, {str(out)!r}, n_colors=4)\n"
+        "except dq.StoreError as exc:\n"
+        "    print(exc)\n"
+    )
+    done = _run_unprivileged(api, folder)
+    assert done.stdout.strip() == f"{message}{locked})"
+    assert not out.exists() and tree_digest(src) == digest
