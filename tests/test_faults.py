@@ -460,3 +460,26 @@ def test_a_shared_table_survives_the_loss_of_a_worker(nanny_cluster):
         return np.asarray(looked_up.compute())
 
     np.testing.assert_array_equal(_on_cluster(nanny_cluster, run), np.arange(256)[::-1])
+
+
+@pytest.mark.parametrize("layout", ["ome", "collection"])
+def test_resume_in_every_layout(layout, tmp_path):
+    a, b = tmp_path / "in" / "a.png", tmp_path / "in" / "b.png"
+    a.parent.mkdir()
+    for path, seed in ((a, 1), (b, 2)):
+        cv2.imwrite(str(path), cv2.cvtColor(photo_mosaic(96, 112, seed=seed), cv2.COLOR_BGR2RGB))
+    source: Any = a if layout == "ome" else a.parent
+    kw: dict[str, Any] = {"n_colors": 5, "seed": 0, "chunks": 32, "ome": layout == "ome"}
+    dq.quantize(source, tmp_path / "ref.zarr", **kw)
+    out = tmp_path / "out.zarr"
+    shutil.copytree(tmp_path / "ref.zarr", out)
+    small = ("palette", "centers", "counts")
+    parts = {p: p.relative_to(out).parts for p in out.rglob("*") if p.is_file()}
+    chunks = sorted(p for p, q in parts.items() if "c" in q[:-1] and q[0] not in small)
+    assert len(chunks) > 8
+    for f in chunks[::3]:
+        f.unlink()
+    zarr.open_group(str(out), mode="r+").attrs["complete"] = False
+    s = dq.quantize(source, out, resume=True, **kw)
+    assert s.extra["chunks_written"] == len(chunks[::3])
+    assert_same_store(tmp_path / "ref.zarr", out)
