@@ -98,21 +98,28 @@ def _wait_for_workers(address: str, n: int, security: Any, procs: Processes) -> 
             raise RuntimeError(f"workers did not join:\n{procs.logs()}") from None
 
 
+def start_tcp_cluster(procs: Processes, *, nanny: bool = False) -> str:
+    """Start ``dask scheduler`` and two single-threaded ``dask worker`` processes on
+    127.0.0.1 (under nannies, which restart a worker that dies, if ``nanny``); the address."""
+    file = procs.folder / "scheduler.json"
+    common = ["--host", "127.0.0.1", "--dashboard-address", "127.0.0.1:0"]
+    procs.start("scheduler", [*DASK, *common, "--port", "0", "--scheduler-file", str(file)])
+    address = str(_wait_for_file(file, procs)["address"])
+    for i in range(2):
+        worker = ["--nthreads", "1", "--no-dashboard", "--name", f"w{i}"]
+        if not nanny:
+            worker.append("--no-nanny")
+        procs.start(f"worker{i}", [*WORKER, address, "--host", "127.0.0.1", *worker])
+    _wait_for_workers(address, 2, None, procs)
+    return address
+
+
 @pytest.fixture(scope="module")
 def scheduler(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """``dask scheduler`` and two single-threaded ``dask worker`` processes on 127.0.0.1."""
-    folder = tmp_path_factory.mktemp("tcp-cluster")
-    file = folder / "scheduler.json"
-    procs = Processes(folder)
+    procs = Processes(tmp_path_factory.mktemp("tcp-cluster"))
     try:
-        common = ["--host", "127.0.0.1", "--dashboard-address", "127.0.0.1:0"]
-        procs.start("scheduler", [*DASK, *common, "--port", "0", "--scheduler-file", str(file)])
-        address = _wait_for_file(file, procs)["address"]
-        for i in range(2):
-            worker = ["--nthreads", "1", "--no-nanny", "--no-dashboard", "--name", f"w{i}"]
-            procs.start(f"worker{i}", [*WORKER, address, "--host", "127.0.0.1", *worker])
-        _wait_for_workers(address, 2, None, procs)
-        yield address
+        yield start_tcp_cluster(procs)
     finally:
         procs.close()
 

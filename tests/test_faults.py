@@ -24,7 +24,7 @@ import dask
 import numpy as np
 import pytest
 import zarr
-from test_cluster import DASK, WORKER, Processes, _wait_for_file, _wait_for_workers
+from test_cluster import Processes, start_tcp_cluster
 
 import daskquant as dq
 from daskquant._cli import main
@@ -359,17 +359,9 @@ def test_ctrl_c_before_anything_is_written(scan, tmp_path):
 def nanny_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """``dask scheduler`` and two ``dask worker`` processes under nannies, which restart a
     worker that dies (as on a real cluster)."""
-    folder = tmp_path_factory.mktemp("nanny-cluster")
-    file = folder / "scheduler.json"
-    procs = Processes(folder)
+    procs = Processes(tmp_path_factory.mktemp("nanny-cluster"))
     try:
-        common = ["--host", "127.0.0.1", "--dashboard-address", "127.0.0.1:0"]
-        procs.start("scheduler", [*DASK, *common, "--port", "0", "--scheduler-file", str(file)])
-        address = _wait_for_file(file, procs)["address"]
-        for i in range(2):
-            worker = ["--nthreads", "1", "--no-dashboard", "--name", f"w{i}"]
-            procs.start(f"worker{i}", [*WORKER, address, "--host", "127.0.0.1", *worker])
-        _wait_for_workers(address, 2, None, procs)
+        address = start_tcp_cluster(procs, nanny=True)
         yield address
     finally:
         procs.close()
