@@ -171,6 +171,11 @@ def connect(
                 processes=True,
                 memory_limit=_memory_limit(memory_limit),
                 dashboard_address=":0",
+                # The workers' own logs (a heartbeat lost as the cluster closes on Ctrl-C)
+                # would come after the one line that says what happened; --debug shows them.
+                silence_logs=logging.WARNING
+                if log.isEnabledFor(logging.DEBUG)
+                else logging.CRITICAL,
             )
         with cluster, Client(cluster) as client:
             log.info("local cluster: %d workers x %d threads", n_workers, threads)

@@ -325,10 +325,7 @@ def quantize(
         dtype=str(arr.dtype),
         n_colors=len(centers),
         n_pixels=n_pixels,
-        n_iter=fit.n_iter if fit else int((attrs.get("fit") or {}).get("n_iter", 0)),
-        converged=fit.converged if fit else bool((attrs.get("fit") or {}).get("converged", 1)),
-        compactness=fit.compactness if fit else _saved_compactness(attrs),
-        method=fit.method if fit else _saved_method(attrs),
+        **_fit_facts(fit, attrs.get("fit")),
         seconds=time.perf_counter() - t0,
         palette=np.asarray(pal, np.float64).tolist(),
         counts=[int(c) for c in counts],
@@ -365,14 +362,20 @@ def _saved_fit(
     )
 
 
-def _saved_method(attrs: dict[str, Any]) -> str:
-    fit = attrs.get("fit")
-    return str(fit.get("method")) if fit else "palette"
-
-
-def _saved_compactness(attrs: dict[str, Any]) -> float:
-    fit = attrs.get("fit")
-    return float(fit.get("compactness")) if fit else float("nan")
+def _fit_facts(fit: FitResult | None, saved: dict[str, Any] | None) -> dict[str, Any]:
+    """Iterations, convergence, compactness and path of this job's fit, else of the fit
+    saved in the store (a resumed job), else of a fixed palette."""
+    if fit is not None:
+        names = ("n_iter", "converged", "compactness", "method")
+        saved = {name: getattr(fit, name) for name in names}
+    if not saved:
+        return {"n_iter": 0, "converged": True, "compactness": float("nan"), "method": "palette"}
+    return {
+        "n_iter": int(saved["n_iter"]),
+        "converged": bool(saved["converged"]),
+        "compactness": float(saved["compactness"]),
+        "method": str(saved["method"]),
+    }
 
 
 def _plain_json(value: dict[str, Any]) -> dict[str, Any]:
