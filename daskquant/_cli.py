@@ -262,6 +262,10 @@ def _print_summary(s: Any, cluster: Any) -> None:
                 f"PSNR {measured['psnr']:.2f} dB, mean CIEDE2000 {measured['ciede2000']:.2f}",
             )
         )
+    if s.extra.get("resumed"):
+        rows.append(
+            ("resumed", f"yes: the saved palette, {s.extra['chunks_written']} chunks written")
+        )
     if s.preview:
         rows.append(("preview", s.preview))
     width = max(len(r[0]) for r in rows)

@@ -193,6 +193,7 @@ def write_large(
         return sum(int(np.prod(a.numblocks)) for a in sources)
     puts = []
     for arr, target in zip(sources, targets, strict=True):
+        _remove_partial(group, target)
         blocks = arr.to_delayed()
         for index in _missing_chunks(group, target):
             region = tuple(
@@ -231,12 +232,21 @@ def _existing(
     return cast(zarr.Array, node).with_config(_EVERY_CHUNK)
 
 
-def _chunk_file(group: zarr.Group, array: zarr.Array, index: tuple[int, ...]) -> Path:
+def _array_folder(group: zarr.Group, array: zarr.Array) -> Path:
     root = getattr(group.store, "root", None)
     if root is None:
         raise StoreError(f"{group.store_path}: resuming needs a store on the local file system")
-    key = array.metadata.encode_chunk_key(index)
-    return Path(root) / array.path / key
+    return Path(root) / array.path
+
+
+def _chunk_file(group: zarr.Group, array: zarr.Array, index: tuple[int, ...]) -> Path:
+    return _array_folder(group, array) / array.metadata.encode_chunk_key(index)
+
+
+def _remove_partial(group: zarr.Group, array: zarr.Array) -> None:
+    """Delete the temporary files of chunk writes that a killed job left unfinished."""
+    for stale in _array_folder(group, array).glob("c/**/*.partial"):
+        stale.unlink(missing_ok=True)
 
 
 def _missing_chunks(group: zarr.Group, array: zarr.Array) -> list[tuple[int, ...]]:

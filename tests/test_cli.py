@@ -129,6 +129,7 @@ def test_parser_defaults_are_the_library_defaults():
         ("ome", "ome"),
         ("write_image", "write_image"),
         ("overwrite", "overwrite"),
+        ("resume", "resume"),
         ("preview", "preview"),
     ]:
         assert getattr(args, option) == defaults[parameter].default, option

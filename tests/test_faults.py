@@ -185,6 +185,7 @@ def test_resume_writes_only_missing_chunks_and_does_not_fit(
     after = chunk_files(out)
     assert {f: after[f] for f in before} == before  # finished chunks were not rewritten
     assert len(after) == len(before) + missing
+    assert not list(out.rglob("*.partial"))  # what a killed writer left is cleared
     assert_same_store(reference, out)
     assert tree_digest(scan) == digest
     ref = zarr.open_group(str(reference), mode="r").attrs["daskquant"]["fit"]
