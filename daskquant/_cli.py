@@ -404,8 +404,8 @@ def _info(args: argparse.Namespace) -> int:
     state = (
         "yes"
         if complete
-        else f"NO (unfinished or interrupted job: {done} of {total} chunks written; "
-        "finish it with quantize --resume)"
+        else "NO (incomplete: its job was interrupted or failed; "
+        f"{done} of {total} chunks written; finish it with quantize --resume)"
     )
     print(f"complete  {state}")
     source: dict[str, Any] = meta.get("input") or {}

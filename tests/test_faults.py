@@ -299,7 +299,7 @@ def test_killed_job_is_incomplete_then_resume_finishes_it(
     capsys.readouterr()
     assert main(["info", str(out)]) == 0
     text = capsys.readouterr().out
-    assert "complete  NO (unfinished or interrupted job:" in text
+    assert "complete  NO (incomplete: its job was interrupted or failed;" in text
     assert "finish it with quantize --resume" in text
     assert main(["export", str(out), str(tmp_path / "x.png")]) == 1
     err = capsys.readouterr().err
