@@ -24,6 +24,7 @@ __all__ = [
     "color_codes",
     "decode_colors",
     "farthest_members",
+    "lookup_labels",
     "merge_farthest",
     "merge_histograms",
     "min_distances",
@@ -534,6 +535,33 @@ def color_codes(pixels: NDArray[np.uint8]) -> NDArray[np.uint32]:
     return codes
 
 
+@numba.njit(nogil=True, cache=True, inline="always")
+def _code_at(px, i):  # type: ignore[no-untyped-def]
+    # color_codes for one pixel; the common channel counts spelled out so the loop unrolls.
+    c = px.shape[1]
+    if c == 3:
+        return (np.uint32(px[i, 0]) << 16) | (np.uint32(px[i, 1]) << 8) | np.uint32(px[i, 2])
+    if c == 1:
+        return np.uint32(px[i, 0])
+    code = np.uint32(0)
+    for j in range(c):
+        code = (code << 8) | np.uint32(px[i, j])
+    return code
+
+
+def lookup_labels(pixels: NDArray[np.uint8], table: NDArray) -> NDArray:
+    """``table[color_codes(pixels)]`` in one pass, without the (N,) codes temporary."""
+    out = np.empty(pixels.shape[0], table.dtype)
+    _lookup(pixels, table, out)
+    return out
+
+
+@_jit
+def _lookup(px, table, out):  # type: ignore[no-untyped-def]
+    for i in range(px.shape[0]):
+        out[i] = table[_code_at(px, i)]
+
+
 def decode_colors(codes: NDArray[np.uint32], channels: int) -> NDArray[np.uint8]:
     """Inverse of :func:`color_codes`."""
     out = np.empty((codes.shape[0], channels), np.uint8)
@@ -549,41 +577,52 @@ def _count_colors(px, mask, dense, touched):  # type: ignore[no-untyped-def]
     for i in range(px.shape[0]):
         if mask.shape[0] and mask[i] == 0:
             continue
-        code = 0
-        for j in range(px.shape[1]):
-            code = (code << 8) | px[i, j]
-        if dense[code] == 0:
+        code = _code_at(px, i)
+        count = dense[code]
+        if count == 0:
             touched[m] = code
             m += 1
-        dense[code] += 1
+        dense[code] = count + 1
     return m
 
 
 _tables = threading.local()
 
 
-def _dense_table(bins: int) -> NDArray[np.int64]:
+def _dense_table(bins: int) -> NDArray[np.uint32]:
     # One zeroed table per thread, reused: after each block only the touched entries are
-    # reset, so a block costs O(pixels + distinct colors), not O(2^24).
+    # reset, so a block costs O(pixels + distinct colors), not O(2^24). uint32 counts (a
+    # block is split below 2^32 pixels) halve the table, which is what the loop waits on.
     table = getattr(_tables, "dense", None)
     if table is None or table.shape[0] != bins:
-        table = np.zeros(bins, np.int64)
+        table = np.zeros(bins, np.uint32)
         _tables.dense = table
     return table
+
+
+_MAX_BLOCK_PIXELS = (1 << 32) - 1  # counts of one pass fit the uint32 table
 
 
 def sparse_histogram(
     pixels: NDArray[np.uint8], mask: NDArray[np.uint8] | None = None
 ) -> tuple[NDArray[np.uint32], NDArray[np.int64]]:
     """Distinct colors of (N, C<=3) uint8 pixels as (sorted codes, counts)."""
+    n = pixels.shape[0]
+    if n > _MAX_BLOCK_PIXELS:
+        step = _MAX_BLOCK_PIXELS
+        parts = [
+            sparse_histogram(pixels[a : a + step], None if mask is None else mask[a : a + step])
+            for a in range(0, n, step)
+        ]
+        return merge_histograms(parts, pixels.shape[1])
     bins = 1 << (8 * pixels.shape[1])
     dense = _dense_table(bins)
-    touched = np.empty(min(pixels.shape[0], bins), np.int64)
+    touched = np.empty(min(n, bins), np.uint32)
     m = _count_colors(pixels, _or_empty(mask, np.uint8), dense, touched)
     codes = np.sort(touched[:m])
-    counts = dense[codes]
+    counts = dense[codes].astype(np.int64)
     dense[codes] = 0
-    return codes.astype(np.uint32), counts
+    return codes, counts
 
 
 def merge_histograms(

@@ -499,6 +499,29 @@ def test_sparse_histogram_matches_unique(c: int, masked: bool) -> None:
     np.testing.assert_array_equal(counts, want_counts)
 
 
+def test_sparse_histogram_split_pass(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Blocks past the uint32 count limit are counted in pieces and merged.
+    rng = np.random.default_rng(33)
+    px = (rng.integers(0, 4, (10_001, 3)) * 80).astype(np.uint8)
+    want = K.sparse_histogram(px)
+    monkeypatch.setattr(K, "_MAX_BLOCK_PIXELS", 999)
+    got = K.sparse_histogram(px)
+    np.testing.assert_array_equal(got[0], want[0])
+    np.testing.assert_array_equal(got[1], want[1])
+
+
+@pytest.mark.parametrize("table_dtype", [np.uint8, np.uint16])
+@pytest.mark.parametrize("c", [1, 2, 3])
+def test_lookup_labels_matches_numpy_indexing(c: int, table_dtype: type) -> None:
+    rng = np.random.default_rng(34)
+    rgba = rng.integers(0, 256, (3000, 4)).astype(np.uint8)
+    px = rgba[:, :c]  # a strided view, as a block with alpha gives
+    table = rng.integers(0, np.iinfo(table_dtype).max, 1 << (8 * c)).astype(table_dtype)
+    got = K.lookup_labels(px, table)
+    assert got.dtype == table_dtype
+    np.testing.assert_array_equal(got, table[K.color_codes(np.ascontiguousarray(px))])
+
+
 def test_sparse_histogram_real_photo(astronaut: NDArray[np.uint8]) -> None:
     px = astronaut.reshape(-1, 3)
     codes, counts = K.sparse_histogram(px)
