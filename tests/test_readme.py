@@ -8,6 +8,7 @@ When a signature or an option changes, the failure shows the line the README sho
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import inspect
 import re
 import shlex
@@ -180,3 +181,11 @@ def test_zarr_reader_snippet_runs(tmp_path, monkeypatch):
     exec(compile(code, "README.md", "exec"), namespace)
     region = namespace["region"]
     assert region.shape == (96, 80, 3) and region.dtype == np.uint8
+
+
+def test_api_reference_lists_result_fields():
+    section = _section(README.read_text(), "## API reference")
+    for cls in (dq.FitResult, dq.Summary):
+        for f in dataclasses.fields(cls):
+            if f.repr:  # color_labels is an internal lookup table
+                assert f"`{f.name}`" in section, f"{cls.__name__}.{f.name}"
