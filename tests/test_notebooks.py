@@ -30,6 +30,8 @@ def _execute(name: str, folder: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
     monkeypatch.setenv("DASKQUANT_NOTEBOOK_SMALL", "1")
     monkeypatch.setenv("DASKQUANT_REPO", str(REPO))
     monkeypatch.delenv("DASK_SCHEDULER_ADDRESS", raising=False)  # use the local stand-in
+    # The "python3" kernel of this environment, not one a user installed elsewhere.
+    monkeypatch.setenv("JUPYTER_DATA_DIR", str(folder / ".jupyter"))
     nb = nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4)
     client = nbclient.NotebookClient(
         nb, timeout=240, kernel_name="python3", resources={"metadata": {"path": str(folder)}}
