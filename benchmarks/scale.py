@@ -298,6 +298,7 @@ def plot(results: dict, path: Path, meta: dict[str, str]) -> None:
         ax.set_ylim(bottom=0)
         ax.grid(alpha=0.3)
     right.axhline(3, color="gray", linestyle=":", label="3 GiB target")
+    right.set_ylim(0, max(3.3, right.get_ylim()[1]))
     left.legend(fontsize=8)
     right.legend(fontsize=8)
     fig.suptitle(f"daskquant quantize end to end, 2 workers; {meta['machine']}", fontsize=9)
