@@ -17,8 +17,8 @@ demo: $(STAMP)
 	$(BIN)/daskquant demo --out out
 
 lint: $(STAMP)
-	$(BIN)/ruff check daskquant tests benchmarks deploy
-	$(BIN)/ruff format --check daskquant tests benchmarks deploy
+	$(BIN)/ruff check daskquant tests benchmarks deploy notebooks
+	$(BIN)/ruff format --check daskquant tests benchmarks deploy notebooks
 	$(BIN)/mypy daskquant deploy/slurm/slurm_cluster.py
 
 test: lint

@@ -19,17 +19,13 @@ chunking of the image, since the histogram is exact) but not integer-exact.
 
 from __future__ import annotations
 
-import itertools
-import os
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from daskquant import _kernels as K
 from daskquant._errors import InvalidParameterError
-from daskquant._sources import Partials, WeightedPoints
+from daskquant._sources import WeightedPoints
 
 __all__ = [
     "ColorSpace",
@@ -60,7 +56,6 @@ _RGB_FROM_XYZ = np.linalg.inv(_XYZ_FROM_RGB)
 _WHITE = np.array([0.95047, 1.0, 1.08883])
 _DELTA = 6.0 / 29.0
 _SLICE = 1 << 18  # pixels converted at once: bounds the temporaries of a large chunk
-_PARTS = 8  # PointSource work split: fixed, so sums do not depend on the thread count
 
 
 def check_colorspace(colorspace: str, dtype: np.dtype, channels: int) -> ColorSpace:
@@ -294,10 +289,9 @@ class PointSource(WeightedPoints):
     """Points (M, C) float64 with pixel counts (M,): the Lab values of an image's distinct
     colors. The Lloyd driver's source protocol (see ``_sources``), in memory.
 
-    Memberships come from the exact bounded search of ``_kernels`` (Hamerly's bounds carried
-    from one call to the next, as the 8-bit histogram path does), split over threads; the
-    float64 sums are then taken over all points in index order, so they do not depend on the
-    thread count.
+    Memberships come from the exact boxed search of ``_kernels``, as on the 8-bit histogram
+    path; the float64 sums are taken per fixed range of boxes and added in a fixed order,
+    so they do not depend on the thread count.
 
     Parameters
     ----------
@@ -313,42 +307,3 @@ class PointSource(WeightedPoints):
         self.points = np.ascontiguousarray(points, np.float64)
         self.counts = np.ascontiguousarray(counts, np.int64)
         self.channels = self.points.shape[1]
-        self._wx = self.counts[:, None] * self.points
-        self._wxx = self._wx * self.points
-        self._bounds = K.Bounds(self.points.shape[0])
-        edges = np.linspace(0, self.points.shape[0], _PARTS + 1).astype(int)
-        self._parts = [slice(a, b) for a, b in itertools.pairwise(edges) if b > a]
-        threads = min(len(self._parts), os.cpu_count() or 1)
-        self._pool = ThreadPoolExecutor(threads) if threads > 1 else None
-
-    def partials(self, centers: NDArray[np.float64], *, labels: Any = None) -> Partials:
-        centers = np.ascontiguousarray(centers, np.float64)
-        K.bounds_prepare(self._bounds, centers)
-
-        def run(part: slice) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
-            # Only the memberships (in the bounds), counts and distances are used: the
-            # kernel's own sums are integer accumulators, meant for 8-bit colors.
-            _, _, n, d = K.bounded_partial_sums(
-                self.points, self.counts, centers, self._bounds, part
-            )
-            return n, d
-
-        if self._pool is None:
-            parts = [run(p) for p in self._parts]
-        else:
-            parts = list(self._pool.map(run, self._parts))
-        k = centers.shape[0]
-        lab = self._bounds.labels
-        sums = np.stack(
-            [np.bincount(lab, weights=self._wx[:, j], minlength=k) for j in range(self.channels)],
-            axis=1,
-        )
-        sq = np.stack(
-            [np.bincount(lab, weights=self._wxx[:, j], minlength=k) for j in range(self.channels)],
-            axis=1,
-        )
-        counts = np.sum([n for n, _ in parts], axis=0)
-        dist = np.zeros(k)
-        for _, d in parts:  # a fixed order
-            dist = dist + d
-        return Partials(sums, sq, counts, dist)

@@ -17,13 +17,14 @@ from numpy.typing import NDArray
 
 __all__ = [
     "INT_DTYPES",
-    "Bounds",
+    "Boxes",
     "assign_labels",
-    "bounded_partial_sums",
-    "bounds_prepare",
+    "box_size",
+    "boxed_partial_sums",
     "color_codes",
     "decode_colors",
     "farthest_members",
+    "lookup_labels",
     "merge_farthest",
     "merge_histograms",
     "min_distances",
@@ -47,9 +48,8 @@ def _dist_to(px, i, centers, k):  # type: ignore[no-untyped-def]
     return d
 
 
-# Bounds are only trusted with this much room, so rounding in them can never change a label.
+# The pruned search only skips a center with this much room, so rounding never changes a label.
 _REL, _ABS = 1e-9, 1e-9
-_TRUST_SCALE = 1e6  # bounds are trusted for centers within this magnitude (error << _ABS)
 
 
 @numba.njit(nogil=True, cache=True, inline="always")
@@ -88,105 +88,48 @@ def _nearest_from(px, i, centers, gap, order, guess):  # type: ignore[no-untyped
     return best, best_d
 
 
-@numba.njit(nogil=True, cache=True, inline="always")
-def _nearest_from2(px, i, centers, gap, order, guess):  # type: ignore[no-untyped-def]
-    # _nearest_from plus a lower bound on the distance (not squared) to every other center:
-    # the second-best evaluated distance, or gap - d(x, guess) for the centers not scanned.
-    if gap.shape[0] == 0:
-        best, best_d, second_d = _nearest2(px, i, centers)
-        return best, best_d, np.sqrt(second_d)
-    a = guess
-    best = a
-    best_d = _dist_to(px, i, centers, a)
-    second_d = np.inf
-    r = np.sqrt(best_d)
-    reach = 2.0 * r * (1.0 + _REL) + _ABS
-    row = order[a]
-    unscanned = np.inf
-    for q in range(row.shape[0]):
-        k = row[q]
-        if gap[a, k] > reach:
-            unscanned = gap[a, k] - r
-            break
-        d = _dist_to(px, i, centers, k)
-        if d < best_d or (d == best_d and k < best):
-            second_d = best_d
-            best_d = d
-            best = k
-        elif d < second_d:
-            second_d = d
-    return best, best_d, max(0.0, min(np.sqrt(second_d), unscanned))
-
-
-@numba.njit(nogil=True, cache=True, inline="always")
-def _nearest2(px, i, centers):  # type: ignore[no-untyped-def]
-    # Same winner as _nearest (strict <, lowest index on ties), plus the second distance.
-    best = 0
-    best_d = np.inf
-    second_d = np.inf
-    for k in range(centers.shape[0]):
-        d = _dist_to(px, i, centers, k)
-        if d < best_d:
-            second_d = best_d
-            best_d = d
-            best = k
-        elif d < second_d:
-            second_d = d
-    return best, best_d, second_d
-
-
 @_jit
-def _bounded_kernel(  # type: ignore[no-untyped-def]
-    px,
-    weights,
-    centers,
-    gap,
-    order,
-    half_gap,
-    shift,
-    max_shift,
-    fresh,
-    labels,
-    upper,
-    lower,
-    sums,
-    sq,
-    counts,
-    dist,
-):
-    # Hamerly's bounds: upper >= distance to the assigned center, lower <= distance to any
-    # other. A point whose upper bound is safely below max(lower, half the gap from its
-    # center to the next) keeps its label with one distance computed instead of K; the
-    # others search from their old center (or the previous point's) with the pruned search.
+def _boxed_kernel(px, weights, centers, lo, hi, box, b0, b1, cand, labels, sums, sq, counts, dist):  # type: ignore[no-untyped-def]
+    # For each box of points, the centers that can be nearest to one of its points: those
+    # whose nearest corner of the box is no farther than the nearest farthest corner of
+    # any center. The distances to a corner are rounded the way _dist_to rounds (x - c per
+    # channel, squared, summed in order), and rounding is monotone, so a skipped center is
+    # strictly farther than another for every point of the box: never nearest, never tied.
     n, c = px.shape
-    guess = 0
-    for i in range(n):
-        if fresh:
-            a, d, low = _nearest_from2(px, i, centers, gap, order, guess)
-            labels[i], upper[i], lower[i] = a, np.sqrt(d), low
-        else:
-            a = labels[i]
-            u = upper[i] + shift[a]
-            low = lower[i] - max_shift
-            bound = max(low, half_gap[a])
+    k = centers.shape[0]
+    for b in range(b0, b1):
+        reach = np.inf
+        for q in range(k):
+            far = 0.0
+            for j in range(c):
+                t = max(abs(lo[b, j] - centers[q, j]), abs(hi[b, j] - centers[q, j]))
+                far += t * t
+            reach = min(reach, far)
+        m = 0
+        for q in range(k):
+            near = 0.0
+            for j in range(c):
+                x = centers[q, j]
+                t = lo[b, j] - x if x < lo[b, j] else (hi[b, j] - x if x > hi[b, j] else 0.0)
+                near += t * t
+            if near <= reach:
+                cand[m] = q
+                m += 1
+        for i in range(b * box, min(n, (b + 1) * box)):
+            a = cand[0]
             d = _dist_to(px, i, centers, a)
-            if u * (1 + _REL) + _ABS < bound:
-                upper[i], lower[i] = u, low
-            else:
-                u = np.sqrt(d)
-                if u * (1 + _REL) + _ABS < bound:
-                    upper[i], lower[i] = u, low
-                else:
-                    a, d, low = _nearest_from2(px, i, centers, gap, order, a)
-                    labels[i], upper[i], lower[i] = a, np.sqrt(d), low
-        guess = a
-        w = weights[i]
-        counts[a] += w
-        dist[a] += w * d
-        for j in range(c):
-            v = px[i, j]
-            sums[a, j] += w * v
-            sq[a, j] += w * v * v
+            for t in range(1, m):  # increasing index, strict <: ties go to the lowest
+                e = _dist_to(px, i, centers, cand[t])
+                if e < d:
+                    a, d = cand[t], e
+            labels[i] = a
+            w = weights[i]
+            counts[a] += w
+            dist[a] += w * d
+            for j in range(c):
+                v = px[i, j]
+                sums[a, j] += w * v
+                sq[a, j] += w * v * v
 
 
 @_jit
@@ -365,87 +308,86 @@ def partial_sums(
     return sums, sq, counts, dist
 
 
-class Bounds:
-    """Per-point state of :func:`bounded_partial_sums` between calls (Hamerly's algorithm)."""
+class Boxes:
+    """Weighted points (M, C) in Z-order, cut into runs with bounding boxes.
 
-    def __init__(self, n: int) -> None:
-        self.centers: NDArray[np.float64] | None = None
-        self.labels = np.zeros(n, np.int32)
-        self.upper = np.zeros(n, np.float64)
-        self.lower = np.zeros(n, np.float64)
-        # (half gap per center, shift per center, largest shift, no usable bounds yet)
-        self.step: tuple[NDArray[np.float64], NDArray[np.float64], float, bool] | None = None
-        self.tables: tuple[NDArray[np.float64], NDArray[np.int32]] = search_tables(
-            np.zeros((1, 1))
-        )
+    Points close along the Z-order curve are close in space, so each box is small and only
+    a few centers can be nearest to any of its points (:func:`boxed_partial_sums`).
+    ``labels`` holds the memberships found by the last call, in box order.
+    """
+
+    def __init__(self, points: NDArray, weights: NDArray[np.int64], *, box: int) -> None:
+        self.box = box
+        self.order = _z_order(points)
+        self.points = np.ascontiguousarray(points[self.order])
+        self.weights = np.ascontiguousarray(weights[self.order])
+        n_boxes = -(-points.shape[0] // box)
+        starts = np.arange(n_boxes) * box
+        self.lo = np.minimum.reduceat(self.points, starts, axis=0).astype(np.float64)
+        self.hi = np.maximum.reduceat(self.points, starts, axis=0).astype(np.float64)
+        self.labels = np.zeros(points.shape[0], np.int32)
+
+    @property
+    def n_boxes(self) -> int:
+        return int(self.lo.shape[0])
+
+    def labels_in_input_order(self) -> NDArray[np.int32]:
+        out = np.empty_like(self.labels)
+        out[self.order] = self.labels
+        return out
 
 
-def bounded_partial_sums(
-    pixels: NDArray,
-    weights: NDArray[np.int64],
-    centers: NDArray[np.float64],
-    bounds: Bounds,
-    part: slice = slice(None),
+def box_size(n_centers: int) -> int:
+    """Points per box: at least 256, and about K, so the per-box scan of the centers stays
+    a small cost per point for any K."""
+    return max(256, 1 << int(np.ceil(np.log2(max(n_centers, 1)))))
+
+
+def _z_order(points: NDArray) -> NDArray[np.int64]:
+    # Each channel scaled to 8 bits over its range, bits interleaved (Morton code).
+    lo = points.min(axis=0).astype(np.float64)
+    span = np.maximum(points.max(axis=0) - lo, 1e-300)
+    q = ((points - lo) * (255.0 / span)).astype(np.uint64)
+    c = points.shape[1]
+    code = np.zeros(points.shape[0], np.uint64)
+    for bit in range(8):
+        for j in range(c):
+            code |= ((q[:, j] >> np.uint64(bit)) & np.uint64(1)) << np.uint64(c * bit + c - 1 - j)
+    return np.argsort(code, kind="stable")
+
+
+def boxed_partial_sums(
+    boxes: Boxes, centers: NDArray[np.float64], first: int, stop: int
 ) -> tuple[NDArray, NDArray, NDArray[np.int64], NDArray[np.float64]]:
-    """:func:`partial_sums` with weights, skipping most distance computations.
+    """:func:`partial_sums` of boxes ``first`` to ``stop - 1`` of ``boxes``, weighted.
 
-    Exactly the same memberships as the brute-force search, using (and updating) ``bounds``
-    from the previous call. Call ``bounds_prepare`` once per new ``centers`` first; ``part``
-    selects the rows this call handles (several threads work on disjoint parts).
+    Exactly the memberships of the brute-force search (stored in ``boxes.labels``), with a
+    few distance computations per point instead of K. Sums are int64 for integer points
+    and float64 for float points; several threads may work on disjoint box ranges.
     """
     k, c = centers.shape
-    sums = np.zeros((k, c), np.int64)
-    sq = np.zeros((k, c), np.int64)
+    kind = np.int64 if boxes.points.dtype.kind in "iub" else np.float64
+    sums = np.zeros((k, c), kind)
+    sq = np.zeros((k, c), kind)
     counts = np.zeros(k, np.int64)
     dist = np.zeros(k, np.float64)
-    assert bounds.step is not None, "call bounds_prepare first"
-    half_gap, shift, max_shift, fresh = bounds.step
-    _bounded_kernel(
-        pixels[part],
-        weights[part],
-        centers,
-        *bounds.tables,
-        half_gap,
-        shift,
-        max_shift,
-        fresh,
-        bounds.labels[part],
-        bounds.upper[part],
-        bounds.lower[part],
+    _boxed_kernel(
+        boxes.points,
+        boxes.weights,
+        np.ascontiguousarray(centers, np.float64),
+        boxes.lo,
+        boxes.hi,
+        boxes.box,
+        first,
+        stop,
+        np.empty(k, np.int64),
+        boxes.labels,
         sums,
         sq,
         counts,
         dist,
     )
     return sums, sq, counts, dist
-
-
-def bounds_prepare(bounds: Bounds, centers: NDArray[np.float64]) -> None:
-    """Center shifts since the previous call and half the gap to each center's neighbor."""
-    centers = np.ascontiguousarray(centers, np.float64)
-    k = centers.shape[0]
-    if k == 1:
-        half_gap = np.full(1, np.inf)
-    elif k > 2048:  # the K x K gap matrix would be large; rely on the lower bounds alone
-        half_gap = np.zeros(k)
-    else:
-        gaps = np.sqrt(((centers[:, None, :] - centers[None, :, :]) ** 2).sum(axis=2))
-        np.fill_diagonal(gaps, np.inf)
-        half_gap = 0.5 * gaps.min(axis=1)
-    previous = bounds.centers
-    fresh = previous is None or previous.shape != centers.shape
-    # Far-out centers (a user's start centers may be anywhere) make the rounding of the bounds
-    # exceed their slack: start the bounds afresh instead of trusting them.
-    scale = float(np.abs(centers).max(initial=0.0))
-    if previous is not None:
-        scale = max(scale, float(np.abs(previous).max(initial=0.0)))
-    fresh = fresh or scale > _TRUST_SCALE
-    shift = np.zeros(k)
-    if previous is not None and not fresh:
-        shift = np.sqrt(((centers - previous) ** 2).sum(axis=1))
-    bounds.step = (half_gap, shift, float(shift.max()), fresh)
-    bounds.tables = search_tables(centers)
-    bounds.centers = centers.copy()
 
 
 def assign_labels(pixels: NDArray, centers: NDArray[np.float64], dtype: np.dtype) -> NDArray:
@@ -534,6 +476,33 @@ def color_codes(pixels: NDArray[np.uint8]) -> NDArray[np.uint32]:
     return codes
 
 
+@numba.njit(nogil=True, cache=True, inline="always")
+def _code_at(px, i):  # type: ignore[no-untyped-def]
+    # color_codes for one pixel; the common channel counts spelled out so the loop unrolls.
+    c = px.shape[1]
+    if c == 3:
+        return (np.uint32(px[i, 0]) << 16) | (np.uint32(px[i, 1]) << 8) | np.uint32(px[i, 2])
+    if c == 1:
+        return np.uint32(px[i, 0])
+    code = np.uint32(0)
+    for j in range(c):
+        code = (code << 8) | np.uint32(px[i, j])
+    return code
+
+
+def lookup_labels(pixels: NDArray[np.uint8], table: NDArray) -> NDArray:
+    """``table[color_codes(pixels)]`` in one pass, without the (N,) codes temporary."""
+    out = np.empty(pixels.shape[0], table.dtype)
+    _lookup(pixels, table, out)
+    return out
+
+
+@_jit
+def _lookup(px, table, out):  # type: ignore[no-untyped-def]
+    for i in range(px.shape[0]):
+        out[i] = table[_code_at(px, i)]
+
+
 def decode_colors(codes: NDArray[np.uint32], channels: int) -> NDArray[np.uint8]:
     """Inverse of :func:`color_codes`."""
     out = np.empty((codes.shape[0], channels), np.uint8)
@@ -549,41 +518,52 @@ def _count_colors(px, mask, dense, touched):  # type: ignore[no-untyped-def]
     for i in range(px.shape[0]):
         if mask.shape[0] and mask[i] == 0:
             continue
-        code = 0
-        for j in range(px.shape[1]):
-            code = (code << 8) | px[i, j]
-        if dense[code] == 0:
+        code = _code_at(px, i)
+        count = dense[code]
+        if count == 0:
             touched[m] = code
             m += 1
-        dense[code] += 1
+        dense[code] = count + 1
     return m
 
 
 _tables = threading.local()
 
 
-def _dense_table(bins: int) -> NDArray[np.int64]:
+def _dense_table(bins: int) -> NDArray[np.uint32]:
     # One zeroed table per thread, reused: after each block only the touched entries are
-    # reset, so a block costs O(pixels + distinct colors), not O(2^24).
+    # reset, so a block costs O(pixels + distinct colors), not O(2^24). uint32 counts (a
+    # block is split below 2^32 pixels) halve the table, which is what the loop waits on.
     table = getattr(_tables, "dense", None)
     if table is None or table.shape[0] != bins:
-        table = np.zeros(bins, np.int64)
+        table = np.zeros(bins, np.uint32)
         _tables.dense = table
     return table
+
+
+_MAX_BLOCK_PIXELS = (1 << 32) - 1  # counts of one pass fit the uint32 table
 
 
 def sparse_histogram(
     pixels: NDArray[np.uint8], mask: NDArray[np.uint8] | None = None
 ) -> tuple[NDArray[np.uint32], NDArray[np.int64]]:
     """Distinct colors of (N, C<=3) uint8 pixels as (sorted codes, counts)."""
+    n = pixels.shape[0]
+    if n > _MAX_BLOCK_PIXELS:
+        step = _MAX_BLOCK_PIXELS
+        parts = [
+            sparse_histogram(pixels[a : a + step], None if mask is None else mask[a : a + step])
+            for a in range(0, n, step)
+        ]
+        return merge_histograms(parts, pixels.shape[1])
     bins = 1 << (8 * pixels.shape[1])
     dense = _dense_table(bins)
-    touched = np.empty(min(pixels.shape[0], bins), np.int64)
+    touched = np.empty(min(n, bins), np.uint32)
     m = _count_colors(pixels, _or_empty(mask, np.uint8), dense, touched)
     codes = np.sort(touched[:m])
-    counts = dense[codes]
+    counts = dense[codes].astype(np.int64)
     dense[codes] = 0
-    return codes.astype(np.uint32), counts
+    return codes, counts
 
 
 def merge_histograms(

@@ -223,7 +223,7 @@ def _block_lookup(
     block: NDArray, table: NDArray, *, block_info: Any = None, **opts: Any
 ) -> NDArray:
     flat = _block_pixels(block, block_info=block_info, **opts)
-    return table[K.color_codes(flat)].reshape(block.shape[:-1])
+    return K.lookup_labels(flat, table).reshape(block.shape[:-1])
 
 
 def _diffused(

@@ -36,21 +36,38 @@ def random_centers(
     return (u * (1.0 + 2.0 * margin) - margin) * (high - low) + low
 
 
-_BLOCK = 1 << 16  # points per block of the trial costs; fixed, so sums do not depend on threads
+_BLOCK = 1 << 9  # points per block (fixed, so sums do not depend on threads); small, so the
+# blocks are tight in color space and a candidate skips most of them
 _THREADS = max(1, min(4, os.cpu_count() or 1))
 _POOL = ThreadPoolExecutor(_THREADS)
 
 
 @numba.njit(nogil=True, cache=True)
-def _trial_costs(points, weights, dist, cands, newdist, block_costs, b0, b1):  # type: ignore[no-untyped-def]
-    # For each candidate t: newdist[t] = min(dist, d(x, cand t)), and its weighted sum per
-    # block of _BLOCK points (summed in block order afterwards).
+def _trial_costs(  # type: ignore[no-untyped-def]
+    points, weights, dist, cands, lo, hi, block_max, block_base, newdist, costs, newmax, b0, b1
+):
+    # For each candidate t and block b: newdist[t] = min(dist, d(x, cand t)) over the block,
+    # its weighted sum costs[t, b] and its maximum newmax[t, b]; blocks are summed in block
+    # order afterwards. A block whose bounding box [lo, hi] is farther from the candidate
+    # than its farthest point is from its center cannot change: its cost is block_base[b]
+    # (the same sum in the same order, so the result is bit-identical) and newmax[t, b] is
+    # NaN to say that newdist was not written there.
     m = points.shape[0]
     for b in range(b0, b1):
         start = b * _BLOCK
         end = min(m, start + _BLOCK)
         for t in range(cands.shape[0]):
+            gap = 0.0
+            for j in range(points.shape[1]):
+                c = cands[t, j]
+                u = lo[b, j] - c if c < lo[b, j] else (c - hi[b, j] if c > hi[b, j] else 0.0)
+                gap += u * u
+            if gap > block_max[b]:  # every point's distance to the candidate is >= gap
+                costs[t, b] = block_base[b]
+                newmax[t, b] = np.nan
+                continue
             acc = 0.0
+            top = 0.0
             for i in range(start, end):
                 d = 0.0
                 for j in range(points.shape[1]):
@@ -59,35 +76,112 @@ def _trial_costs(points, weights, dist, cands, newdist, block_costs, b0, b1):  #
                 d = min(d, dist[i])
                 newdist[t, i] = d
                 acc += weights[i] * d
-            block_costs[t, b] = acc
+                top = max(top, d)
+            costs[t, b] = acc
+            newmax[t, b] = top
 
 
 @numba.njit(nogil=True, cache=True)
-def _weighted_cumsum(weights, dist, out):  # type: ignore[no-untyped-def]
+def _accept(dist, newdist, costs, newmax, block_max, block_base):  # type: ignore[no-untyped-def]
+    # The kept candidate's distances become the current ones, block by block.
+    for b in range(costs.shape[0]):
+        if np.isnan(newmax[b]):
+            continue
+        start = b * _BLOCK
+        end = min(dist.shape[0], start + _BLOCK)
+        dist[start:end] = newdist[start:end]
+        block_max[b] = newmax[b]
+        block_base[b] = costs[b]
+
+
+@numba.njit(nogil=True, cache=True)
+def _draw_in_blocks(weights, dist, block_base, u):  # type: ignore[no-untyped-def]
+    # The first point whose cumulative weighted distance reaches u (OpenCV: p -= dist[i];
+    # if p <= 0 stop), walking whole blocks by their costs and then one block's points.
+    n = dist.shape[0]
     acc = 0.0
-    for i in range(weights.shape[0]):
-        acc += weights[i] * dist[i]
-        out[i] = acc
+    last = block_base.shape[0] - 1
+    for b in range(last + 1):
+        if acc + block_base[b] < u and b < last:
+            acc += block_base[b]
+            continue
+        end = min(n, (b + 1) * _BLOCK)
+        for i in range(b * _BLOCK, end):
+            acc += weights[i] * dist[i]
+            if acc >= u:
+                return i
+        return end - 1
+    return n - 1
+
+
+@numba.njit(nogil=True, cache=True)
+def _block_boxes(points, lo, hi):  # type: ignore[no-untyped-def]
+    for b in range(lo.shape[0]):
+        start = b * _BLOCK
+        end = min(points.shape[0], start + _BLOCK)
+        for j in range(points.shape[1]):
+            lo[b, j] = points[start:end, j].min()
+            hi[b, j] = points[start:end, j].max()
 
 
 class _Trials:
-    """Scores k-means++ candidates in one pass over the points, with reused buffers."""
+    """Scores k-means++ candidates in one pass over the points, and keeps the distances.
+
+    The points are split into fixed blocks, each with its bounding box, its farthest
+    distance and its cost; a candidate skips the blocks it cannot reach. Points sorted by
+    color code (the histogram's order) make blocks thin slabs of color space, so most of
+    them are skipped once there are a few dozen centers.
+    """
 
     def __init__(self, points: NDArray[np.float64], weights: NDArray[np.float64], trials: int):
         self.points, self.weights = points, weights
         n_blocks = -(-points.shape[0] // _BLOCK)
+        self.dist = np.full(points.shape[0], np.inf)
+        self.lo = np.empty((n_blocks, points.shape[1]))
+        self.hi = np.empty((n_blocks, points.shape[1]))
+        _block_boxes(points, self.lo, self.hi)
+        self.block_max = np.full(n_blocks, np.inf)
+        self.block_base = np.full(n_blocks, np.inf)
         self.newdist = np.empty((trials, points.shape[0]))
-        self.block_costs = np.empty((trials, n_blocks))
+        self.costs = np.empty((trials, n_blocks))
+        self.newmax = np.empty((trials, n_blocks))
         edges = np.linspace(0, n_blocks, _THREADS + 1).astype(int)
         self.ranges = [(a, b) for a, b in itertools.pairwise(edges) if b > a]
 
-    def costs(self, dist: NDArray[np.float64], cands: NDArray[np.float64]) -> NDArray[np.float64]:
-        """Total cost if each candidate were added; ``newdist[t]`` holds its distances."""
+    def score(self, cands: NDArray[np.float64]) -> NDArray[np.float64]:
+        """Total cost if each candidate were added to the centers kept so far."""
         t = cands.shape[0]
-        args = (self.points, self.weights, dist, cands, self.newdist[:t], self.block_costs[:t])
+        args = (
+            self.points,
+            self.weights,
+            self.dist,
+            cands,
+            self.lo,
+            self.hi,
+            self.block_max,
+            self.block_base,
+            self.newdist[:t],
+            self.costs[:t],
+            self.newmax[:t],
+        )
         for job in [_POOL.submit(_trial_costs, *args, a, b) for a, b in self.ranges]:
             job.result()
-        return self.block_costs[:t].sum(axis=1)
+        return self.costs[:t].sum(axis=1)
+
+    def draw(self, u: float) -> int:
+        """The point where the cumulative weighted distance to the kept centers reaches u."""
+        return int(_draw_in_blocks(self.weights, self.dist, self.block_base, u))
+
+    def accept(self, t: int) -> None:
+        """Keep candidate ``t`` of the last :meth:`score`."""
+        _accept(
+            self.dist,
+            self.newdist[t],
+            self.costs[t],
+            self.newmax[t],
+            self.block_max,
+            self.block_base,
+        )
 
 
 def kmeans_plus_plus(
@@ -115,17 +209,15 @@ def kmeans_plus_plus(
     scorer = _Trials(points, weights, trials)
     cum = np.cumsum(weights)
     chosen = [_draw(cum, rng.random() * cum[-1])]
-    dist = np.full(points.shape[0], np.inf)
-    cost = float(scorer.costs(dist, points[chosen])[0])
-    dist = scorer.newdist[0].copy()
+    cost = float(scorer.score(points[chosen])[0])
+    scorer.accept(0)
     for _ in range(1, n_centers):
-        _weighted_cumsum(weights, dist, cum)
-        picks = [_draw(cum, rng.random() * cost) for _ in range(trials)]
-        costs = scorer.costs(dist, points[picks])
+        picks = [scorer.draw(rng.random() * cost) for _ in range(trials)]
+        costs = scorer.score(points[picks])
         best = int(np.argmin(costs))  # the first of equal costs, as OpenCV's strict <
         chosen.append(picks[best])
         cost = float(costs[best])
-        dist[:] = scorer.newdist[best]
+        scorer.accept(best)
     return points[chosen].copy()
 
 

@@ -418,18 +418,40 @@ def _block_offsets(chunks: tuple[tuple[int, ...], ...]) -> list[tuple[int, ...]]
     return [tuple(s) for s in itertools.product(*starts[:-1])]
 
 
+_PARTS = 8  # box ranges per partials call: fixed, so float sums do not depend on threads
+_POOL = ThreadPoolExecutor(max(1, min(_PARTS, os.cpu_count() or 1)))
+
+
 class WeightedPoints:
     """Distinct points held in memory with their pixel counts.
 
-    Answers the source questions that need no per-path arithmetic: the farthest members of
-    a cluster, a random pick and sample (k-means||), and the memberships of the last
-    partials call. Subclasses set ``points`` (M, C), ``counts`` (M,) and ``_bounds`` (the
-    Hamerly state their ``partials`` keeps) and answer ``partials``.
+    Answers every source question in memory: partial sums by the boxed exact search of
+    ``_kernels`` (points in Z-order boxes, box ranges on threads, combined in a fixed
+    order), the farthest members of a cluster, a random pick and sample (k-means||), and
+    the memberships of the last partials call. Subclasses set ``points`` (M, C), ``counts``
+    (M,), ``channels`` and ``exact``.
     """
 
     points: NDArray
     counts: NDArray[np.int64]
-    _bounds: K.Bounds
+    channels: int
+    exact: bool
+    _boxes: K.Boxes | None = None
+    _last: NDArray[np.float64] | None = None  # the centers of the last partials call
+
+    def partials(self, centers: NDArray[np.float64], *, labels: Any = None) -> Partials:
+        centers = np.ascontiguousarray(centers, np.float64)
+        size = K.box_size(centers.shape[0])
+        if self._boxes is None or self._boxes.box != size:
+            self._boxes = K.Boxes(self.points, self.counts, box=size)
+        boxes = self._boxes
+        edges = np.linspace(0, boxes.n_boxes, _PARTS + 1).astype(int)
+        ranges = [(a, b) for a, b in itertools.pairwise(edges) if b > a]
+        self._last = None  # the labels are being rewritten
+        jobs = [_POOL.submit(K.boxed_partial_sums, boxes, centers, a, b) for a, b in ranges]
+        parts = [Partials(*job.result()) for job in jobs]
+        self._last = centers.copy()
+        return _combine_partials(*parts)
 
     def _counts_of(self, points: NDArray) -> NDArray[np.int64]:
         """Pixel count of each of the given distinct points."""
@@ -469,11 +491,10 @@ class WeightedPoints:
 
     def labels_for(self, centers: NDArray[np.float64]) -> NDArray[np.int32] | None:
         """Nearest-center label of every point, if the last partials used ``centers``
-        (the bounds then hold exactly those memberships)."""
-        known = self._bounds.centers
-        if known is None or not np.array_equal(known, centers):
+        (the boxes then hold exactly those memberships)."""
+        if self._boxes is None or self._last is None or not np.array_equal(self._last, centers):
             return None
-        return self._bounds.labels.copy()
+        return self._boxes.labels_in_input_order()
 
 
 class HistogramSource(WeightedPoints):
@@ -483,32 +504,12 @@ class HistogramSource(WeightedPoints):
     to :class:`PixelSource`'s because integer sums are exact and the kernels are shared.
     """
 
-    def __init__(self, hist: Histogram, *, threads: int | None = None) -> None:
+    def __init__(self, hist: Histogram) -> None:
         self.hist = hist
         self.colors = hist.colors
         self.points, self.counts = self.colors, hist.counts
         self.channels = hist.channels
         self.exact = True
-        self._bounds = K.Bounds(self.colors.shape[0])
-        n_threads = threads or os.cpu_count() or 1
-        edges = np.linspace(0, self.colors.shape[0], n_threads + 1).astype(int)
-        self._parts = [slice(a, b) for a, b in itertools.pairwise(edges) if b > a]
-        self._pool = ThreadPoolExecutor(len(self._parts)) if len(self._parts) > 1 else None
-
-    def partials(self, centers: NDArray[np.float64], *, labels: Any = None) -> Partials:
-        # Successive calls (the Lloyd iterations) reuse the bounds of the previous centers;
-        # the colors are split across threads (the kernel releases the GIL).
-        centers = np.ascontiguousarray(centers, np.float64)
-        K.bounds_prepare(self._bounds, centers)
-
-        def run(part: slice) -> Partials:
-            return Partials(
-                *K.bounded_partial_sums(self.colors, self.hist.counts, centers, self._bounds, part)
-            )
-
-        if self._pool is None:
-            return run(self._parts[0])
-        return _combine_partials(*self._pool.map(run, self._parts))
 
     def _counts_of(self, points: NDArray) -> NDArray[np.int64]:
         return self.hist.counts[np.searchsorted(self.hist.codes, K.color_codes(points))]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import numpy as np
@@ -339,7 +340,7 @@ def test_min_distances_matches_brute_force(dtype: type, narrow: bool) -> None:
     assert K.min_distances(px[:0], centers).shape == (0,)
 
 
-# --- bounded_partial_sums (Hamerly's bounds) --------------------------------------------
+# --- boxed_partial_sums (Z-order boxes) ---------------------------------------------------
 
 
 def weighted_colors(image: NDArray[np.uint8], c: int) -> tuple[NDArray[np.uint8], NDArray]:
@@ -388,60 +389,83 @@ def center_sequence(
     return seq
 
 
-PARTS = {
-    "whole": [slice(None)],
-    "halves": [slice(0, 1234), slice(1234, None)],
-    "three": [slice(0, 5), slice(5, 9000), slice(9000, None)],
+PARTS = {  # box ranges, as edges, for n boxes
+    "whole": lambda n: [0, n],
+    "halves": lambda n: [0, n // 2, n],
+    "three": lambda n: [0, min(1, n), max(1, n // 2), n],
 }
 
 
-def check_bounded_sequence(
-    colors: NDArray[np.uint8], counts: NDArray, seq: list[NDArray], parts: list[slice]
+def check_boxed_sequence(
+    colors: NDArray,
+    counts: NDArray,
+    seq: list[NDArray],
+    parts: str = "whole",
+    box: int | None = None,
 ) -> None:
-    """Every step of ``seq``: bounded partials (summed over ``parts``) = brute force."""
-    bounds = K.Bounds(colors.shape[0])
+    """Every step of ``seq``: boxed partials (summed over box ranges) = brute force."""
     for step, centers in enumerate(seq):
-        K.bounds_prepare(bounds, centers)
-        got = [K.bounded_partial_sums(colors, counts, centers, bounds, p) for p in parts]
+        boxes = K.Boxes(colors, counts, box=box or K.box_size(centers.shape[0]))
+        edges = PARTS[parts](boxes.n_boxes)
+        got = [K.boxed_partial_sums(boxes, centers, a, b) for a, b in itertools.pairwise(edges)]
         total = tuple(sum(g[i] for g in got) for i in range(4))
         want = ref_partials(colors, centers, weights=counts)
         try:
             assert_partials_equal(total, want, exact=True)
             # The kept memberships are the nearest centers too (used for the lookup table).
-            np.testing.assert_array_equal(bounds.labels, ref_labels(colors, centers))
+            labels = boxes.labels_in_input_order()
+            np.testing.assert_array_equal(labels, ref_labels(colors, centers))
         except AssertionError as e:
             raise AssertionError(f"step {step}: {e}") from None
 
 
+@pytest.mark.parametrize("box", [None, 7])
 @pytest.mark.parametrize("parts", sorted(PARTS))
 @pytest.mark.parametrize(("c", "k"), [(3, 12), (1, 6), (3, 1), (2, 5)])
-def test_bounded_partial_sums_equal_brute_force(
-    astronaut: NDArray[np.uint8], c: int, k: int, parts: str
+def test_boxed_partial_sums_equal_brute_force(
+    astronaut: NDArray[np.uint8], c: int, k: int, parts: str, box: int | None
 ) -> None:
     colors, counts = weighted_colors(astronaut, c)
     assert colors.shape[0] > 150
     seq = center_sequence(colors, counts, k, np.random.default_rng([c, k]))
     assert len(seq) >= 10
-    check_bounded_sequence(colors, counts, seq, PARTS[parts])
+    check_boxed_sequence(colors, counts, seq, parts, box)
 
 
-def test_bounded_partial_sums_when_k_changes(astronaut: NDArray[np.uint8]) -> None:
-    # A new number of centers starts the bounds afresh (k-means|| candidate sets grow).
+def test_boxed_partial_sums_float_points(astronaut: NDArray[np.uint8]) -> None:
+    # Lab-like float points: float64 sums, the same memberships as brute force.
+    colors, counts = weighted_colors(astronaut, 3)
+    points = colors * np.array([0.37, 1.13, 0.71]) - 20.5
+    seq = center_sequence(colors, counts, 9, np.random.default_rng(9))
+    boxes = K.Boxes(points, counts, box=64)
+    for centers in seq[:6]:
+        centers = centers * np.array([0.37, 1.13, 0.71]) - 20.5
+        sums, sq, n, d = K.boxed_partial_sums(boxes, centers, 0, boxes.n_boxes)
+        want = ref_partials(points, centers, weights=counts)
+        assert sums.dtype == np.float64
+        np.testing.assert_array_equal(n, want[2])
+        np.testing.assert_allclose(sums, want[0], rtol=1e-12)
+        np.testing.assert_allclose(sq, want[1], rtol=1e-12)
+        np.testing.assert_allclose(d, want[3], rtol=1e-12)
+        np.testing.assert_array_equal(boxes.labels_in_input_order(), ref_labels(points, centers))
+
+
+def test_boxed_partial_sums_when_k_changes(astronaut: NDArray[np.uint8]) -> None:
+    # k-means|| candidate sets grow: the box size follows K.
     colors, counts = weighted_colors(astronaut, 3)
     rng = np.random.default_rng(5)
     seq: list[NDArray] = []
     for k in (6, 6, 4, 9, 9, 1, 1, 6):
         start = colors[rng.choice(colors.shape[0], k, replace=False)].astype(np.float64)
         seq += [start, lloyd_step(colors, counts, start)]
-    check_bounded_sequence(colors, counts, seq, PARTS["halves"])
+    check_boxed_sequence(colors, counts, seq, "halves")
 
 
 @pytest.mark.parametrize("c", [1, 3])
-def test_bounded_partial_sums_tight_ties(c: int) -> None:
-    # The hardest case for the bounds: color p is nearer to center 2m+1 (p + v) than to
-    # center 2m (p - f v); center 2m then moves to p - v, an exact tie that must go to the
-    # lower index. lower - shift equals the tied distance in exact arithmetic, so only the
-    # slack keeps rounding in the bounds from keeping the old label.
+def test_boxed_partial_sums_tight_ties(c: int) -> None:
+    # Color p is nearer to center 2m+1 (p + v) than to center 2m (p - f v); center 2m then
+    # moves to p - v, an exact tie that must go to the lower index, with small boxes
+    # whose corners tie too.
     rng = np.random.default_rng(c)
     colors = np.unique(rng.integers(0, 256, (3000, c)).astype(np.uint8), axis=0)
     counts = rng.integers(1, 50, colors.shape[0]).astype(np.int64)
@@ -454,16 +478,15 @@ def test_bounded_partial_sums_tight_ties(c: int) -> None:
         near[1::2] = tie[1::2] = p + v
         near[0::2] = p - f * v
         tie[0::2] = p - v
-        check_bounded_sequence(colors, counts, [near, tie], PARTS["whole"])
+        check_boxed_sequence(colors, counts, [near, tie], box=5)
 
 
-def test_bounded_partial_sums_after_centers_far_away() -> None:
+def test_boxed_partial_sums_after_centers_far_away() -> None:
     # Gray ramp; start centers far out (a user may pass any finite init), then a normal step.
-    # 1e17 has a 16-unit spacing: lower - max_shift is off by far more than the 1e-9 slack.
     colors = np.arange(256, dtype=np.uint8)[:, None]
     counts = np.ones(256, np.int64)
     seq = [np.array([[3.3e17], [-3e17]]), np.array([[100.1], [50.2]])]
-    check_bounded_sequence(colors, counts, seq, PARTS["whole"])
+    check_boxed_sequence(colors, counts, seq, box=16)
 
 
 # --- color codes and the histogram ------------------------------------------------------
@@ -497,6 +520,29 @@ def test_sparse_histogram_matches_unique(c: int, masked: bool) -> None:
     assert np.all(np.diff(codes.astype(np.int64)) > 0)
     np.testing.assert_array_equal(K.decode_colors(codes, c), colors)
     np.testing.assert_array_equal(counts, want_counts)
+
+
+def test_sparse_histogram_split_pass(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Blocks past the uint32 count limit are counted in pieces and merged.
+    rng = np.random.default_rng(33)
+    px = (rng.integers(0, 4, (10_001, 3)) * 80).astype(np.uint8)
+    want = K.sparse_histogram(px)
+    monkeypatch.setattr(K, "_MAX_BLOCK_PIXELS", 999)
+    got = K.sparse_histogram(px)
+    np.testing.assert_array_equal(got[0], want[0])
+    np.testing.assert_array_equal(got[1], want[1])
+
+
+@pytest.mark.parametrize("table_dtype", [np.uint8, np.uint16])
+@pytest.mark.parametrize("c", [1, 2, 3])
+def test_lookup_labels_matches_numpy_indexing(c: int, table_dtype: type) -> None:
+    rng = np.random.default_rng(34)
+    rgba = rng.integers(0, 256, (3000, 4)).astype(np.uint8)
+    px = rgba[:, :c]  # a strided view, as a block with alpha gives
+    table = rng.integers(0, np.iinfo(table_dtype).max, 1 << (8 * c)).astype(table_dtype)
+    got = K.lookup_labels(px, table)
+    assert got.dtype == table_dtype
+    np.testing.assert_array_equal(got, table[K.color_codes(np.ascontiguousarray(px))])
 
 
 def test_sparse_histogram_real_photo(astronaut: NDArray[np.uint8]) -> None:
@@ -643,10 +689,9 @@ def center_walks(draw: st.DrawFn) -> tuple[NDArray, NDArray, list[NDArray]]:
 
 
 @settings(max_examples=150, deadline=None)
-@given(data=center_walks(), cut=st.floats(0, 1))
-def test_property_bounded_partial_sums_equal_brute_force(
-    data: tuple[NDArray, NDArray, list[NDArray]], cut: float
+@given(data=center_walks(), box=st.integers(1, 40), parts=st.sampled_from(sorted(PARTS)))
+def test_property_boxed_partial_sums_equal_brute_force(
+    data: tuple[NDArray, NDArray, list[NDArray]], box: int, parts: str
 ) -> None:
     colors, counts, walk = data
-    m = int(cut * colors.shape[0])
-    check_bounded_sequence(colors, counts, walk, [slice(0, m), slice(m, None)])
+    check_boxed_sequence(colors, counts, walk, parts, box)

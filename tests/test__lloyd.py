@@ -36,7 +36,7 @@ def start_centers(image: NDArray) -> NDArray[np.float64]:
 
 def sources(image: NDArray, chunks: Any = (50, 64, 3)) -> tuple[PixelSource, HistogramSource]:
     pixels = PixelSource(da.from_array(image, chunks=chunks), channels=3, alpha=None)
-    return pixels, HistogramSource(pixels.histogram(), threads=2)
+    return pixels, HistogramSource(pixels.histogram())
 
 
 def assert_same_partials(a: Partials, b: Partials) -> None:

@@ -11,7 +11,9 @@ import skimage.data
 from numpy.typing import NDArray
 
 import daskquant as dq
-from daskquant._seeding import kmeans_parallel
+from daskquant import _seeding
+from daskquant._samples import photo_mosaic
+from daskquant._seeding import kmeans_parallel, kmeans_plus_plus
 from daskquant._sources import Histogram, HistogramSource, PixelSource
 
 # Spatial chunks of the 200 x 200 test photo: square, ragged, strips, and a single chunk.
@@ -48,6 +50,41 @@ def uint16_photo(astronaut: NDArray[np.uint8]) -> NDArray[np.uint16]:
 @pytest.fixture
 def float32_photo(astronaut: NDArray[np.uint8]) -> NDArray[np.float32]:
     return (astronaut / np.float32(255)).astype(np.float32)
+
+
+# --- greedy k-means++ -------------------------------------------------------------------
+
+
+def reference_kmeans_plus_plus(
+    points: NDArray, weights: NDArray, k: int, rng: np.random.Generator, trials: int = 3
+) -> NDArray:
+    """Greedy k-means++ in plain NumPy: full distances every step, no blocks, no pruning."""
+    n = points.shape[0]
+    first = int(np.searchsorted(np.cumsum(weights), rng.random() * weights.sum()))
+    chosen = [first]
+    dist = ((points - points[first]) ** 2).sum(axis=1)
+    cost = float((weights * dist).sum())
+    for _ in range(1, k):
+        cum = np.cumsum(weights * dist)
+        picks = [min(int(np.searchsorted(cum, rng.random() * cost)), n - 1) for _ in range(trials)]
+        new = [np.minimum(dist, ((points - points[p]) ** 2).sum(axis=1)) for p in picks]
+        costs = [float((weights * d).sum()) for d in new]
+        best = int(np.argmin(costs))
+        chosen.append(picks[best])
+        dist, cost = new[best], costs[best]
+    return points[chosen]
+
+
+@pytest.mark.parametrize("k", [16, 100])
+def test_kmeans_plus_plus_matches_reference(k: int) -> None:
+    # The block pruning (a candidate skips blocks it cannot reach) changes no choice.
+    image = photo_mosaic(600, 600, seed=1)
+    colors, counts = np.unique(image.reshape(-1, 3), axis=0, return_counts=True)
+    points, weights = colors.astype(np.float64), counts.astype(np.float64)
+    assert points.shape[0] > 100 * _seeding._BLOCK  # many blocks, most skipped late on
+    got = kmeans_plus_plus(points, weights, k, np.random.default_rng(k))
+    want = reference_kmeans_plus_plus(points, weights, k, np.random.default_rng(k))
+    np.testing.assert_array_equal(got, want)
 
 
 # --- the questions k-means|| asks -------------------------------------------------------
