@@ -39,7 +39,7 @@ from daskquant._preview import store_preview
 from daskquant._quality import QUALITY_MAX_PIXELS
 from daskquant._quality import quality as measure_quality
 from daskquant._readers import decoded_in_memory, open_image
-from daskquant._resume import check_request, input_fingerprint, value_token
+from daskquant._resume import check_request, input_fingerprint, path_print, value_token
 from daskquant._sources import persist_in_memory
 from daskquant._store import (
     ImageRecord,
@@ -55,6 +55,8 @@ from daskquant._store import (
 __all__ = ["Summary", "quantize"]
 
 log = logging.getLogger("daskquant")
+
+_PALETTE_SAVED = "palette_saved"  # store attribute: palette, centers and counts are written
 
 Source = ArrayLike | da.Array | str | os.PathLike[str] | Sequence[str | os.PathLike[str]]
 
@@ -230,7 +232,11 @@ def quantize(
             "method": method,
             "chunks": [[int(c) for c in i.array.chunksize] for i in inputs],
             "level": level,
-            "palette": value_token(palette),
+            "palette": (
+                path_print(Path(palette))
+                if isinstance(palette, (str, os.PathLike)) and Path(palette).exists()
+                else value_token(palette)
+            ),
             "colorspace": colorspace,
             "dither": dither,
             "write_image": write_image,
@@ -285,6 +291,8 @@ def quantize(
     try:
         if saved is None:
             write_arrays(group, {"palette": pal, "centers": centers, "counts": counts}, {})
+            # Only now are they whole (an array's zarr.json is written before its data).
+            group.attrs[_PALETTE_SAVED] = True
         records, written = _write_images(
             group,
             inputs,
@@ -351,7 +359,10 @@ def _saved_fit(
         return None
     attrs = store_attrs(previous)
     check_request(out, attrs.get("request"), request)
-    if not all(isinstance(previous.get(n), zarr.Array) for n in ("centers", "palette", "counts")):
+    names = ("centers", "palette", "counts")
+    if not previous.attrs.get(_PALETTE_SAVED) or not all(
+        isinstance(previous.get(n), zarr.Array) for n in names
+    ):
         return None
     kept = {k: v for k, v in attrs.items() if k not in ("images", "quality")}
     return (

@@ -18,23 +18,29 @@ from dask.base import tokenize
 
 from daskquant._errors import StoreError
 
-__all__ = ["check_request", "input_fingerprint", "value_token"]
+__all__ = ["check_request", "input_fingerprint", "path_print", "value_token"]
 
 
 def input_fingerprint(sources: Sequence[str | None], image: Any) -> list[Any]:
-    """How to recognise the inputs again: path, size and modification time of each file
-    (a folder, such as a Zarr array, by its path), or a hash of an in-memory array."""
+    """How to recognise the inputs again (see :func:`path_print`), or a hash of an
+    in-memory array."""
     if all(s is None for s in sources):
         return [value_token(image)]
-    prints: list[Any] = []
-    for source in sources:
-        path = Path(str(source))
-        if path.is_file():
-            stat = path.stat()
-            prints.append([os.fspath(path.resolve()), stat.st_size, stat.st_mtime_ns])
-        else:
-            prints.append([os.fspath(path.resolve())])
-    return prints
+    return [path_print(Path(str(source))) for source in sources]
+
+
+def path_print(path: Path) -> list[Any]:
+    """A file by its path, size and modification time; a folder (a Zarr array) by its path,
+    file count, total size and latest modification, so a rewritten chunk is noticed."""
+    if path.is_file():
+        stat = path.stat()
+        return [os.fspath(path.resolve()), stat.st_size, stat.st_mtime_ns]
+    files = size = latest = 0
+    for root, _, names in os.walk(path):
+        for name in names:
+            stat = os.stat(os.path.join(root, name))
+            files, size, latest = files + 1, size + stat.st_size, max(latest, stat.st_mtime_ns)
+    return [os.fspath(path.resolve()), files, size, latest]
 
 
 def value_token(value: Any) -> Any:

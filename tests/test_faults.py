@@ -220,6 +220,34 @@ def test_resume_of_a_store_stopped_before_its_palette_starts_again(scan, referen
     assert_same_store(reference, out)
 
 
+def test_resume_of_a_store_killed_while_saving_its_palette_fits_again(scan, reference, tmp_path):
+    # Killed after the arrays' zarr.json but before their data: they read as zeros. The
+    # store's palette_saved mark is missing, so the job fits again rather than use them.
+    out = tmp_path / "out.zarr"
+    _interrupted_copy(reference, out, every=2)
+    for name in ("palette", "centers", "counts"):
+        shutil.rmtree(out / name / "c")
+    group = zarr.open_group(str(out), mode="r+")
+    del group.attrs["palette_saved"]
+    assert not np.asarray(group["centers"]).any()  # what the arrays now hold
+    iterations: list[Any] = []
+    dq.quantize(scan, out, resume=True, on_iteration=lambda *a: iterations.append(a), **JOB_KW)
+    assert iterations  # fitted again
+    assert_same_store(reference, out)
+
+
+def test_resume_refuses_a_rewritten_zarr_input(tmp_path):
+    source = tmp_path / "scan.zarr"
+    zarr.create_array(str(source), data=photo_mosaic(64, 64, seed=8), chunks=(16, 16, 3))
+    out = tmp_path / "out.zarr"
+    dq.quantize(source, out, n_colors=4, seed=1, chunks=16)
+    zarr.open_group(str(out), mode="r+").attrs["complete"] = False
+    arr = zarr.open_array(str(source), mode="r+")
+    arr[:16, :16] = 255 - arr[:16, :16]  # one chunk rewritten, same path
+    with pytest.raises(dq.StoreError, match="cannot be resumed: input"):
+        dq.quantize(source, out, n_colors=4, seed=1, chunks=16, resume=True)
+
+
 @pytest.mark.parametrize(
     ("change", "message"),
     [
