@@ -12,7 +12,6 @@ import dask.array as da
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from daskquant import _kernels as K
 from daskquant._colorspace import (
     ColorSpace,
     PointSource,
@@ -29,6 +28,7 @@ from daskquant._sources import (
     HistogramSource,
     PixelSource,
     Source,
+    WeightedPoints,
     histogram_capable,
     persist_in_memory,
 )
@@ -376,18 +376,15 @@ def _color_labels(
     layout: Layout,
     codes: NDArray[np.uint32] | None,
 ) -> tuple[NDArray[np.uint32], NDArray] | None:
-    # Transparent pixels are not in the histogram, so images with alpha use distances.
-    if layout.alpha is not None:
-        return None
-    if isinstance(source, PointSource):  # Lab of the distinct colors: their nearest center
-        assert codes is not None
-        return codes, K.assign_labels(source.points, centers, label_dtype(len(centers)))
-    if not isinstance(source, HistogramSource):
+    # The memberships the last partials call (with these centers) found for the distinct
+    # colors, RGB or Lab alike. Transparent pixels are not in the histogram, so images with
+    # alpha use distances.
+    if layout.alpha is not None or codes is None or not isinstance(source, WeightedPoints):
         return None
     labels = source.labels_for(centers)
     if labels is None:
         return None
-    return source.hist.codes, labels.astype(label_dtype(centers.shape[0]))
+    return codes, labels.astype(label_dtype(centers.shape[0]))
 
 
 def _rng(seed: int | np.random.Generator | None) -> tuple[int, np.random.Generator]:

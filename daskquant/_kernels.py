@@ -1,10 +1,11 @@
 """Per-block kernels on NumPy arrays: nearest center, partial sums, farthest point, histogram.
 
 Every kernel here is a plain function of NumPy arrays, testable without dask. Distances are
-float64, summed channel by channel in order, and ties go to the lowest center index; the
-same ``_nearest`` serves the pixel path and the histogram path, which is what makes the two
-bit-identical. The loops are fused (no N x K temporary) and release the GIL, so the threads
-of one worker run them in parallel.
+float64, summed channel by channel in order (``_dist_to``), and ties go to the lowest center
+index. Every search (the pruned one of the pixel path, the boxed one of the distinct colors)
+finds exactly the brute-force nearest center, and integer sums are exact, which is what
+makes the pixel and histogram paths bit-identical. The loops are fused (no N x K
+temporary) and release the GIL, so the threads of one worker run them in parallel.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ __all__ = [
     "INT_DTYPES",
     "Boxes",
     "assign_labels",
+    "box_bounds",
+    "box_gap",
     "box_size",
     "boxed_partial_sums",
     "color_codes",
@@ -46,6 +49,29 @@ def _dist_to(px, i, centers, k):  # type: ignore[no-untyped-def]
         t = np.float64(px[i, j]) - centers[k, j]
         d += t * t
     return d
+
+
+@numba.njit(nogil=True, cache=True, inline="always")
+def box_gap(lo, hi, b, centers, q):  # type: ignore[no-untyped-def]
+    # Squared distance from center q to box b (0 inside it), rounded as _dist_to rounds:
+    # x - c is monotone in x, so no point of the box is nearer, even after rounding.
+    g = 0.0
+    for j in range(centers.shape[1]):
+        x = centers[q, j]
+        t = lo[b, j] - x if x < lo[b, j] else (hi[b, j] - x if x > hi[b, j] else 0.0)
+        g += t * t
+    return g
+
+
+@numba.njit(nogil=True, cache=True, inline="always")
+def _accumulate(px, i, w, a, d, sums, sq, counts, dist):  # type: ignore[no-untyped-def]
+    # Point i, of weight w and squared distance d, joins cluster a.
+    counts[a] += w
+    dist[a] += w * d
+    for j in range(px.shape[1]):
+        v = px[i, j]
+        sums[a, j] += w * v
+        sq[a, j] += w * v * v
 
 
 # The pruned search only skips a center with this much room, so rounding never changes a label.
@@ -107,14 +133,12 @@ def _boxed_kernel(px, weights, centers, lo, hi, box, b0, b1, cand, labels, sums,
             reach = min(reach, far)
         m = 0
         for q in range(k):
-            near = 0.0
-            for j in range(c):
-                x = centers[q, j]
-                t = lo[b, j] - x if x < lo[b, j] else (hi[b, j] - x if x > hi[b, j] else 0.0)
-                near += t * t
-            if near <= reach:
+            if box_gap(lo, hi, b, centers, q) <= reach:
                 cand[m] = q
                 m += 1
+        if m == 0:  # only with NaN centers, which the callers refuse: search them all
+            cand[:] = np.arange(k)
+            m = k
         for i in range(b * box, min(n, (b + 1) * box)):
             a = cand[0]
             d = _dist_to(px, i, centers, a)
@@ -123,20 +147,14 @@ def _boxed_kernel(px, weights, centers, lo, hi, box, b0, b1, cand, labels, sums,
                 if e < d:
                     a, d = cand[t], e
             labels[i] = a
-            w = weights[i]
-            counts[a] += w
-            dist[a] += w * d
-            for j in range(c):
-                v = px[i, j]
-                sums[a, j] += w * v
-                sq[a, j] += w * v * v
+            _accumulate(px, i, weights[i], a, d, sums, sq, counts, dist)
 
 
 @_jit
 def _partials_kernel(px, weights, mask, labels, centers, gap, order, sums, sq, counts, dist):  # type: ignore[no-untyped-def]
     # weights: (n,) or (0,) meaning 1; mask: (n,) uint8 or (0,), 0 = skip (transparent);
     # labels: (n,) or (0,) meaning "nearest center".
-    n, c = px.shape
+    n = px.shape[0]
     guess = 0
     for i in range(n):
         if mask.shape[0] and mask[i] == 0:
@@ -147,13 +165,7 @@ def _partials_kernel(px, weights, mask, labels, centers, gap, order, sums, sq, c
         else:
             k, d = _nearest_from(px, i, centers, gap, order, guess)
             guess = k
-        w = weights[i] if weights.shape[0] else 1
-        counts[k] += w
-        dist[k] += w * d
-        for j in range(c):
-            v = px[i, j]
-            sums[k, j] += w * v
-            sq[k, j] += w * v * v
+        _accumulate(px, i, weights[i] if weights.shape[0] else 1, k, d, sums, sq, counts, dist)
 
 
 @_jit
@@ -321,10 +333,7 @@ class Boxes:
         self.order = _z_order(points)
         self.points = np.ascontiguousarray(points[self.order])
         self.weights = np.ascontiguousarray(weights[self.order])
-        n_boxes = -(-points.shape[0] // box)
-        starts = np.arange(n_boxes) * box
-        self.lo = np.minimum.reduceat(self.points, starts, axis=0).astype(np.float64)
-        self.hi = np.maximum.reduceat(self.points, starts, axis=0).astype(np.float64)
+        self.lo, self.hi = box_bounds(self.points, box)
         self.labels = np.zeros(points.shape[0], np.int32)
 
     @property
@@ -335,6 +344,14 @@ class Boxes:
         out = np.empty_like(self.labels)
         out[self.order] = self.labels
         return out
+
+
+def box_bounds(points: NDArray, box: int) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Per-channel minimum and maximum of each run of ``box`` points: (B, C) float64 each."""
+    starts = np.arange(0, points.shape[0], box)
+    lo = np.minimum.reduceat(points, starts, axis=0).astype(np.float64)
+    hi = np.maximum.reduceat(points, starts, axis=0).astype(np.float64)
+    return lo, hi
 
 
 def box_size(n_centers: int) -> int:

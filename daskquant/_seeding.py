@@ -17,6 +17,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from daskquant._errors import TooFewColorsError
+from daskquant._kernels import box_bounds, box_gap
 
 __all__ = ["kmeans_parallel", "kmeans_plus_plus", "random_centers"]
 
@@ -57,12 +58,7 @@ def _trial_costs(  # type: ignore[no-untyped-def]
         start = b * _BLOCK
         end = min(m, start + _BLOCK)
         for t in range(cands.shape[0]):
-            gap = 0.0
-            for j in range(points.shape[1]):
-                c = cands[t, j]
-                u = lo[b, j] - c if c < lo[b, j] else (c - hi[b, j] if c > hi[b, j] else 0.0)
-                gap += u * u
-            if gap > block_max[b]:  # every point's distance to the candidate is >= gap
+            if box_gap(lo, hi, b, cands, t) > block_max[b]:  # no point is nearer than that
                 costs[t, b] = block_base[b]
                 newmax[t, b] = np.nan
                 continue
@@ -105,23 +101,16 @@ def _draw_in_blocks(weights, dist, block_base, u):  # type: ignore[no-untyped-de
         if acc + block_base[b] < u and b < last:
             acc += block_base[b]
             continue
+        # The block's own sum, from 0 in point order, ends at exactly block_base[b], so
+        # acc + part reaches u inside the block whenever acc + block_base[b] does.
         end = min(n, (b + 1) * _BLOCK)
+        part = 0.0
         for i in range(b * _BLOCK, end):
-            acc += weights[i] * dist[i]
-            if acc >= u:
+            part += weights[i] * dist[i]
+            if acc + part >= u:
                 return i
         return end - 1
     return n - 1
-
-
-@numba.njit(nogil=True, cache=True)
-def _block_boxes(points, lo, hi):  # type: ignore[no-untyped-def]
-    for b in range(lo.shape[0]):
-        start = b * _BLOCK
-        end = min(points.shape[0], start + _BLOCK)
-        for j in range(points.shape[1]):
-            lo[b, j] = points[start:end, j].min()
-            hi[b, j] = points[start:end, j].max()
 
 
 class _Trials:
@@ -137,9 +126,7 @@ class _Trials:
         self.points, self.weights = points, weights
         n_blocks = -(-points.shape[0] // _BLOCK)
         self.dist = np.full(points.shape[0], np.inf)
-        self.lo = np.empty((n_blocks, points.shape[1]))
-        self.hi = np.empty((n_blocks, points.shape[1]))
-        _block_boxes(points, self.lo, self.hi)
+        self.lo, self.hi = box_bounds(points, _BLOCK)
         self.block_max = np.full(n_blocks, np.inf)
         self.block_base = np.full(n_blocks, np.inf)
         self.newdist = np.empty((trials, points.shape[0]))

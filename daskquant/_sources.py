@@ -440,6 +440,7 @@ class WeightedPoints:
     _last: NDArray[np.float64] | None = None  # the centers of the last partials call
 
     def partials(self, centers: NDArray[np.float64], *, labels: Any = None) -> Partials:
+        # Not for concurrent calls on one source (the Lloyd driver asks one at a time).
         centers = np.ascontiguousarray(centers, np.float64)
         size = K.box_size(centers.shape[0])
         if self._boxes is None or self._boxes.box != size:
@@ -501,13 +502,13 @@ class HistogramSource(WeightedPoints):
     """The distinct colors of an 8-bit image weighted by their pixel counts, in memory.
 
     Every question costs O(distinct colors), not O(pixels), and the answers are bit-identical
-    to :class:`PixelSource`'s because integer sums are exact and the kernels are shared.
+    to :class:`PixelSource`'s: both searches find the exact nearest center and integer sums
+    are exact.
     """
 
     def __init__(self, hist: Histogram) -> None:
         self.hist = hist
-        self.colors = hist.colors
-        self.points, self.counts = self.colors, hist.counts
+        self.points, self.counts = hist.colors, hist.counts
         self.channels = hist.channels
         self.exact = True
 

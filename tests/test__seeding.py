@@ -138,7 +138,7 @@ def test_pixel_sample_and_pick_skip_transparent_pixels() -> None:
 def test_histogram_sample_and_pick(astronaut: NDArray) -> None:
     pixels = pixel_source(astronaut, 64)
     source = HistogramSource(pixels.histogram())
-    colors = source.colors.astype(np.float64)
+    colors = source.points.astype(np.float64)
     # Seeded: the same key gives the same draw.
     np.testing.assert_array_equal(source.sample(None, 0.01, 5), source.sample(None, 0.01, 5))
     np.testing.assert_array_equal(source.pick(5), source.pick(5))
