@@ -145,13 +145,17 @@ def tree_rss(pid: int) -> int:
     return total
 
 
-def measure(method: str, side: int, k: int, timeout: float) -> dict[str, float]:
-    out = CACHE / f"run_{method}_{side}_{k}.json"
-    child = subprocess.Popen(
-        [sys.executable, __file__, "--child", method, "--side", str(side), "--colors", str(k)],
-        env={**os.environ, "PYTHONWARNINGS": "ignore"},
-    )
+def run_sampled(
+    cmd: list[str], timeout: float, **popen: object
+) -> tuple[int | None, float, int, str]:
+    """Run ``cmd`` as a fresh process tree, sampling its memory (all processes) every 50 ms.
+
+    Returns the exit code (None if stopped after ``timeout`` s), the wall time, the peak
+    of the summed resident memory in bytes, and the standard output if it was piped.
+    """
     peak = 0
+    t0 = time.perf_counter()
+    child = subprocess.Popen(cmd, text=True, **popen)  # type: ignore[call-overload]
 
     def sample() -> None:
         nonlocal peak
@@ -162,19 +166,29 @@ def measure(method: str, side: int, k: int, timeout: float) -> dict[str, float]:
     sampler = threading.Thread(target=sample)
     sampler.start()
     try:
-        child.wait(timeout=timeout)
+        stdout, _ = child.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
         import psutil
 
-        for p in [*psutil.Process(child.pid).children(recursive=True)]:
+        for p in psutil.Process(child.pid).children(recursive=True):
             p.kill()
         child.kill()
         child.wait()
         sampler.join()
-        return {"timeout": timeout, "peak_gib": peak / 2**30}
+        return None, time.perf_counter() - t0, peak, ""
+    seconds = time.perf_counter() - t0
     sampler.join()
-    if child.returncode != 0:
-        return {"error": float(child.returncode)}
+    return child.returncode, seconds, peak, stdout or ""
+
+
+def measure(method: str, side: int, k: int, timeout: float) -> dict[str, float]:
+    out = CACHE / f"run_{method}_{side}_{k}.json"
+    cmd = [sys.executable, __file__, "--child", method, "--side", str(side), "--colors", str(k)]
+    code, _, peak, _ = run_sampled(cmd, timeout, env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    if code is None:
+        return {"timeout": timeout, "peak_gib": peak / 2**30}
+    if code != 0:
+        return {"error": float(code)}
     info = json.loads(out.read_text())
     info["peak_gib"] = peak / 2**30
     info["compactness"] = nearest_sse(mosaic(side), np.load(out.with_suffix(".npy")))

@@ -32,12 +32,11 @@ import os
 import re
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
 import numpy as np
-from peers import tree_rss
+from peers import run_sampled
 
 RESULTS = Path(__file__).parent / "results"
 CACHE = RESULTS / "cache"
@@ -126,36 +125,16 @@ def run(cmd: list[str], name: str, timeout: float) -> dict:
         ),
         "DASKQUANT_TASKCOUNT": str(counts),
     }
-    peak = 0
-    t0 = time.perf_counter()
     with open(log, "w") as err:
-        child = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=err, text=True)
-
-        def sample() -> None:
-            nonlocal peak
-            while child.poll() is None:
-                peak = max(peak, tree_rss(child.pid))
-                time.sleep(0.05)
-
-        sampler = threading.Thread(target=sample)
-        sampler.start()
-        try:
-            stdout, _ = child.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            import psutil
-
-            for p in psutil.Process(child.pid).children(recursive=True):
-                p.kill()
-            child.kill()
-            child.wait()
-            sampler.join()
-            return {"timeout": timeout, "peak_gib": peak / 2**30}
-        seconds = time.perf_counter() - t0
-        sampler.join()
+        code, seconds, peak, stdout = run_sampled(
+            cmd, timeout, env=env, stdout=subprocess.PIPE, stderr=err
+        )
+    if code is None:
+        return {"timeout": timeout, "peak_gib": peak / 2**30}
     text = log.read_text()
-    if child.returncode != 0:
+    if code != 0:
         print(text[-3000:], file=sys.stderr)
-        return {"error": child.returncode}
+        return {"error": code}
     result: dict = {"seconds": seconds, "peak_gib": peak / 2**30}
     result["large_graph_warnings"] = len(LARGE_GRAPH.findall(text))
     if counts.exists():
