@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from daskquant._errors import DaskQuantError, InvalidParameterError
 
@@ -178,6 +178,8 @@ def connect(
                 else logging.CRITICAL,
             )
         with cluster, Client(cluster) as client:
+            # Workers the nannies start again later (after a crash) ignore Ctrl-C too.
+            client.register_plugin(_sigint_plugin())
             log.info("local cluster: %d workers x %d threads", n_workers, threads)
             yield client
         return
@@ -238,6 +240,25 @@ def _sigint_ignored() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+def _sigint_plugin() -> Any:
+    """A worker plugin, applied to every worker, including those started after a crash,
+    that makes it ignore Ctrl-C. Self-contained (built here, pickled by value, no daskquant
+    import on the worker), so it never fails where the job itself would not."""
+    from distributed.diagnostics.plugin import WorkerPlugin
+
+    class IgnoreSigint(WorkerPlugin):
+        name = "daskquant-ignore-sigint"
+
+        def setup(self, worker: Any) -> None:
+            import signal
+            import threading
+
+            if threading.current_thread() is threading.main_thread():
+                signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    return IgnoreSigint()
 
 
 def _tls_configured() -> bool:

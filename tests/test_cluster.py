@@ -24,7 +24,7 @@ import pytest
 import zarr
 
 from daskquant._cli import main
-from daskquant._cluster import local_size, scheduler_address
+from daskquant._cluster import connect, local_size, scheduler_address
 from daskquant._samples import photo
 
 # Should pytest itself be killed, the scheduler stops after 5 idle minutes and its workers
@@ -368,3 +368,16 @@ def test_scheduler_address(monkeypatch):
     monkeypatch.setenv("DASK_SCHEDULER_ADDRESS", "tls://h:1")
     assert scheduler_address(None) == "tls://h:1"
     assert scheduler_address("tcp://other:2") == "tcp://other:2"
+
+
+def _sigint_disposition() -> bool:
+    return signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+
+
+def test_local_workers_ignore_ctrl_c_also_after_a_restart() -> None:
+    # A terminal's Ctrl-C reaches the whole process group; only the client answers it,
+    # including through workers the nannies start again after a crash.
+    with connect(workers=1, threads_per_worker=1) as client:
+        assert all(client.run(_sigint_disposition).values())
+        client.restart()
+        assert all(client.run(_sigint_disposition).values())
