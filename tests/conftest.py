@@ -34,6 +34,20 @@ def astronaut() -> NDArray[np.uint8]:
     return skimage.data.astronaut()[60:260, 150:350].copy()
 
 
+@pytest.fixture
+def uint16_photo(astronaut: NDArray[np.uint8]) -> NDArray[np.uint16]:
+    # Full 16-bit range with low bits that are not a copy of the high ones.
+    ramp = (np.arange(astronaut.shape[0]) % 251).astype(np.uint16)[:, None, None]
+    return astronaut.astype(np.uint16) * 257 - ramp
+
+
+@pytest.fixture
+def float32_photo(astronaut: NDArray[np.uint8]) -> NDArray[np.float32]:
+    # photo / 255 in float32: values >= 2**-9 with 24-bit mantissas, so the float64 sums of a
+    # few hundred thousand of them are exact and the centers cannot depend on the sum order.
+    return (astronaut / np.float32(255)).astype(np.float32)
+
+
 @pytest.fixture(scope="session")
 def local_cluster() -> Iterator[Any]:
     """A ``distributed.Client`` on a LocalCluster of 2 single-threaded worker processes.

@@ -60,20 +60,6 @@ def distinct_pixels(image: NDArray, k: int, seed: int) -> NDArray[np.float64]:
     return colors[rng.choice(colors.shape[0], k, replace=False)].astype(np.float64)
 
 
-@pytest.fixture
-def uint16_photo(astronaut: NDArray[np.uint8]) -> NDArray[np.uint16]:
-    # Full 16-bit range with low bits that are not a copy of the high ones.
-    ramp = (np.arange(astronaut.shape[0]) % 251).astype(np.uint16)[:, None, None]
-    return astronaut.astype(np.uint16) * 257 - ramp
-
-
-@pytest.fixture
-def float32_photo(astronaut: NDArray[np.uint8]) -> NDArray[np.float32]:
-    # photo / 255 in float32: values >= 2**-9 with 24-bit mantissas, so the float64 sums of a
-    # few hundred thousand of them are exact and the centers cannot depend on the sum order.
-    return (astronaut / np.float32(255)).astype(np.float32)
-
-
 # --- the counting scheduler itself ------------------------------------------------------
 
 

@@ -41,17 +41,6 @@ def brute_compactness(image: NDArray, centers: NDArray) -> float:
     return float(((x[:, None, :] - centers[None]) ** 2).sum(axis=2).min(axis=1).sum())
 
 
-@pytest.fixture
-def uint16_photo(astronaut: NDArray[np.uint8]) -> NDArray[np.uint16]:
-    ramp = (np.arange(astronaut.shape[0]) % 251).astype(np.uint16)[:, None, None]
-    return astronaut.astype(np.uint16) * 257 - ramp
-
-
-@pytest.fixture
-def float32_photo(astronaut: NDArray[np.uint8]) -> NDArray[np.float32]:
-    return (astronaut / np.float32(255)).astype(np.float32)
-
-
 # --- greedy k-means++ -------------------------------------------------------------------
 
 
