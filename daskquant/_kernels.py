@@ -76,6 +76,7 @@ def _accumulate(px, i, w, a, d, sums, sq, counts, dist):  # type: ignore[no-unty
 
 # The pruned search only skips a center with this much room, so rounding never changes a label.
 _REL, _ABS = 1e-9, 1e-9
+_GROUP = 16  # boxes whose union is tested against every center first (_boxed_kernel)
 
 
 @numba.njit(nogil=True, cache=True, inline="always")
@@ -114,40 +115,85 @@ def _nearest_from(px, i, centers, gap, order, guess):  # type: ignore[no-untyped
     return best, best_d
 
 
+@numba.njit(nogil=True, cache=True, inline="always")
+def _box_reach(lo, hi, b, centers, among, m):  # type: ignore[no-untyped-def]
+    # The smallest distance, over centers among[:m], to the farthest corner of box b: every
+    # point of the box is at most this far from one of them.
+    reach = np.inf
+    for t in range(m):
+        q = among[t]
+        far = 0.0
+        for j in range(centers.shape[1]):
+            u = max(abs(lo[b, j] - centers[q, j]), abs(hi[b, j] - centers[q, j]))
+            far += u * u
+        reach = min(reach, far)
+    return reach
+
+
+@numba.njit(nogil=True, cache=True, inline="always")
+def _box_candidates(lo, hi, b, centers, among, m, cand, gaps):  # type: ignore[no-untyped-def]
+    # The centers of among[:m] that can be nearest to a point of box b, into cand[:count]
+    # by increasing gap to the box (stable), their gaps into gaps; returns count.
+    reach = _box_reach(lo, hi, b, centers, among, m)
+    count = 0
+    for s in range(m):
+        q = among[s]
+        g = box_gap(lo, hi, b, centers, q)
+        if g <= reach:
+            t = count
+            while t > 0 and gaps[t - 1] > g:
+                cand[t] = cand[t - 1]
+                gaps[t] = gaps[t - 1]
+                t -= 1
+            cand[t] = q
+            gaps[t] = g
+            count += 1
+    if count == 0:  # only with NaN centers, which the callers refuse: search them all
+        cand[:m] = among[:m]
+        gaps[:m] = 0.0
+        count = m
+    return count
+
+
 @_jit
-def _boxed_kernel(px, weights, centers, lo, hi, box, b0, b1, cand, labels, sums, sq, counts, dist):  # type: ignore[no-untyped-def]
+def _boxed_kernel(  # type: ignore[no-untyped-def]
+    px, weights, centers, lo, hi, box, b0, b1, near, cand, gaps, labels, sums, sq, counts, dist
+):
     # For each box of points, the centers that can be nearest to one of its points: those
     # whose nearest corner of the box is no farther than the nearest farthest corner of
     # any center. The distances to a corner are rounded the way _dist_to rounds (x - c per
     # channel, squared, summed in order), and rounding is monotone, so a skipped center is
     # strictly farther than another for every point of the box: never nearest, never tied.
-    n, c = px.shape
+    # The same test on a group of _GROUP boxes first narrows the centers each box tests.
+    # A box's candidates are sorted by their gap to it, which no point of the box beats;
+    # each point starts from its last label and stops at the first gap beyond its best.
+    n = px.shape[0]
     k = centers.shape[0]
-    for b in range(b0, b1):
-        reach = np.inf
-        for q in range(k):
-            far = 0.0
-            for j in range(c):
-                t = max(abs(lo[b, j] - centers[q, j]), abs(hi[b, j] - centers[q, j]))
-                far += t * t
-            reach = min(reach, far)
-        m = 0
-        for q in range(k):
-            if box_gap(lo, hi, b, centers, q) <= reach:
-                cand[m] = q
-                m += 1
-        if m == 0:  # only with NaN centers, which the callers refuse: search them all
-            cand[:] = np.arange(k)
-            m = k
-        for i in range(b * box, min(n, (b + 1) * box)):
-            a = cand[0]
-            d = _dist_to(px, i, centers, a)
-            for t in range(1, m):  # increasing index, strict <: ties go to the lowest
-                e = _dist_to(px, i, centers, cand[t])
-                if e < d:
-                    a, d = cand[t], e
-            labels[i] = a
-            _accumulate(px, i, weights[i], a, d, sums, sq, counts, dist)
+    every = np.arange(k)
+    glo = np.empty((1, lo.shape[1]))
+    ghi = np.empty((1, lo.shape[1]))
+    for g0 in range(b0, b1, _GROUP):
+        g1 = min(b1, g0 + _GROUP)
+        for j in range(lo.shape[1]):
+            glo[0, j] = lo[g0:g1, j].min()
+            ghi[0, j] = hi[g0:g1, j].max()
+        n_near = _box_candidates(glo, ghi, 0, centers, every, k, near, gaps)
+        for b in range(g0, g1):
+            m = _box_candidates(lo, hi, b, centers, near, n_near, cand, gaps)
+            for i in range(b * box, min(n, (b + 1) * box)):
+                a = labels[i] if labels[i] < k else cand[0]
+                d = _dist_to(px, i, centers, a)
+                for t in range(m):
+                    if gaps[t] > d:  # no later candidate is as near as a
+                        break
+                    q = cand[t]
+                    if q == a:
+                        continue
+                    e = _dist_to(px, i, centers, q)
+                    if e < d or (e == d and q < a):  # ties go to the lowest index
+                        a, d = q, e
+                labels[i] = a
+                _accumulate(px, i, weights[i], a, d, sums, sq, counts, dist)
 
 
 @_jit
@@ -330,7 +376,7 @@ class Boxes:
 
     def __init__(self, points: NDArray, weights: NDArray[np.int64], *, box: int) -> None:
         self.box = box
-        self.order = _z_order(points)
+        self.order = z_order(points)
         self.points = np.ascontiguousarray(points[self.order])
         self.weights = np.ascontiguousarray(weights[self.order])
         self.lo, self.hi = box_bounds(self.points, box)
@@ -360,7 +406,8 @@ def box_size(n_centers: int) -> int:
     return max(256, 1 << int(np.ceil(np.log2(max(n_centers, 1)))))
 
 
-def _z_order(points: NDArray) -> NDArray[np.int64]:
+def z_order(points: NDArray) -> NDArray[np.int64]:
+    """The order of the points along a Z-order (Morton) curve over their bounding box."""
     # Each channel scaled to 8 bits over its range, bits interleaved (Morton code).
     lo = points.min(axis=0).astype(np.float64)
     span = np.maximum(points.max(axis=0) - lo, 1e-300)
@@ -398,6 +445,8 @@ def boxed_partial_sums(
         first,
         stop,
         np.empty(k, np.int64),
+        np.empty(k, np.int64),
+        np.empty(k, np.float64),
         boxes.labels,
         sums,
         sq,
