@@ -13,7 +13,7 @@ from daskquant import _kernels as kernels
 from daskquant._errors import InputError, InvalidParameterError
 from daskquant._fit import _check_int, _rng
 from daskquant._lloyd import LloydRun, compactness, run_lloyd, update_centers
-from daskquant._seeding import kmeans_plus_plus, random_centers
+from daskquant._seeding import in_z_order, kmeans_plus_plus, random_centers
 from daskquant._sources import HistogramSource, PixelSource, Source, histogram_capable
 
 __all__ = [
@@ -131,15 +131,18 @@ def kmeans(
 
     best: LloydRun | None = None
     best_score = np.inf
+    ordered = None  # the k-means++ points in Z-order, made at the first draw
     for attempt in range(attempts):
         if attempt == 0 and labels0 is not None:
             zeros = np.zeros((k, c))
             raw = pixels.partials(zeros, labels=labels0)
             start, _ = update_centers(pixels, raw, zeros, labels=labels0)
         elif flags & KMEANS_PP_CENTERS:
-            if seed_set is None:
-                seed_set = pixels.seed_points(n, int(rng.integers(1 << 62)))
-            start = kmeans_plus_plus(*seed_set, k, rng)
+            if ordered is None:
+                if seed_set is None:
+                    seed_set = pixels.seed_points(n, int(rng.integers(1 << 62)))
+                ordered = in_z_order(*seed_set)
+            start = kmeans_plus_plus(*ordered, k, rng)
         else:
             start = random_centers(low, high, k, rng)
         run = run_lloyd(source, start, max_iter=max_updates, epsilon=epsilon)

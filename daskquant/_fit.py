@@ -23,7 +23,7 @@ from daskquant._colorspace import (
 from daskquant._errors import InputError, InvalidParameterError, TooFewColorsError
 from daskquant._layout import Layout, as_image
 from daskquant._lloyd import LloydRun, compactness, run_lloyd
-from daskquant._seeding import kmeans_parallel, kmeans_plus_plus, random_centers
+from daskquant._seeding import in_z_order, kmeans_parallel, kmeans_plus_plus, random_centers
 from daskquant._sources import (
     HistogramSource,
     PixelSource,
@@ -274,7 +274,7 @@ def fit_palette(
         colors, codes = hist.colors, hist.codes
         points = to_space(colors, space) if perceptual else colors.astype(np.float64)
         low, high = points.min(axis=0), points.max(axis=0)
-        seed_set: tuple[NDArray, NDArray] | None = (points, hist.counts.astype(np.float64))
+        seed_set: tuple[NDArray, NDArray] | None = (points, hist.counts)
         if perceptual:
             source = PointSource(points, hist.counts)
             if method == "pixels":
@@ -296,6 +296,7 @@ def fit_palette(
 
     best: LloydRun | None = None
     best_score = np.inf
+    ordered = None  # the k-means++ points in Z-order, made at the first draw
     for attempt in range(attempts):
         if given is not None and attempt == 0:
             start = given
@@ -304,9 +305,11 @@ def fit_palette(
         elif isinstance(init, str) and init == "k-means||":
             start = kmeans_parallel(source, k, rng)
         else:
-            if seed_set is None:
-                seed_set = pixels.seed_points(n_valid, int(rng.integers(1 << 62)))
-            start = kmeans_plus_plus(*seed_set, k, rng)
+            if ordered is None:
+                if seed_set is None:
+                    seed_set = pixels.seed_points(n_valid, int(rng.integers(1 << 62)))
+                ordered = in_z_order(*seed_set)
+            start = kmeans_plus_plus(*ordered, k, rng)
         run = run_lloyd(
             source,
             start,

@@ -17,9 +17,9 @@ import numpy as np
 from numpy.typing import NDArray
 
 from daskquant._errors import TooFewColorsError
-from daskquant._kernels import box_bounds, box_gap
+from daskquant._kernels import box_bounds, box_gap, z_order
 
-__all__ = ["kmeans_parallel", "kmeans_plus_plus", "random_centers"]
+__all__ = ["in_z_order", "kmeans_parallel", "kmeans_plus_plus", "random_centers"]
 
 
 def random_centers(
@@ -37,7 +37,7 @@ def random_centers(
     return (u * (1.0 + 2.0 * margin) - margin) * (high - low) + low
 
 
-_BLOCK = 1 << 9  # points per block (fixed, so sums do not depend on threads); small, so the
+_BLOCK = 1 << 8  # points per block (fixed, so sums do not depend on threads); small, so the
 # blocks are tight in color space and a candidate skips most of them
 _THREADS = max(1, min(4, os.cpu_count() or 1))
 _POOL = ThreadPoolExecutor(_THREADS)
@@ -117,9 +117,9 @@ class _Trials:
     """Scores k-means++ candidates in one pass over the points, and keeps the distances.
 
     The points are split into fixed blocks, each with its bounding box, its farthest
-    distance and its cost; a candidate skips the blocks it cannot reach. Points sorted by
-    color code (the histogram's order) make blocks thin slabs of color space, so most of
-    them are skipped once there are a few dozen centers.
+    distance and its cost; a candidate skips the blocks it cannot reach. Points in Z-order
+    make blocks small boxes of color space, so most of them are skipped once there are a
+    few dozen centers.
     """
 
     def __init__(self, points: NDArray[np.float64], weights: NDArray[np.float64], trials: int):
@@ -184,7 +184,9 @@ def kmeans_plus_plus(
     A point of weight w stands for w identical pixels, so this is k-means++ on the pixels:
     each new center is drawn with probability proportional to weight x squared distance,
     ``trials`` candidates are drawn, and the one that lowers the total cost most is kept
-    (the first on ties). The candidates are scored together in one pass over the points.
+    (the first on ties). The candidates are scored together in one pass over the points,
+    in fixed blocks of consecutive points: give many points :func:`in_z_order`, so that
+    the blocks are small boxes a candidate can skip.
 
     Parameters
     ----------
@@ -206,6 +208,14 @@ def kmeans_plus_plus(
         cost = float(costs[best])
         scorer.accept(best)
     return points[chosen].copy()
+
+
+def in_z_order(
+    points: NDArray, weights: NDArray
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Points (float64) and their weights, in the Z-order of the points (once per fit)."""
+    order = z_order(points)
+    return points[order].astype(np.float64), weights[order].astype(np.float64)
 
 
 def _draw(cumulative: NDArray[np.float64], u: float) -> int:

@@ -12,8 +12,9 @@ from numpy.typing import NDArray
 
 import daskquant as dq
 from daskquant import _seeding
+from daskquant._kernels import z_order
 from daskquant._samples import photo_mosaic
-from daskquant._seeding import kmeans_parallel, kmeans_plus_plus
+from daskquant._seeding import in_z_order, kmeans_parallel, kmeans_plus_plus
 from daskquant._sources import Histogram, HistogramSource, PixelSource
 
 # Spatial chunks of the 200 x 200 test photo: square, ragged, strips, and a single chunk.
@@ -66,13 +67,17 @@ def reference_kmeans_plus_plus(
 
 @pytest.mark.parametrize("k", [16, 100])
 def test_kmeans_plus_plus_matches_reference(k: int) -> None:
-    # The block pruning (a candidate skips blocks it cannot reach) changes no choice.
+    # The block pruning (a candidate skips blocks it cannot reach) changes no choice; the
+    # points are drawn from in Z-order, whatever order they came in.
     image = photo_mosaic(600, 600, seed=1)
     colors, counts = np.unique(image.reshape(-1, 3), axis=0, return_counts=True)
     points, weights = colors.astype(np.float64), counts.astype(np.float64)
     assert points.shape[0] > 100 * _seeding._BLOCK  # many blocks, most skipped late on
-    got = kmeans_plus_plus(points, weights, k, np.random.default_rng(k))
-    want = reference_kmeans_plus_plus(points, weights, k, np.random.default_rng(k))
+    shuffled = np.random.default_rng(0).permutation(points.shape[0])
+    ordered = in_z_order(points[shuffled], weights[shuffled])
+    got = kmeans_plus_plus(*ordered, k, np.random.default_rng(k))
+    z = z_order(points)
+    want = reference_kmeans_plus_plus(points[z], weights[z], k, np.random.default_rng(k))
     np.testing.assert_array_equal(got, want)
 
 
