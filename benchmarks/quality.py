@@ -27,16 +27,15 @@ the README's before/after pictures of the perceptual modes and of dithering into
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import os
-import platform
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import cv2
 import numpy as np
+from _meta import run_meta
 from numpy.typing import NDArray
 
 import daskquant as dq
@@ -140,16 +139,6 @@ def available(name: str) -> bool:
     return True
 
 
-def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next(ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}"
-
-
 def render(
     meta: dict[str, str], results: dict[str, dict[str, dict[str, dict[str, float]]]]
 ) -> str:
@@ -157,7 +146,8 @@ def render(
     lines = [
         "# Quantization quality on real photographs",
         "",
-        f"Measured {meta['date']} on {meta['machine']} (a shared machine: times are indicative).",
+        f"Measured {meta['date']} on {meta['machine']} (a shared machine: times are indicative)"
+        + (f", code at {meta['commit']}, {meta['load']}." if "commit" in meta else "."),
         f"Command: `{meta['command']}`. No dithering. Each cell: PSNR (dB, higher is better) / "
         "mean CIEDE2000 (lower is better) / seconds. **Bold**: the best PSNR and the best "
         "CIEDE2000 of the row.",
@@ -272,8 +262,7 @@ def main() -> None:
                     flush=True,
                 )
     meta = {
-        "date": datetime.date.today().isoformat(),
-        "machine": machine(),
+        **run_meta(),
         "command": "python benchmarks/quality.py "
         + " ".join(["--photos", *args.photos, "--colors", *map(str, args.colors)]),
     }
