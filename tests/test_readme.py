@@ -160,27 +160,22 @@ def test_python_quick_start_runs(tmp_path, monkeypatch):
     assert dq.open_store(tmp_path / "astronaut.zarr").attrs["complete"] is True
 
 
-if __name__ == "__main__":
-    print(api_reference())
-    for command, parser in _commands().items():
-        print(f"\n#### `daskquant {command}`\n")
-        for action in parser._actions:
-            if action.help != argparse.SUPPRESS and _name(action) not in COMMON:
-                print(f"- `{_name(action)}`: {action.help}")
-
-
-def test_zarr_reader_snippet_runs(tmp_path, monkeypatch):
+def test_zarr_reader_snippet_runs(tmp_path, monkeypatch, astronaut):
     """The zarr-python lines under "Exports and viewers" read a store without daskquant."""
     section = _section(README.read_text(), "## Exports and viewers")
     code = next(b for b in re.findall(r"```python\n(.*?)```", section, re.DOTALL) if "zarr" in b)
     monkeypatch.chdir(tmp_path)
-    rng = np.random.default_rng(0)
-    image = rng.integers(0, 256, (96, 80, 3), dtype=np.uint8)
-    dq.quantize(image, "scan.zarr", n_colors=4, seed=0)
+    summary = dq.quantize(astronaut, "scan.zarr", n_colors=4, seed=0)
     namespace: dict[str, Any] = {}
     exec(compile(code, "README.md", "exec"), namespace)
     region = namespace["region"]
-    assert region.shape == (96, 80, 3) and region.dtype == np.uint8
+    assert region.shape == astronaut.shape and region.dtype == np.uint8
+    # The photo in its 4 palette colors, each on as many pixels as the store counted.
+    colors, counts = np.unique(region.reshape(-1, 3), axis=0, return_counts=True)
+    palette = np.asarray(summary.palette, np.uint8)
+    order = np.lexsort(palette.T[::-1])
+    np.testing.assert_array_equal(colors, palette[order])
+    np.testing.assert_array_equal(counts, np.asarray(summary.counts)[order])
 
 
 def test_api_reference_lists_result_fields():
@@ -189,3 +184,12 @@ def test_api_reference_lists_result_fields():
         for f in dataclasses.fields(cls):
             if f.repr:  # color_labels is an internal lookup table
                 assert f"`{f.name}`" in section, f"{cls.__name__}.{f.name}"
+
+
+if __name__ == "__main__":
+    print(api_reference())
+    for command, parser in _commands().items():
+        print(f"\n#### `daskquant {command}`\n")
+        for action in parser._actions:
+            if action.help != argparse.SUPPRESS and _name(action) not in COMMON:
+                print(f"- `{_name(action)}`: {action.help}")
