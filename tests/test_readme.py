@@ -178,6 +178,44 @@ def test_zarr_reader_snippet_runs(tmp_path, monkeypatch, astronaut):
     np.testing.assert_array_equal(counts, np.asarray(summary.counts)[order])
 
 
+def _table(section: str) -> dict[str, str]:
+    """The rows of the Markdown tables in ``section``, by the text of their first cell."""
+    return {
+        line.split("|")[1].strip(): line for line in section.splitlines() if line.startswith("| `")
+    }
+
+
+def test_store_layout_lists_every_attribute(tmp_path, astronaut):
+    """The attribute table under "Output store" has a row for every attribute of real stores
+    (fitted, fixed palette, OME-Zarr), and each row names the fields of its record."""
+    rows = _table(_section(README.read_text(), "## Output store"))
+    stores = [
+        dq.quantize(astronaut, tmp_path / "fit.zarr", n_colors=8, seed=0),
+        dq.quantize(astronaut, tmp_path / "palette.zarr", palette="web216"),
+        dq.quantize(astronaut, tmp_path / "ome.zarr", n_colors=8, seed=0, ome=True),
+    ]
+    seen = set()
+    for summary in stores:
+        attrs = dq.open_store(summary.store).attrs.asdict()
+        meta = attrs.pop("daskquant")
+        names = [*attrs, *(f"daskquant.{key}" for key in meta)]
+        for name in names:
+            row = next((line for cell, line in rows.items() if f"`{name}`" in cell), None)
+            assert row is not None, f"README.md's store layout has no row for `{name}`"
+            seen.add(name)
+            if name == "daskquant.request":  # "the options as given": quantize's own
+                options = set(meta["request"]) - {"input"}
+                assert options <= set(inspect.signature(dq.quantize).parameters)
+                continue
+            record = meta.get(name.removeprefix("daskquant."))
+            records = record if name == "daskquant.images" else [record]
+            for field in (f for r in records if isinstance(r, dict) for f in r):
+                assert f"`{field}`" in row, f"the row of `{name}` should name `{field}`"
+    # What the README relies on elsewhere, and what each kind of store adds.
+    assert {"complete", "palette_saved", "ome", "daskquant.request"} <= seen
+    assert {"daskquant.fit", "daskquant.palette_source", "daskquant.quality"} <= seen
+
+
 def test_api_reference_lists_result_fields():
     section = _section(README.read_text(), "## API reference")
     for cls in (dq.FitResult, dq.Summary):
