@@ -15,10 +15,11 @@ import shlex
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 
 import daskquant as dq
-from daskquant._cli import _parser
+from daskquant._cli import _demo_image, _demo_options, _parser
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
@@ -214,6 +215,37 @@ def test_store_layout_lists_every_attribute(tmp_path, astronaut):
     # What the README relies on elsewhere, and what each kind of store adds.
     assert {"complete", "palette_saved", "ome", "daskquant.request"} <= seen
     assert {"daskquant.fit", "daskquant.palette_source", "daskquant.quality"} <= seen
+
+
+def test_header_picture_is_what_the_demo_makes():
+    """docs/demo_preview.jpg, the README's first picture ("Made by `make demo`"), shows the
+    demo as it runs now: its left half is the demo's mosaic, and its swatch has the colors of
+    the demo's palette, in bands as wide as their shares. After a change to the fit or the
+    demo, ``python benchmarks/quality.py --pictures`` draws it again."""
+    assert "![before/after](docs/demo_preview.jpg)" in README.read_text()
+    args = _parser().parse_args(["demo"])
+    image = _demo_image(args.size)
+    fit = dq.fit_palette(image, **_demo_options(args.colors))
+    picture = cv2.cvtColor(
+        cv2.imread(str(README.parent / "docs/demo_preview.jpg")), cv2.COLOR_BGR2RGB
+    )
+    width = picture.shape[1]
+    side = width // 2  # two square halves side by side, the swatch below them
+    # Resampled differently and JPEG-compressed: a few levels off on average (another
+    # mosaic is about 70 off).
+    before = cv2.resize(image, (side, side), interpolation=cv2.INTER_AREA)
+    assert np.abs(picture[:side, :side].astype(int) - before).mean() < 12
+    # The swatch's top rows (the shares are written lower down), in the middle of each band.
+    top = picture[side + 2 : side + 8].astype(int)
+    order = np.argsort(-fit.counts, kind="stable")
+    edges = np.r_[0, np.cumsum(fit.counts[order]) / fit.counts.sum() * width]
+    for k, start, end in zip(order, edges[:-1], edges[1:], strict=True):
+        if end - start < 8:  # too narrow to sample clear of the JPEG's blur
+            continue
+        quarter = (end - start) / 4
+        band = top[:, int(start + quarter) : int(end - quarter)].reshape(-1, 3)
+        color = np.median(band, axis=0)
+        assert np.abs(color - fit.palette[k]).max() <= 6, (k, color, fit.palette[k])
 
 
 def test_api_reference_lists_result_fields():
