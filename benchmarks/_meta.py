@@ -2,16 +2,20 @@
 
 ``run_meta`` gives the date, the machine, the code's commit and the load of the machine when
 the run started; ``header`` is the first line of a results .md file; ``at_least`` writes the
-lower bound of a run stopped at its time limit.
+lower bound of a run stopped at its time limit. ``record_options`` and ``render_stored`` give
+a script ``--note`` and ``--render-only``.
 """
 
 from __future__ import annotations
 
+import argparse
+import json
 import math
 import os
 import platform
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -77,3 +81,19 @@ def at_least(value: float, digits: int = 1) -> str:
     scale = 10**digits
     # round() first, so that 0.29 * 100 = 28.999999999999996 still counts as 29
     return f"> {math.floor(round(value * scale, 6)) / scale:.{digits}f}"
+
+
+def record_options(ap: argparse.ArgumentParser, name: str) -> None:
+    """``--note`` (stored with the results) and ``--render-only`` for benchmarks/<name>.py."""
+    ap.add_argument("--note", help="what else ran on the machine, recorded with the results")
+    ap.add_argument(
+        "--render-only",
+        action="store_true",
+        help=f"rewrite {name}.md from {name}.json, run nothing",
+    )
+
+
+def render_stored(results: Path, name: str, render: Callable[[dict, dict], str]) -> None:
+    """Rewrite <name>.md from the stored <name>.json (``--render-only``)."""
+    stored = json.loads((results / f"{name}.json").read_text())
+    (results / f"{name}.md").write_text(render(stored["meta"], stored["results"]))

@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from _meta import at_least, header, run_meta
+from _meta import at_least, header, record_options, render_stored, run_meta
 
 RESULTS = Path(__file__).parent / "results"
 CACHE = RESULTS / "cache"
@@ -217,15 +217,11 @@ def main() -> None:
     ap.add_argument(
         "--timeout", type=float, default=1200, help="seconds per method before it is stopped"
     )
-    ap.add_argument("--note", help="what else ran on the machine, recorded with the results")
-    ap.add_argument(
-        "--render-only", action="store_true", help="rewrite peers.md from peers.json, run nothing"
-    )
+    record_options(ap, "peers")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.render_only:
-        stored = json.loads((RESULTS / "peers.json").read_text())
-        (RESULTS / "peers.md").write_text(render(stored["meta"], stored["results"]))
+        render_stored(RESULTS, "peers", render)
         return
     if args.child:
         run_method(

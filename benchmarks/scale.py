@@ -39,7 +39,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from _meta import header, run_meta
+from _meta import header, record_options, render_stored, run_meta
 from peers import run_sampled
 
 RESULTS = Path(__file__).parent / "results"
@@ -179,18 +179,14 @@ def main() -> None:
     ap.add_argument("--colors", type=int, nargs="+", default=[16, 256])
     ap.add_argument("--pixels", nargs="*", default=["64MP", "256MP"], help="pixel-path sizes")
     ap.add_argument("--timeout", type=float, default=3600, help="seconds per run")
-    ap.add_argument("--note", help="what else ran on the machine, recorded with the results")
-    ap.add_argument(
-        "--render-only", action="store_true", help="rewrite scale.md from scale.json, run nothing"
-    )
+    record_options(ap, "scale")
     ap.add_argument("--floor-child", nargs=3, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.floor_child:
         floor_child(*args.floor_child)
         return
     if args.render_only:
-        stored = json.loads((RESULTS / "scale.json").read_text())
-        (RESULTS / "scale.md").write_text(render_md(stored["meta"], stored["results"]))
+        render_stored(RESULTS, "scale", render_md)
         return
     CACHE.mkdir(parents=True, exist_ok=True)
     meta, results = load()
