@@ -296,7 +296,7 @@ def render(results: dict, *, many_runs: bool = False) -> str:
 
 def breakdown(results: dict) -> str:
     """Where the time of each quantize run went: the phases the command printed, the rest of
-    the job (mostly the fit), and the cluster's start and shutdown around the job."""
+    the job (mostly the fit), and the time outside the job (process and cluster start, exit)."""
     timed = [
         (size, name, r)
         for size, rows in results.items()
@@ -312,7 +312,7 @@ def breakdown(results: dict) -> str:
         "",
         "| image | run | "
         + " | ".join(names)
-        + " | rest of the job, mostly the fit | cluster start and exit | total |",
+        + " | rest of the job, mostly the fit | outside the job: process and cluster start, exit | total |",
         "|---|---|" + "---:|" * (len(names) + 3),
     ]
     for size, name, r in timed:
