@@ -9,7 +9,9 @@ processes for the Dask methods), so peak memory is the sum of the resident memor
 process and its children, sampled every 50 ms. Time is wall time for fit + labels of every
 pixel. Compactness is computed here, the same way for all: the sum over all pixels of the
 squared distance to the nearest returned center (float64). Results go to
-benchmarks/results/peers.json, .md and .png.
+benchmarks/results/peers.json, .md and .png, with the date, the machine, the commit and the
+load average at the start (``--note`` adds what else ran on the machine);
+``--render-only`` rewrites peers.md from peers.json without running anything.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _meta import at_least, header, record_options, render_stored, run_meta
 
 RESULTS = Path(__file__).parent / "results"
 CACHE = RESULTS / "cache"
@@ -214,8 +217,12 @@ def main() -> None:
     ap.add_argument(
         "--timeout", type=float, default=1200, help="seconds per method before it is stopped"
     )
+    record_options(ap, "peers")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.render_only:
+        render_stored(RESULTS, "peers", render)
+        return
     if args.child:
         run_method(
             args.child,
@@ -225,6 +232,11 @@ def main() -> None:
         )
         return
     img = mosaic(args.side)
+    meta = {
+        **run_meta(args.note),
+        "image": f"{img.shape[1]} x {img.shape[0]} mosaic of real photographs ({img.shape[0] * img.shape[1] / 1e6:.1f} MP)",
+        "criteria": "EPS + MAX_ITER, 20, 1.0; 10 attempts, random centers (recipe); sklearn/dask-ml defaults",
+    }
     results: dict[str, dict[str, dict[str, float]]] = {}
     for k in args.colors:
         results[str(k)] = {}
@@ -234,19 +246,16 @@ def main() -> None:
             print(f"K={k} {method} ...", flush=True)
             results[str(k)][method] = measure(method, args.side, k, args.timeout)
             print(f"   {results[str(k)][method]}", flush=True)
-            save(img, results)
-    save(img, results, final=True)
+            save(meta, results)
+    save(meta, results, final=True)
 
 
 def save(
-    img: np.ndarray, results: dict[str, dict[str, dict[str, float]]], *, final: bool = False
+    meta: dict[str, str],
+    results: dict[str, dict[str, dict[str, float]]],
+    *,
+    final: bool = False,
 ) -> None:
-    meta = {
-        "date": time.strftime("%Y-%m-%d"),
-        "machine": f"{os.cpu_count()} cores, {os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GiB",
-        "image": f"{img.shape[1]} x {img.shape[0]} mosaic of real photographs ({img.shape[0] * img.shape[1] / 1e6:.1f} MP)",
-        "criteria": "EPS + MAX_ITER, 20, 1.0; 10 attempts, random centers (recipe); sklearn/dask-ml defaults",
-    }
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "peers.json").write_text(json.dumps({"meta": meta, "results": results}, indent=2))
     table = render(meta, results)
@@ -257,7 +266,7 @@ def save(
 
 
 def render(meta: dict[str, str], results: dict[str, dict[str, dict[str, float]]]) -> str:
-    lines = [f"{meta['image']}; {meta['machine']}; {meta['date']}.", ""]
+    lines = [header(meta), ""]
     lines.append(
         "| K | method | time (s) | x daskquant time | peak memory (GiB) | compactness | x daskquant compactness | s / Lloyd iteration |"
     )
@@ -271,8 +280,8 @@ def render(meta: dict[str, str], results: dict[str, dict[str, dict[str, float]]]
             if "timeout" in r:
                 ratio_t = r["timeout"] / ref["seconds"] if "seconds" in ref else float("nan")
                 lines.append(
-                    f"| {k} | {method} | > {r['timeout']:.0f} (stopped) | > {ratio_t:.0f} | "
-                    f"> {r['peak_gib']:.2f} | | | |"
+                    f"| {k} | {method} | > {r['timeout']:.0f} (stopped) | {at_least(ratio_t)} | "
+                    f"{at_least(r['peak_gib'], 2)} | | | |"
                 )
                 continue
             ratio = r["seconds"] / ref["seconds"] if "seconds" in ref else float("nan")

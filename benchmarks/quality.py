@@ -21,22 +21,25 @@ no dithering: PSNR (RGB), mean CIEDE2000 and wall time of
 
 Every method's output is scored the same way, by ``daskquant.quality`` on its labels and
 palette. Writes benchmarks/results/quality.md and quality.json. ``--pictures`` instead draws
-the README's before/after pictures of the perceptual modes and of dithering into docs/.
+the README's pictures into docs/: the first one (``daskquant demo``'s preview, as a JPEG
+1200 pixels wide) and the before/after pictures of the perceptual modes and of dithering.
 """
 
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import os
-import platform
+import subprocess
+import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import cv2
 import numpy as np
+from _meta import run_meta
 from numpy.typing import NDArray
 
 import daskquant as dq
@@ -140,16 +143,6 @@ def available(name: str) -> bool:
     return True
 
 
-def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next(ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}"
-
-
 def render(
     meta: dict[str, str], results: dict[str, dict[str, dict[str, dict[str, float]]]]
 ) -> str:
@@ -157,7 +150,8 @@ def render(
     lines = [
         "# Quantization quality on real photographs",
         "",
-        f"Measured {meta['date']} on {meta['machine']} (a shared machine: times are indicative).",
+        f"Measured {meta['date']} on {meta['machine']} (a shared machine: times are indicative)"
+        + (f", code at {meta['commit']}, {meta['load']}." if "commit" in meta else "."),
         f"Command: `{meta['command']}`. No dithering. Each cell: PSNR (dB, higher is better) / "
         "mean CIEDE2000 (lower is better) / seconds. **Bold**: the best PSNR and the best "
         "CIEDE2000 of the row.",
@@ -204,9 +198,26 @@ def render(
     return "\n".join(lines)
 
 
+DEMO_PICTURE_WIDTH = 1200  # the demo's preview is 1680 pixels wide; the JPEG stays small
+
+
+def demo_picture(out: Path) -> None:
+    """The README's first picture: what ``make demo`` writes to out/demo_preview.png, as a
+    JPEG (tests/test_readme.py checks it against the demo's fit)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        demo = [sys.executable, "-m", "daskquant", "demo", "--out", tmp, "--quiet"]
+        subprocess.run(demo, check=True, stdout=subprocess.DEVNULL)
+        picture = cv2.imread(str(Path(tmp) / "demo_preview.png"))
+    height = round(picture.shape[0] * DEMO_PICTURE_WIDTH / picture.shape[1])
+    small = cv2.resize(picture, (DEMO_PICTURE_WIDTH, height), interpolation=cv2.INTER_AREA)
+    cv2.imwrite(str(out / "demo_preview.jpg"), small, [cv2.IMWRITE_JPEG_QUALITY, 85])
+    print("wrote", out / "demo_preview.jpg")
+
+
 def pictures(out: Path) -> None:
-    """Before/after pictures for the README: perceptual modes, and ordered dithering."""
+    """The README's pictures: the demo's preview, perceptual modes, and ordered dithering."""
     out.mkdir(parents=True, exist_ok=True)
+    demo_picture(out)
     img = load("astronaut")[30:286, 140:396]
     panels = [(img, "input")]
     for space, title in (("rgb", "RGB, K=8"), ("lab", "Lab, K=8"), ("din99", "DIN99, K=8")):
@@ -272,8 +283,7 @@ def main() -> None:
                     flush=True,
                 )
     meta = {
-        "date": datetime.date.today().isoformat(),
-        "machine": machine(),
+        **run_meta(),
         "command": "python benchmarks/quality.py "
         + " ".join(["--photos", *args.photos, "--colors", *map(str, args.colors)]),
     }

@@ -1,47 +1,53 @@
 """The recipe's cv2.kmeans call beside daskquant on the same >= 6-megapixel photo mosaic.
 
-    python benchmarks/recipe.py [--size 2520] [--colors 16] [--skip-cv2-attempts]
+    .venv/bin/python benchmarks/recipe.py [--size 2520] [--colors 16] [--skip-cv2-attempts]
+        [--note "nothing else running"]
 
-Prints wall time and compactness (sum of squared distances of every pixel to its nearest
-center, computed the same way for every method) and the ratio to daskquant.
+The mosaic is the one ``make demo`` quantizes (2520 x 2520, seed 0). The recipe's criteria
+(EPS + MAX_ITER, 20, 1.0) and its random centers, for cv2.kmeans with 10 attempts and 1, and
+for daskquant's histogram and pixel paths with 10 attempts and 1, on a LocalCluster of 2
+single-threaded workers. Time is wall time of the fit; compactness is computed here, the
+same way for every method: the sum over all pixels of the squared distance to the nearest
+returned center (float64). Results go to benchmarks/results/recipe.json and .md (``--out``
+picks another folder), with the date, the machine, the commit and the load average at the
+start.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import time
+from pathlib import Path
 
 import cv2
 import numpy as np
+from _meta import header, run_meta
+from peers import nearest_sse
 
 import daskquant as dq
 from daskquant._cluster import connect
 from daskquant._samples import photo_mosaic
 
-
-def nearest_sse(pixels: np.ndarray, centers: np.ndarray) -> float:
-    """Sum over pixels of the squared distance to the nearest center, in float64."""
-    labels = dq.apply_palette(pixels.reshape(-1, 1, pixels.shape[-1]), centers).compute()
-    diff = pixels.reshape(-1, pixels.shape[-1]).astype(np.float64) - centers[labels.ravel()]
-    return float(np.einsum("ij,ij->", diff, diff))
+RESULTS = Path(__file__).parent / "results"
+REFERENCE = "daskquant, histogram path, 10 attempts"
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--size", type=int, default=2520)
-    ap.add_argument("--colors", type=int, default=16)
-    ap.add_argument("--skip-cv2-attempts", action="store_true")
-    args = ap.parse_args()
-    img = photo_mosaic(args.size, args.size, seed=0)
-    k = args.colors
+def attempts_text(attempts: int) -> str:
+    return f"{attempts} attempt{'s' if attempts != 1 else ''}"
+
+
+def measure(img: np.ndarray, k: int, *, skip_cv2_attempts: bool) -> dict[str, dict[str, float]]:
+    """Seconds and compactness of each method, by the name the tables show."""
     data = img.reshape(-1, 3).astype(np.float32)
     criteria = (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, 20, 1.0)
-    rows = []
+    runs: list[tuple[str, float, np.ndarray]] = []
     cv2.setRNGSeed(0)
-    for attempts in (1,) if args.skip_cv2_attempts else (10, 1):
+    for attempts in (1,) if skip_cv2_attempts else (10, 1):
         t = time.perf_counter()
         _, _, centers = cv2.kmeans(data, k, None, criteria, attempts, cv2.KMEANS_RANDOM_CENTERS)
-        rows.append((f"cv2.kmeans attempts={attempts}", time.perf_counter() - t, centers))
+        name = "the recipe's call (10 attempts)" if attempts == 10 else "attempts=1"
+        runs.append((f"cv2.kmeans, {name}", time.perf_counter() - t, centers))
     with connect(workers=2, threads_per_worker=1):
         for method in ("histogram", "pixels"):
             for attempts in (10, 1):
@@ -56,16 +62,52 @@ def main() -> None:
                     seed=0,
                     method=method,
                 )
-                name = f"daskquant {method} attempts={attempts}"
-                rows.append((name, time.perf_counter() - t, fit.centers))
-    ref = rows[[r[0] for r in rows].index("daskquant histogram attempts=10")][1]
-    print(
-        f"image: {args.size} x {args.size} photo mosaic ({img.shape[0] * img.shape[1] / 1e6:.1f} MP), K={k}"
-    )
-    print(f"{'method':<36} {'time (s)':>9} {'x daskquant':>12} {'compactness':>14}")
-    for name, seconds, centers in rows:
-        sse = nearest_sse(img, np.asarray(centers, np.float64))
-        print(f"{name:<36} {seconds:9.2f} {seconds / ref:12.1f} {sse:14.6g}")
+                path = "histogram path" if method == "histogram" else "pixel path"
+                name = f"daskquant, {path}, {attempts_text(attempts)}"
+                runs.append((name, time.perf_counter() - t, fit.centers))
+    return {
+        name: {"seconds": seconds, "compactness": nearest_sse(img, np.asarray(c, np.float64))}
+        for name, seconds, c in runs
+    }
+
+
+def render(meta: dict[str, str], results: dict[str, dict[str, float]]) -> str:
+    ref = results[REFERENCE]["seconds"]
+    lines = [
+        header(meta),
+        "",
+        f"Criteria: {meta['criteria']}.",
+        "",
+        "| method | time (s) | x daskquant time | compactness |",
+        "|---|---:|---:|---:|",
+    ]
+    for name, r in results.items():
+        lines.append(
+            f"| {name} | {r['seconds']:.1f} | {r['seconds'] / ref:.1f} | {r['compactness']:.4e} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--size", type=int, default=2520, help="mosaic side (2520 = make demo's)")
+    ap.add_argument("--colors", type=int, default=16)
+    ap.add_argument("--skip-cv2-attempts", action="store_true", help="only cv2 with 1 attempt")
+    ap.add_argument("--note", help="what else ran on the machine, recorded with the results")
+    ap.add_argument("--out", type=Path, default=RESULTS, help="folder for recipe.json and .md")
+    args = ap.parse_args()
+    img = photo_mosaic(args.size, args.size, seed=0)
+    meta = {
+        **run_meta(args.note),
+        "image": f"{args.size} x {args.size} mosaic of real photographs ({img.shape[0] * img.shape[1] / 1e6:.1f} MP, make demo's at 2520), K={args.colors}",
+        "criteria": "EPS + MAX_ITER, 20, 1.0; random centers (the recipe's); daskquant max_iter=19 (OpenCV counts the seeding as an iteration), seed 0; 2 single-threaded workers",
+    }
+    results = measure(img, args.colors, skip_cv2_attempts=args.skip_cv2_attempts)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "recipe.json").write_text(json.dumps({"meta": meta, "results": results}, indent=2))
+    table = render(meta, results)
+    (args.out / "recipe.md").write_text(table)
+    print(table)
 
 
 if __name__ == "__main__":

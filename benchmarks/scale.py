@@ -19,9 +19,13 @@ Every run is a fresh process tree (after an unmeasured small run that fills numb
 - the I/O floor: the same local cluster reads the input and writes a uint8 array of the
   labels' shape, chunks and codec (its first channel), with no computation.
 
-A scheduler preload (benchmarks/_taskcount.py) counts the tasks each run executes, and the
-run's stderr is searched for Dask's "large graph" warning. Results go to
-benchmarks/results/scale.json, .md and .png.
+A scheduler preload (benchmarks/_taskcount.py) counts the tasks each run executes, the
+run's stderr is searched for Dask's "large graph" warning, and the seconds of each phase the
+command prints (histogram, writing, ...) are kept. Results go to
+benchmarks/results/scale.json, .md and .png. Rows kept from an earlier invocation (say, of
+``--sizes 64MP``) keep their own record of date, commit, load average at the start and
+``--note`` (what else ran on the machine); ``--render-only`` rewrites scale.md from
+scale.json without running anything.
 """
 
 from __future__ import annotations
@@ -32,10 +36,10 @@ import os
 import re
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
+from _meta import header, record_options, render_stored, run_meta
 from peers import run_sampled
 
 RESULTS = Path(__file__).parent / "results"
@@ -45,6 +49,8 @@ CHUNK = 2048
 CRITERIA = ["--max-iter", "19", "--epsilon", "1", "--seed", "0"]  # maxCount 20 = 19 updates
 CLUSTER = ["--workers", "2", "--threads-per-worker", "1"]
 LARGE_GRAPH = re.compile(r"large graph", re.IGNORECASE)
+# A finished phase as the command prints it: "histogram   [#####] 100%  138/138 tasks  13.4 s"
+PHASE = re.compile(r"^(\S.*?)\s+\[[^]]*\]\s+\d+%\s+[\d,]+/[\d,]+ tasks\s+([\d.]+) s$", re.M)
 
 
 def build(side: int) -> Path:
@@ -137,6 +143,8 @@ def run(cmd: list[str], name: str, timeout: float) -> dict:
         return {"error": code}
     result: dict = {"seconds": seconds, "peak_gib": peak / 2**30}
     result["large_graph_warnings"] = len(LARGE_GRAPH.findall(text))
+    if found := phases(text):
+        result["phases"] = found
     if counts.exists():
         result.update(json.loads(counts.read_text()))
     if stdout.strip().startswith("{"):
@@ -146,6 +154,14 @@ def run(cmd: list[str], name: str, timeout: float) -> dict:
         result["compactness"] = summary["compactness"]
         result["method"] = summary["method"]
     return result
+
+
+def phases(log: str) -> dict[str, float]:
+    """Seconds of each phase in a ``daskquant quantize`` stderr log, by phase name."""
+    found: dict[str, float] = {}
+    for name, seconds in PHASE.findall(log):
+        found[name] = round(found.get(name, 0.0) + float(seconds), 1)
+    return found
 
 
 def quantize_cmd(source: Path, out: Path, k: int, *, pixels: bool) -> list[str]:
@@ -163,14 +179,21 @@ def main() -> None:
     ap.add_argument("--colors", type=int, nargs="+", default=[16, 256])
     ap.add_argument("--pixels", nargs="*", default=["64MP", "256MP"], help="pixel-path sizes")
     ap.add_argument("--timeout", type=float, default=3600, help="seconds per run")
+    record_options(ap, "scale")
     ap.add_argument("--floor-child", nargs=3, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.floor_child:
         floor_child(*args.floor_child)
         return
+    if args.render_only:
+        render_stored(RESULTS, "scale", render_md)
+        return
     CACHE.mkdir(parents=True, exist_ok=True)
+    meta, results = load()
+    meta["runs"].append({**run_meta(args.note), "command": " ".join(sys.argv)})
+    meta["machine"] = meta["runs"][-1]["machine"]
+    this_run = len(meta["runs"]) - 1
     warm_up(args.timeout)
-    results = load()
     for size in args.sizes:
         source = build(SIZES[size])
         out = CACHE / f"out_{size}.zarr"
@@ -180,22 +203,25 @@ def main() -> None:
             rows[f"K={k}"] = run(
                 quantize_cmd(source, out, k, pixels=False), f"{size}_{k}", args.timeout
             )
+            rows[f"K={k}"]["run"] = this_run
             print(f"   {rows[f'K={k}']}", flush=True)
-            save(results)
+            save(meta, results)
         chunks = label_chunks(out)
         print(f"{size} I/O floor (chunks {chunks}) ...", flush=True)
         floor_out = str(CACHE / f"floor_{size}.zarr")
         floor = [sys.executable, __file__, "--floor-child", str(source), floor_out, chunks]
         rows["I/O floor"] = run(floor, f"{size}_floor", args.timeout)
+        rows["I/O floor"]["run"] = this_run
         print(f"   {rows['I/O floor']}", flush=True)
-        save(results)
+        save(meta, results)
         if size in args.pixels:
             print(f"{size} pixel path K=16 ...", flush=True)
             cmd = quantize_cmd(source, out, 16, pixels=True)
             rows["pixels K=16"] = run(cmd, f"{size}_pixels", args.timeout)
+            rows["pixels K=16"]["run"] = this_run
             print(f"   {rows['pixels K=16']}", flush=True)
-            save(results)
-    print(render(results))
+            save(meta, results)
+    print(render_md(meta, results))
 
 
 def label_chunks(store: Path) -> str:
@@ -207,24 +233,45 @@ def label_chunks(store: Path) -> str:
     return ",".join(str(c) for c in zarr.open_array(str(store / "labels"), mode="r").chunks)
 
 
-def load() -> dict:
+def load() -> tuple[dict, dict]:
+    """The stored meta and results; meta["runs"] records each invocation that left rows."""
     path = RESULTS / "scale.json"
-    return json.loads(path.read_text())["results"] if path.exists() else {}
+    if not path.exists():
+        return {"runs": []}, {}
+    stored = json.loads(path.read_text())
+    stored["meta"].setdefault("runs", [])
+    return stored["meta"], stored["results"]
 
 
-def save(results: dict) -> None:
-    meta = {
-        "date": time.strftime("%Y-%m-%d"),
-        "machine": f"{os.cpu_count()} cores, {os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GiB",
-    }
-    RESULTS.mkdir(exist_ok=True)
+def save(meta: dict, results: dict) -> None:
     ordered = {s: results[s] for s in SIZES if s in results}
+    # Renumber the runs that still have rows, so the record holds no run without results.
+    used = sorted({r["run"] for rows in ordered.values() for r in rows.values() if "run" in r})
+    renumber = {old: new for new, old in enumerate(used)}
+    for rows in ordered.values():
+        for r in rows.values():
+            if "run" in r:
+                r["run"] = renumber[r["run"]]
+    meta = {**meta, "runs": [meta["runs"][i] for i in used]}
+    RESULTS.mkdir(exist_ok=True)
     (RESULTS / "scale.json").write_text(json.dumps({"meta": meta, "results": ordered}, indent=2))
-    (RESULTS / "scale.md").write_text(f"{meta['machine']}; {meta['date']}.\n\n" + render(ordered))
+    (RESULTS / "scale.md").write_text(render_md(meta, ordered))
     plot(ordered, RESULTS / "scale.png", meta)
 
 
-def render(results: dict) -> str:
+def render_md(meta: dict, results: dict) -> str:
+    """scale.md: the record of each run, the table, and where the time went."""
+    runs = meta.get("runs", [])
+    if len(runs) == 1:
+        lines = [header(runs[0])]
+    else:
+        lines = [f"Run {i + 1}: {header(run)}" for i, run in enumerate(runs)]
+    return (
+        "\n\n".join(lines) + "\n\n" + render(results, many_runs=len(runs) > 1) + breakdown(results)
+    )
+
+
+def render(results: dict, *, many_runs: bool = False) -> str:
     lines = [
         "| image | run | time (s) | s / MP | MP/s | x I/O floor | peak memory (GiB) | tasks | large-graph warnings |",
         "|---|---|---:|---:|---:|---:|---:|---:|---:|",
@@ -233,16 +280,49 @@ def render(results: dict) -> str:
         mp = SIZES[size] ** 2 / 1e6
         floor = rows.get("I/O floor", {}).get("seconds")
         for name, r in rows.items():
+            case = f"{name} (run {r['run'] + 1})" if many_runs and "run" in r else name
             if "seconds" not in r:
                 why = f"stopped after {r['timeout']:.0f} s" if "timeout" in r else "failed"
-                lines.append(f"| {size} | {name} | {why} | | | | | | |")
+                lines.append(f"| {size} | {case} | {why} | | | | | | |")
                 continue
             ratio = f"{r['seconds'] / floor:.2f}" if floor else ""
             lines.append(
-                f"| {size} | {name} | {r['seconds']:.1f} | {r['seconds'] / mp:.4f} | "
+                f"| {size} | {case} | {r['seconds']:.1f} | {r['seconds'] / mp:.4f} | "
                 f"{mp / r['seconds']:.1f} | {ratio} | {r['peak_gib']:.2f} | "
                 f"{r.get('tasks', '')} | {r.get('large_graph_warnings', '')} |"
             )
+    return "\n".join(lines) + "\n"
+
+
+def breakdown(results: dict) -> str:
+    """Where the time of each quantize run went: the phases the command printed, the rest of
+    the job (mostly the fit), and the time outside the job (process and cluster start, exit)."""
+    timed = [
+        (size, name, r)
+        for size, rows in results.items()
+        for name, r in rows.items()
+        if "phases" in r and "job_seconds" in r
+    ]
+    if not timed:
+        return ""
+    names = list(dict.fromkeys(p for _, _, r in timed for p in r["phases"]))
+    lines = [
+        "",
+        "Where the time goes (seconds; phases as the command printed them):",
+        "",
+        "| image | run | "
+        + " | ".join(names)
+        + " | rest of the job, mostly the fit | outside the job: process and cluster start, exit | total |",
+        "|---|---|" + "---:|" * (len(names) + 3),
+    ]
+    for size, name, r in timed:
+        shown = [f"{r['phases'][p]:.1f}" if p in r["phases"] else "" for p in names]
+        rest = r["job_seconds"] - sum(r["phases"].values())
+        lines.append(
+            f"| {size} | {name} | "
+            + " | ".join(shown)
+            + f" | {rest:.1f} | {r['seconds'] - r['job_seconds']:.1f} | {r['seconds']:.1f} |"
+        )
     return "\n".join(lines) + "\n"
 
 

@@ -16,10 +16,14 @@ import sys
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, get_args
+from typing import TYPE_CHECKING, Any, get_args
 
 from daskquant import __version__
 from daskquant._fit import Init, Method
+
+if TYPE_CHECKING:
+    import numpy as np
+    from numpy.typing import NDArray
 
 __all__ = ["main"]
 
@@ -348,11 +352,22 @@ def _quantize(args: argparse.Namespace) -> int:
     return _run(args, source, args.output, options)
 
 
+def _demo_image(size: int) -> NDArray[np.uint8]:
+    """The demo's (size, size, 3) uint8 RGB mosaic of real photographs."""
+    from daskquant._samples import photo_mosaic
+
+    return photo_mosaic(size, size, seed=0)
+
+
+def _demo_options(colors: int) -> dict[str, Any]:
+    """How the demo fits: the recipe's cv2 criteria (EPS + MAX_ITER, 20, 1.0), seed 0."""
+    return {"n_colors": colors, "max_iter": 19, "epsilon": 1.0, "seed": 0}
+
+
 def _demo(args: argparse.Namespace) -> int:
     import cv2
 
     from daskquant._errors import InvalidParameterError
-    from daskquant._samples import photo_mosaic
 
     if args.size < 16:
         raise InvalidParameterError(f"--size must be at least 16 pixels, got {args.size}")
@@ -360,7 +375,7 @@ def _demo(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     sample = out / f"sample_mosaic_{args.size}.png"
     if not sample.exists():
-        rgb = photo_mosaic(args.size, args.size, seed=0)
+        rgb = _demo_image(args.size)
         cv2.imwrite(str(sample), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
         if not args.quiet:
             print(
@@ -368,10 +383,7 @@ def _demo(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
     options = {
-        "n_colors": args.colors,
-        "max_iter": 19,  # the recipe's cv2 criteria (EPS + MAX_ITER, 20, 1.0)
-        "epsilon": 1.0,
-        "seed": 0,
+        **_demo_options(args.colors),
         "overwrite": True,
         "preview": out / "demo_preview.png",
     }

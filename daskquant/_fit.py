@@ -400,16 +400,22 @@ def _rng(seed: int | np.random.Generator | None) -> tuple[int, np.random.Generat
     return value, np.random.default_rng(value)
 
 
+def _count(n: int, noun: str) -> str:
+    """``1 color``, ``2 colors``."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 def _check_enough(n_valid: int, n_distinct: int | None, k: int, layout: Layout) -> None:
     if n_valid == 0:
         raise InputError("image has no pixels to fit: every pixel is fully transparent")
     if n_valid < k:
         raise InputError(
             f"image has {n_valid} pixels, fewer than n_colors={k}; ask for at most "
-            f"{n_valid} colors"
+            f"{_count(n_valid, 'color')}"
         )
     if n_distinct is not None and n_distinct < k:
         raise TooFewColorsError(
-            f"image has only {n_distinct} distinct colors, fewer than n_colors={k}; ask for "
-            f"at most {n_distinct} colors (each distinct color is then its own palette entry)"
+            f"image has only {_count(n_distinct, 'distinct color')}, fewer than n_colors={k}; "
+            f"ask for at most {_count(n_distinct, 'color')} (each distinct color is then its "
+            "own palette entry)"
         )

@@ -476,6 +476,14 @@ def test_more_colors_than_pixels() -> None:
     assert not isinstance(info.value, dq.TooFewColorsError)
 
 
+def test_counts_of_one_are_singular_in_the_messages(astronaut) -> None:
+    blank = np.full((30, 30, 3), 255, np.uint8)  # a blank page
+    msg = _catch(dq.TooFewColorsError, dq.fit_palette, blank, 2)
+    assert "only 1 distinct color, fewer than n_colors=2; ask for at most 1 color (" in msg
+    msg = _catch(dq.InputError, dq.fit_palette, astronaut[:1, :1], 2)
+    assert msg.endswith("; ask for at most 1 color")
+
+
 def test_too_few_colors() -> None:
     img = np.zeros((30, 30, 3), np.uint8)
     img[10:] = (10, 20, 30)

@@ -14,6 +14,7 @@ from typing import Any
 import cv2
 import numpy as np
 import pytest
+import tifffile
 
 import daskquant as dq
 
@@ -65,6 +66,35 @@ def _finished(path: Path, n_colors: int = 16) -> tuple[np.ndarray, np.ndarray]:
     return labels, palette
 
 
+def _assert_preview(path: Path, store: Path, before: np.ndarray) -> None:
+    """``path`` shows ``before`` beside the store's quantized image (``palette[labels]``),
+    and below them the palette swatch: every color in a band as wide as its share of the
+    pixels, largest share first."""
+    group = dq.open_store(store)
+    labels = np.asarray(group[group.attrs["daskquant"]["images"][0]["labels"][0]])
+    palette = np.asarray(group["palette"])
+    counts = np.asarray(group["counts"])
+    assert len(np.unique(palette, axis=0)) == len(palette)  # so each band's color names one
+    picture = cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
+    h, w = labels.shape
+    assert picture.shape[0] > h and picture.shape[1] == 2 * w, (path.name, picture.shape)
+    np.testing.assert_array_equal(picture[:h, :w], before, err_msg=f"{path.name}: before")
+    np.testing.assert_array_equal(picture[:h, w:], palette[labels], err_msg=f"{path.name}: after")
+    # The swatch's top row (the shares are written on the bands lower down).
+    row = picture[h]
+    starts = np.flatnonzero(np.r_[True, np.any(row[1:] != row[:-1], axis=1)])
+    widths = np.diff(np.r_[starts, row.shape[0]])
+    shown = []
+    for start in starts:
+        match = np.flatnonzero(np.all(palette == row[start], axis=1))
+        assert match.size == 1, f"{path.name}: swatch color {row[start]} is not in the palette"
+        shown.append(int(match[0]))
+    share = counts / counts.sum() * row.shape[0]  # each color's exact width in pixels
+    assert len(set(shown)) == len(shown) and np.all(np.diff(counts[shown]) <= 0), path.name
+    np.testing.assert_array_less(np.abs(widths - share[shown]), 1)  # band edges are rounded
+    assert set(np.flatnonzero(share >= 1)) <= set(shown), path.name
+
+
 @pytest.mark.parametrize("name", NAMES)
 def test_notebook_is_stripped(name: str) -> None:
     """No outputs or execution counts are committed: the tests make them."""
@@ -108,10 +138,12 @@ def test_quickstart(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     _, reused = _finished(out / "coffee-astronaut-palette.zarr")
     np.testing.assert_array_equal(reused, palette)
 
-    # Before/after previews, and pictures shown inline.
-    for preview in ("astronaut_preview.png", "mosaic_preview.png", "astronaut_lab_preview.png"):
-        picture = cv2.imread(str(out / preview))
-        assert picture is not None and picture.shape[1] >= 2 * 128, preview
+    # Before/after previews with their palette swatches, and pictures shown inline.
+    photo = cv2.cvtColor(cv2.imread(str(out / "astronaut.png")), cv2.COLOR_BGR2RGB)
+    _assert_preview(out / "astronaut_preview.png", out / "astronaut.zarr", photo)
+    _assert_preview(out / "astronaut_lab_preview.png", out / "astronaut-lab.zarr", photo)
+    mosaic_input = tifffile.imread(out / "mosaic.tif")
+    _assert_preview(out / "mosaic_preview.png", out / "mosaic.zarr", mosaic_input)
     assert _pngs(nb) >= 7
 
 

@@ -15,10 +15,11 @@ import shlex
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 
 import daskquant as dq
-from daskquant._cli import _parser
+from daskquant._cli import _demo_image, _demo_options, _parser
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
@@ -160,27 +161,91 @@ def test_python_quick_start_runs(tmp_path, monkeypatch):
     assert dq.open_store(tmp_path / "astronaut.zarr").attrs["complete"] is True
 
 
-if __name__ == "__main__":
-    print(api_reference())
-    for command, parser in _commands().items():
-        print(f"\n#### `daskquant {command}`\n")
-        for action in parser._actions:
-            if action.help != argparse.SUPPRESS and _name(action) not in COMMON:
-                print(f"- `{_name(action)}`: {action.help}")
-
-
-def test_zarr_reader_snippet_runs(tmp_path, monkeypatch):
+def test_zarr_reader_snippet_runs(tmp_path, monkeypatch, astronaut):
     """The zarr-python lines under "Exports and viewers" read a store without daskquant."""
     section = _section(README.read_text(), "## Exports and viewers")
     code = next(b for b in re.findall(r"```python\n(.*?)```", section, re.DOTALL) if "zarr" in b)
     monkeypatch.chdir(tmp_path)
-    rng = np.random.default_rng(0)
-    image = rng.integers(0, 256, (96, 80, 3), dtype=np.uint8)
-    dq.quantize(image, "scan.zarr", n_colors=4, seed=0)
+    summary = dq.quantize(astronaut, "scan.zarr", n_colors=4, seed=0)
     namespace: dict[str, Any] = {}
     exec(compile(code, "README.md", "exec"), namespace)
     region = namespace["region"]
-    assert region.shape == (96, 80, 3) and region.dtype == np.uint8
+    assert region.shape == astronaut.shape and region.dtype == np.uint8
+    # The photo in its 4 palette colors, each on as many pixels as the store counted.
+    colors, counts = np.unique(region.reshape(-1, 3), axis=0, return_counts=True)
+    palette = np.asarray(summary.palette, np.uint8)
+    order = np.lexsort(palette.T[::-1])
+    np.testing.assert_array_equal(colors, palette[order])
+    np.testing.assert_array_equal(counts, np.asarray(summary.counts)[order])
+
+
+def _table(section: str) -> dict[str, str]:
+    """The rows of the Markdown tables in ``section``, by the text of their first cell."""
+    return {
+        line.split("|")[1].strip(): line for line in section.splitlines() if line.startswith("| `")
+    }
+
+
+def test_store_layout_lists_every_attribute(tmp_path, astronaut):
+    """The attribute table under "Output store" has a row for every attribute of real stores
+    (fitted, fixed palette, OME-Zarr), and each row names the fields of its record."""
+    rows = _table(_section(README.read_text(), "## Output store"))
+    stores = [
+        dq.quantize(astronaut, tmp_path / "fit.zarr", n_colors=8, seed=0),
+        dq.quantize(astronaut, tmp_path / "palette.zarr", palette="web216"),
+        dq.quantize(astronaut, tmp_path / "ome.zarr", n_colors=8, seed=0, ome=True),
+    ]
+    seen = set()
+    for summary in stores:
+        attrs = dq.open_store(summary.store).attrs.asdict()
+        meta = attrs.pop("daskquant")
+        names = [*attrs, *(f"daskquant.{key}" for key in meta)]
+        for name in names:
+            row = next((line for cell, line in rows.items() if f"`{name}`" in cell), None)
+            assert row is not None, f"README.md's store layout has no row for `{name}`"
+            seen.add(name)
+            if name == "daskquant.request":  # "the options as given": quantize's own
+                options = set(meta["request"]) - {"input"}
+                assert options <= set(inspect.signature(dq.quantize).parameters)
+                continue
+            record = meta.get(name.removeprefix("daskquant."))
+            records = record if name == "daskquant.images" else [record]
+            for field in (f for r in records if isinstance(r, dict) for f in r):
+                assert f"`{field}`" in row, f"the row of `{name}` should name `{field}`"
+    # What the README relies on elsewhere, and what each kind of store adds.
+    assert {"complete", "palette_saved", "ome", "daskquant.request"} <= seen
+    assert {"daskquant.fit", "daskquant.palette_source", "daskquant.quality"} <= seen
+
+
+def test_header_picture_is_what_the_demo_makes():
+    """docs/demo_preview.jpg, the README's first picture ("Made by `make demo`"), shows the
+    demo as it runs now: its left half is the demo's mosaic, and its swatch has the colors of
+    the demo's palette, in bands as wide as their shares. After a change to the fit or the
+    demo, ``python benchmarks/quality.py --pictures`` draws it again."""
+    assert "![before/after](docs/demo_preview.jpg)" in README.read_text()
+    args = _parser().parse_args(["demo"])
+    image = _demo_image(args.size)
+    fit = dq.fit_palette(image, **_demo_options(args.colors))
+    picture = cv2.cvtColor(
+        cv2.imread(str(README.parent / "docs/demo_preview.jpg")), cv2.COLOR_BGR2RGB
+    )
+    width = picture.shape[1]
+    side = width // 2  # two square halves side by side, the swatch below them
+    # Resampled differently and JPEG-compressed: a few levels off on average (another
+    # mosaic is about 70 off).
+    before = cv2.resize(image, (side, side), interpolation=cv2.INTER_AREA)
+    assert np.abs(picture[:side, :side].astype(int) - before).mean() < 12
+    # The swatch's top rows (the shares are written lower down), in the middle of each band.
+    top = picture[side + 2 : side + 8].astype(int)
+    order = np.argsort(-fit.counts, kind="stable")
+    edges = np.r_[0, np.cumsum(fit.counts[order]) / fit.counts.sum() * width]
+    for k, start, end in zip(order, edges[:-1], edges[1:], strict=True):
+        if end - start < 8:  # too narrow to sample clear of the JPEG's blur
+            continue
+        quarter = (end - start) / 4
+        band = top[:, int(start + quarter) : int(end - quarter)].reshape(-1, 3)
+        color = np.median(band, axis=0)
+        assert np.abs(color - fit.palette[k]).max() <= 6, (k, color, fit.palette[k])
 
 
 def test_api_reference_lists_result_fields():
@@ -189,3 +254,12 @@ def test_api_reference_lists_result_fields():
         for f in dataclasses.fields(cls):
             if f.repr:  # color_labels is an internal lookup table
                 assert f"`{f.name}`" in section, f"{cls.__name__}.{f.name}"
+
+
+if __name__ == "__main__":
+    print(api_reference())
+    for command, parser in _commands().items():
+        print(f"\n#### `daskquant {command}`\n")
+        for action in parser._actions:
+            if action.help != argparse.SUPPRESS and _name(action) not in COMMON:
+                print(f"- `{_name(action)}`: {action.help}")
