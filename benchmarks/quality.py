@@ -215,9 +215,14 @@ def demo_picture(out: Path) -> None:
 
 
 def pictures(out: Path) -> None:
-    """The README's pictures: the demo's preview, perceptual modes, and ordered dithering."""
+    """The README's pictures: the demo's preview, a fixed palette, perceptual modes, and
+    ordered dithering."""
     out.mkdir(parents=True, exist_ok=True)
     demo_picture(out)
+    with tempfile.TemporaryDirectory() as tmp:
+        preview = out / "palette_before_after.png"
+        dq.quantize(load("coffee"), Path(tmp) / "coffee.zarr", palette="web216", preview=preview)
+        print("wrote", preview)
     img = load("astronaut")[30:286, 140:396]
     panels = [(img, "input")]
     for space, title in (("rgb", "RGB, K=8"), ("lab", "Lab, K=8"), ("din99", "DIN99, K=8")):
