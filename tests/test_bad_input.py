@@ -251,12 +251,12 @@ ROWS: dict[str, Callable[[Path], Case]] = {
     "zero-byte-file": zero_byte_file,
     "zero-size-image": zero_size_image,
     "1x1-image": one_pixel,
-    "k-zero": k(0, 2, "n_colors must be between 1 and 65536, got 0", dq.InvalidParameterError),
+    "k-zero": k(0, 2, "n_colors must be between 1 and 65535, got 0", dq.InvalidParameterError),
     "k-negative": k(
-        -3, 2, "n_colors must be between 1 and 65536, got -3", dq.InvalidParameterError
+        -3, 2, "n_colors must be between 1 and 65535, got -3", dq.InvalidParameterError
     ),
-    "k-above-65536": k(
-        65537, 2, "n_colors must be between 1 and 65536, got 65537", dq.InvalidParameterError
+    "k-above-65535": k(
+        65536, 2, "n_colors must be between 1 and 65535, got 65536", dq.InvalidParameterError
     ),
     "k-above-distinct-colors": few_colors,
     "nan-in-float-zarr": non_finite(np.nan),
@@ -336,6 +336,59 @@ def test_tls_scheduler_with_wrong_certificates(tls_scheduler, tmp_path, capfd): 
     )
     _assert_one_error_line(capfd.readouterr().err, code, case)
     _assert_nothing_changed(case, before)
+
+
+# -- K at the limit ------------------------------------------------------------------------
+
+
+def _ramp(n: int) -> np.ndarray:
+    """``n`` distinct colors: color i is (i >> 8, i & 255, 0)."""
+    i = np.arange(n)
+    return np.stack([i >> 8, i & 255, np.zeros_like(i)], axis=1).astype(np.uint8)
+
+
+def test_k_at_the_limit_on_the_command_line_and_in_the_library(tmp_path, local_cluster, capfd):
+    # 65535 colors, the most: a palette file of them is applied; 65536 are refused. Color
+    # (r, g, 0) is the nearest to a pixel (r, g, b), so each pixel's label is r * 256 + g
+    # (the crop has no pixel with r = g = 255, the color left out).
+    rgb = _rgb()
+    assert not ((rgb[..., 0] == 255) & (rgb[..., 1] == 255)).any()
+    expected = rgb[..., 0].astype(np.uint16) * 256 + rgb[..., 1]
+    src = _png(tmp_path / "in.png", rgb)
+    files = {}
+    for n in (65535, 65536):
+        files[n] = tmp_path / f"ramp{n}.txt"
+        files[n].write_text("".join(f"#{r:02x}{g:02x}{b:02x}\n" for r, g, b in _ramp(n)))
+    on = ["--scheduler", local_cluster.scheduler.address, "--json", "-q"]
+
+    argv = ["quantize", str(src), str(tmp_path / "cli.zarr"), "--palette", str(files[65535])]
+    assert main([*argv, *on]) == 0
+    store = zarr.open_group(str(tmp_path / "cli.zarr"), mode="r")
+    assert store.attrs["complete"] is True
+    np.testing.assert_array_equal(store["palette"], _ramp(65535))
+    labels = np.asarray(store["labels"])
+    assert labels.dtype == np.uint16
+    np.testing.assert_array_equal(labels, expected)
+
+    capfd.readouterr()
+    argv = ["quantize", str(src), str(tmp_path / "no.zarr"), "--palette", str(files[65536])]
+    assert main([*argv, *on]) == 2
+    err = capfd.readouterr().err.strip().splitlines()
+    refused = f"palette '{files[65536]}' has 65536 colors; at most 65535 are supported"
+    assert err == [f"daskquant: error: {refused}"]
+    assert not (tmp_path / "no.zarr").exists()
+
+    # The library: the same file loads; one more color is refused wherever a palette is
+    # taken; K = 65535 passes the check (this image is then too small for it).
+    np.testing.assert_array_equal(dq.load_palette(files[65535]), _ramp(65535))
+    with pytest.raises(dq.InvalidParameterError, match="has 65536 colors; at most 65535"):
+        dq.load_palette(files[65536])
+    with pytest.raises(dq.InvalidParameterError, match="between 1 and 65535, got 65536"):
+        dq.apply_palette(rgb, _ramp(65536))
+    with pytest.raises(dq.InputError, match="fewer than n_colors=65535"):
+        dq.fit_palette(rgb, 65535)
+    with pytest.raises(dq.InvalidParameterError, match="between 1 and 65535, got 65536"):
+        dq.fit_palette(rgb, 65536)
 
 
 # -- an output folder without write permission --------------------------------------------
