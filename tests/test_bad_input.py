@@ -325,16 +325,17 @@ def test_tls_scheduler_with_wrong_certificates(tls_scheduler, tmp_path, capfd): 
     other.mkdir()
     pem = _certificates(other)  # a valid certificate, from a CA the scheduler does not trust
     src = _png(tmp_path / "in.png", _rgb())
-    case = Case(
-        [src], tmp_path / "o.zarr", 1, f"the Dask scheduler at {address}", dq.DaskQuantError
-    )
+    message = f"the Dask scheduler at {address}: the scheduler's TLS certificate is not trusted"
+    case = Case([src], tmp_path / "o.zarr", 1, message, dq.DaskQuantError)
     before = _snapshot(case)
     tls = ["--tls-ca-file", pem["ca"], "--tls-cert", pem["cert"], "--tls-key", pem["key"]]
     capfd.readouterr()
     code = main(
         ["quantize", str(src), str(case.output), "--scheduler", address, *tls, "--timeout", "3"]
     )
-    _assert_one_error_line(capfd.readouterr().err, code, case)
+    err = capfd.readouterr().err
+    _assert_one_error_line(err, code, case)
+    assert err.rstrip().endswith("--tls-ca-file must be the certificate authority that signed it")
     _assert_nothing_changed(case, before)
 
 
