@@ -150,7 +150,8 @@ def connect(
         Options that contradict each other, or a TLS file that does not exist.
     DaskQuantError
         The scheduler cannot be reached, refuses the connection, or has no workers, within
-        ``timeout`` seconds.
+        ``timeout`` seconds; or the TLS handshake fails (the message names the certificate
+        that is not trusted).
     """
     from distributed import Client, LocalCluster
 
@@ -200,6 +201,12 @@ def connect(
     try:
         client = Client(address, timeout=timeout, security=security, set_as_default=True)
     except (OSError, TimeoutError) as exc:
+        refused = _tls_failure(exc)
+        if refused is not None:
+            # Not an address or a scheduler that is down: the hint for those would mislead.
+            raise DaskQuantError(
+                f"cannot connect to the Dask scheduler at {address}: {refused}"
+            ) from exc
         hint = (
             " (a TLS scheduler needs a tls:// address and --tls-ca-file/--tls-cert/--tls-key)"
             if address.startswith("tcp://")
@@ -280,6 +287,29 @@ def _memory_limit(value: str | None) -> str | int | None:
             f"memory_limit must be a size such as '4GiB' or 'auto', got {value!r}"
         ) from exc
     return n or None  # 0: no limit
+
+
+def _tls_failure(exc: BaseException) -> str | None:
+    """What went wrong in a TLS handshake behind ``exc`` (distributed wraps the SSL error),
+    as the cause and what to check; None if no TLS handshake failed."""
+    import ssl
+
+    seen: BaseException | None = exc
+    for _ in range(8):  # the chain is short; a bound keeps a cyclic one from looping
+        if seen is None or isinstance(seen, ssl.SSLError):
+            break
+        seen = seen.__cause__ or seen.__context__
+    if not isinstance(seen, ssl.SSLError):
+        return None
+    if isinstance(seen, ssl.SSLCertVerificationError):
+        return (
+            f"the scheduler's TLS certificate is not trusted ({seen.verify_message}); "
+            "--tls-ca-file must be the certificate authority that signed it"
+        )
+    return (
+        f"the TLS handshake failed ({_reason(seen)}); the scheduler may not trust the "
+        "client certificate: --tls-cert must be signed by the certificate authority it trusts"
+    )
 
 
 def _reason(exc: BaseException) -> str:

@@ -83,7 +83,7 @@ def dither_spread(palette: NDArray[np.float64]) -> float:
     if p.shape[0] < 2:
         return 0.0
     nn = np.full(p.shape[0], np.inf)
-    for start in range(0, p.shape[0], 1024):  # K x K in slices: K may be 65536
+    for start in range(0, p.shape[0], 1024):  # K x K in slices: K may be 65535
         d = ((p[start : start + 1024, None, :] - p[None, :, :]) ** 2).sum(axis=2)
         d[np.arange(d.shape[0]), np.arange(start, start + d.shape[0])] = np.inf
         nn[start : start + 1024] = d.min(axis=1)

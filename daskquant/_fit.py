@@ -23,6 +23,7 @@ from daskquant._colorspace import (
 from daskquant._errors import InputError, InvalidParameterError, TooFewColorsError
 from daskquant._layout import Layout, as_image
 from daskquant._lloyd import LloydRun, compactness, run_lloyd
+from daskquant._palettes import MAX_COLORS
 from daskquant._seeding import in_z_order, kmeans_parallel, kmeans_plus_plus, random_centers
 from daskquant._sources import (
     HistogramSource,
@@ -44,7 +45,6 @@ log = logging.getLogger("daskquant")
 
 Init = Literal["k-means++", "k-means||", "random"]
 Method = Literal["auto", "histogram", "pixels"]
-MAX_COLORS = 65536
 HISTOGRAM_ATTEMPTS = 4  # default attempts where the exact histogram path applies
 PERCEPTUAL_ATTEMPTS = 8  # ... in a perceptual space (see benchmarks/results/quality.md)
 PERCEPTUAL_EPSILON = 0.2  # default epsilon in the perceptual spaces (color-difference units)
@@ -154,7 +154,7 @@ def fit_palette(
         C is 1 (gray), 2 (gray + alpha), 3 (RGB) or 4 (RGBA). Alpha is not clustered and
         fully transparent pixels are left out. A stack (N, ...) gets one shared palette.
     n_colors : int
-        K, from 1 to 65536.
+        K, from 1 to 65535 (``MAX_COLORS``).
     max_iter : int
         Most Lloyd updates after seeding. OpenCV's ``maxCount = m`` is ``max_iter = m - 1``
         (OpenCV counts the seeding as an iteration); there is no clamp to 100 here.

@@ -32,9 +32,9 @@ from daskquant._dither import (
     ordered_dither,
 )
 from daskquant._errors import InvalidParameterError
-from daskquant._fit import MAX_COLORS, _check_int, label_dtype
+from daskquant._fit import _check_int, label_dtype
 from daskquant._layout import Layout, as_image
-from daskquant._palettes import distinct_labels, table_piece
+from daskquant._palettes import MAX_COLORS, distinct_labels, table_piece
 from daskquant._sources import (
     histogram_capable,
     share_once,
@@ -57,7 +57,7 @@ def apply_palette(
     ----------
     image : (H, W), (H, W, C) or (N, H, W, C) ndarray or dask array
     palette : (K, C) array
-        Colors in the image's channel order and values (alpha excluded); K up to 65536.
+        Colors in the image's channel order and values (alpha excluded); K up to 65535.
         A gray palette fits an RGB image and a (K, 3) palette with R = G = B a gray one.
         See :func:`daskquant.load_palette` for palettes from files and names.
     chunks : int or tuple, optional

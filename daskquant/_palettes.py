@@ -39,7 +39,9 @@ __all__ = [
     "table_piece",
 ]
 
-MAX_COLORS = 65536
+# The most colors (K) of any palette, fitted or given. Labels are uint16 above 256 colors;
+# the limit issue 8 sets, 65535, leaves the label value 65535 unused.
+MAX_COLORS = 65535
 # matplotlib's "tab10", the usual categorical colors.
 _TAB10 = "#1f77b4,#ff7f0e,#2ca02c,#d62728,#9467bd,#8c564b,#e377c2,#7f7f7f,#bcbd22,#17becf"
 BUILTIN = {
@@ -78,7 +80,7 @@ def load_palette(
           summary works, its ``"dtype"`` is respected);
         - a GIMP palette (``.gpl``);
         - a PNG: the PLTE of an indexed PNG, or the distinct colors (in order of first
-          appearance) of a PNG with at most 65536 colors, such as a swatch;
+          appearance) of a PNG with at most 65535 colors, such as a swatch;
         - a daskquant output store (its ``palette``), to reuse one palette across jobs;
         - a (K, C) array, taken as it is.
     dtype : dtype, optional

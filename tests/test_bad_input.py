@@ -3,10 +3,17 @@
 Every row gives exit code 1 (runtime) or 2 (usage), one line on stderr that names the cause
 and no traceback (without ``--debug``); the library raises the matching ``DaskQuantError``.
 Nothing that looks complete is written, and the input is left as it was.
+
+Two rows are for the command line only: an unreachable scheduler and a TLS scheduler with
+wrong certificates. The library has no function that connects to a scheduler: it runs on
+the caller's own ``distributed.Client`` (or any Dask scheduler), so connecting is the
+caller's, and so are its errors. A few rows also run as ``python -m daskquant`` on its own
+local cluster, to see the whole of stderr as a shell shows it.
 """
 
 from __future__ import annotations
 
+import inspect
 import os
 import re
 import shutil
@@ -45,6 +52,8 @@ class Case:
     cli: list[str] = field(default_factory=list)
     api: dict[str, Any] | None = field(default_factory=dict)
     cluster: bool = True  # run on the session's cluster (else the row names its own)
+    nobody: Path | None = None  # run as user nobody (root writes anywhere), in this folder
+    ends: str = ""  # how the error line ends (no hint added after the cause)
 
 
 def _png(path: Path, rgb: np.ndarray) -> Path:
@@ -229,6 +238,47 @@ def unreachable_scheduler(tmp: Path) -> Case:
     return Case([src], tmp / "o.zarr", 1, message, dq.DaskQuantError, where, None, cluster=False)
 
 
+def wrong_certificates(tmp: Path, tls_scheduler: tuple[str, dict]) -> Case:  # noqa: F811
+    address, _ = tls_scheduler
+    (tmp / "other-ca").mkdir()
+    pem = _certificates(tmp / "other-ca")  # valid, from a CA the scheduler does not trust
+    where = ["--scheduler", address, "--timeout", "3"]
+    tls = ["--tls-ca-file", pem["ca"], "--tls-cert", pem["cert"], "--tls-key", pem["key"]]
+    message = f"the Dask scheduler at {address}: the scheduler's TLS certificate is not trusted"
+    src = _png(tmp / "in.png", _rgb())
+    case = Case([src], tmp / "o.zarr", 1, message, dq.DaskQuantError, [*where, *tls], None)
+    case.cluster = False
+    case.ends = "--tls-ca-file must be the certificate authority that signed it"
+    return case
+
+
+def locked_output(tmp: Path, locked_folder: tuple[Path, Path, Path]) -> Case:
+    folder, src, locked = locked_folder
+    out = locked / "o.zarr"
+    message = f"{out}: cannot create the output store (Permission denied: no write access to "
+    cli = ["--workers", "1"]  # its own workers, as nobody too
+    return Case(
+        [src], out, 1, f"{message}{locked})", dq.StoreError, cli, cluster=False, nobody=folder
+    )
+
+
+def damaged_since_interrupted(tmp: Path) -> Case:
+    # An interrupted job whose input is then damaged in place (same size and modification
+    # time, as a failing disk leaves it): only the write of the resumed job reads the bad
+    # tile. The store must be kept as it was: incomplete, for another --resume.
+    tif, offset = _tiff(tmp)  # offset: the last of 4 tiles, the last chunk at --chunks 64
+    out = tmp / "o.zarr"
+    kw: dict[str, Any] = {"n_colors": 4, "seed": 0, "chunks": 64}
+    dq.quantize(tif, out, **kw)
+    (out / "labels" / "c" / "1" / "1").unlink()
+    zarr.open_group(str(out), mode="r+").attrs["complete"] = False
+    st = tif.stat()
+    _damaged(tif, tif, at=offset)
+    os.utime(tif, ns=(st.st_atime_ns, st.st_mtime_ns))
+    cli = ["-k", "4", "--seed", "0", "--chunks", "64", "--resume"]
+    return Case([tif], out, 1, "ok.tif: cannot decode", dq.InputError, cli, {**kw, "resume": True})
+
+
 def malformed_palette(tmp: Path) -> Case:
     (tmp / "bad.gpl").write_text("GIMP Palette\n12 oops 7\n")
     src = _png(tmp / "in.png", _rgb())
@@ -238,7 +288,7 @@ def malformed_palette(tmp: Path) -> Case:
     return case
 
 
-ROWS: dict[str, Callable[[Path], Case]] = {
+ROWS: dict[str, Callable[..., Case]] = {
     "nonexistent-path": nonexistent,
     "folder-without-images": empty_folder,
     "corrupt-png": corrupt_png,
@@ -251,12 +301,12 @@ ROWS: dict[str, Callable[[Path], Case]] = {
     "zero-byte-file": zero_byte_file,
     "zero-size-image": zero_size_image,
     "1x1-image": one_pixel,
-    "k-zero": k(0, 2, "n_colors must be between 1 and 65536, got 0", dq.InvalidParameterError),
+    "k-zero": k(0, 2, "n_colors must be between 1 and 65535, got 0", dq.InvalidParameterError),
     "k-negative": k(
-        -3, 2, "n_colors must be between 1 and 65536, got -3", dq.InvalidParameterError
+        -3, 2, "n_colors must be between 1 and 65535, got -3", dq.InvalidParameterError
     ),
-    "k-above-65536": k(
-        65537, 2, "n_colors must be between 1 and 65536, got 65537", dq.InvalidParameterError
+    "k-above-65535": k(
+        65536, 2, "n_colors must be between 1 and 65535, got 65536", dq.InvalidParameterError
     ),
     "k-above-distinct-colors": few_colors,
     "nan-in-float-zarr": non_finite(np.nan),
@@ -266,9 +316,22 @@ ROWS: dict[str, Callable[[Path], Case]] = {
     "output-is-a-file": output_is_a_file,
     "output-is-a-file-overwrite": output_is_a_file_overwrite,
     "existing-output-without-overwrite": existing_output,
+    "output-folder-without-write-permission": locked_output,
     "unreachable-scheduler": unreachable_scheduler,
+    "tls-scheduler-with-wrong-certificates": wrong_certificates,
     "malformed-palette-file": malformed_palette,
+    "corrupt-tiff-found-while-resuming": damaged_since_interrupted,
 }
+# Connecting to a scheduler is the caller's in the library (see the module docstring).
+CLI_ONLY = ("unreachable-scheduler", "tls-scheduler-with-wrong-certificates")
+
+
+def _case(row: str, tmp_path: Path, request: pytest.FixtureRequest) -> Case:
+    """Row ``row``, built in ``tmp_path``. A row that needs a fixture (a TLS scheduler, a
+    folder that user nobody can read) names it after ``tmp``, as a test names fixtures."""
+    make = ROWS[row]
+    fixtures = list(inspect.signature(make).parameters)[1:]
+    return make(tmp_path, *(request.getfixturevalue(name) for name in fixtures))
 
 
 def _snapshot(case: Case) -> dict[Path, str | None]:
@@ -293,52 +356,156 @@ def _assert_one_error_line(err: str, code: int, case: Case) -> None:
     # line, the error, and nothing else from daskquant, Dask or a decoder.
     lines = err.strip().splitlines()
     assert lines[-1].startswith("daskquant: error: ") and case.message in lines[-1], err
+    assert lines[-1].endswith(case.ends), err
     assert not [line for line in lines[:-1] if "error" in line.lower() or "warn" in line.lower()]
     assert [line for line in lines if line.startswith("daskquant:")] == lines[-1:]
 
 
+def _command_line(
+    case: Case, argv: list[str], capfd: pytest.CaptureFixture[str]
+) -> tuple[int, str]:
+    """Exit code and stderr of ``daskquant ARGV``: in this process, or as user nobody."""
+    if case.nobody is None:
+        capfd.readouterr()
+        code = main(argv)
+        return code, capfd.readouterr().err
+    cli = f"import sys\nfrom daskquant._cli import main\nsys.exit(main({argv!r}))"
+    done = _run_unprivileged(cli, case.nobody)
+    return done.returncode, done.stderr
+
+
+def _library_as_nobody(case: Case) -> tuple[list[str], str]:
+    """The class names (with their bases) and the message of what ``dq.quantize`` raises
+    for ``case``, run as user nobody."""
+    assert case.nobody is not None
+    api = (
+        "import daskquant as dq\n"
+        "try:\n"
+        f"    dq.quantize({str(case.inputs[0])!r}, {str(case.output)!r}, **{case.api!r})\n"
+        "except Exception as exc:\n"
+        "    print(*[c.__name__ for c in type(exc).__mro__])\n"
+        "    print(exc)\n"
+    )
+    names, message = _run_unprivileged(api, case.nobody).stdout.strip().split("\n", 1)
+    return names.split(), message
+
+
 @pytest.mark.parametrize("row", ROWS)
-def test_bad_input_on_the_command_line(row, tmp_path, local_cluster, capfd):
-    case = ROWS[row](tmp_path)
+def test_bad_input_on_the_command_line(row, tmp_path, local_cluster, capfd, request):
+    case = _case(row, tmp_path, request)
+    assert (case.api is None) == (row in CLI_ONLY)
     before = _snapshot(case)
     on = ["--scheduler", local_cluster.scheduler.address] if case.cluster else []
-    capfd.readouterr()
-    code = main(["quantize", *map(str, case.inputs[:1]), str(case.output), *case.cli, *on])
-    _assert_one_error_line(capfd.readouterr().err, code, case)
+    argv = ["quantize", *map(str, case.inputs[:1]), str(case.output), *case.cli, *on]
+    code, err = _command_line(case, argv, capfd)
+    _assert_one_error_line(err, code, case)
     _assert_nothing_changed(case, before)
 
 
-@pytest.mark.parametrize("row", [r for r in ROWS if r != "unreachable-scheduler"])
-def test_bad_input_to_the_library(row, tmp_path):
-    case = ROWS[row](tmp_path)
+@pytest.mark.parametrize("row", [r for r in ROWS if r not in CLI_ONLY])
+def test_bad_input_to_the_library(row, tmp_path, request):
+    case = _case(row, tmp_path, request)
     assert case.api is not None
     before = _snapshot(case)
-    with pytest.raises(case.error, match=re.escape(case.message)) as info:
-        dq.quantize(case.inputs[0], case.output, **case.api)
-    assert isinstance(info.value, dq.DaskQuantError)
+    if case.nobody is None:
+        with pytest.raises(case.error, match=re.escape(case.message)) as info:
+            dq.quantize(case.inputs[0], case.output, **case.api)
+        assert isinstance(info.value, dq.DaskQuantError)
+    else:
+        classes, message = _library_as_nobody(case)
+        assert case.error.__name__ in classes and "DaskQuantError" in classes, classes
+        assert case.message in message
     _assert_nothing_changed(case, before)
 
 
-def test_tls_scheduler_with_wrong_certificates(tls_scheduler, tmp_path, capfd):  # noqa: F811
-    address, _ = tls_scheduler
-    other = tmp_path / "other-ca"
-    other.mkdir()
-    pem = _certificates(other)  # a valid certificate, from a CA the scheduler does not trust
-    src = _png(tmp_path / "in.png", _rgb())
-    case = Case(
-        [src], tmp_path / "o.zarr", 1, f"the Dask scheduler at {address}", dq.DaskQuantError
-    )
-    before = _snapshot(case)
-    tls = ["--tls-ca-file", pem["ca"], "--tls-cert", pem["cert"], "--tls-key", pem["key"]]
+# -- K at the limit ------------------------------------------------------------------------
+
+
+def _ramp(n: int) -> np.ndarray:
+    """``n`` distinct colors: color i is (i >> 8, i & 255, 0)."""
+    i = np.arange(n)
+    return np.stack([i >> 8, i & 255, np.zeros_like(i)], axis=1).astype(np.uint8)
+
+
+def test_k_at_the_limit_on_the_command_line_and_in_the_library(tmp_path, local_cluster, capfd):
+    # 65535 colors, the most: a palette file of them is applied; 65536 are refused. Color
+    # (r, g, 0) is the nearest to a pixel (r, g, b), so each pixel's label is r * 256 + g
+    # (the crop has no pixel with r = g = 255, the color left out).
+    rgb = _rgb()
+    assert not ((rgb[..., 0] == 255) & (rgb[..., 1] == 255)).any()
+    expected = rgb[..., 0].astype(np.uint16) * 256 + rgb[..., 1]
+    src = _png(tmp_path / "in.png", rgb)
+    files = {}
+    for n in (65535, 65536):
+        files[n] = tmp_path / f"ramp{n}.txt"
+        files[n].write_text("".join(f"#{r:02x}{g:02x}{b:02x}\n" for r, g, b in _ramp(n)))
+    on = ["--scheduler", local_cluster.scheduler.address, "--json", "-q"]
+
+    argv = ["quantize", str(src), str(tmp_path / "cli.zarr"), "--palette", str(files[65535])]
+    assert main([*argv, *on]) == 0
+    store = zarr.open_group(str(tmp_path / "cli.zarr"), mode="r")
+    assert store.attrs["complete"] is True
+    np.testing.assert_array_equal(store["palette"], _ramp(65535))
+    labels = np.asarray(store["labels"])
+    assert labels.dtype == np.uint16
+    np.testing.assert_array_equal(labels, expected)
+
     capfd.readouterr()
-    code = main(
-        ["quantize", str(src), str(case.output), "--scheduler", address, *tls, "--timeout", "3"]
+    argv = ["quantize", str(src), str(tmp_path / "no.zarr"), "--palette", str(files[65536])]
+    assert main([*argv, *on]) == 2
+    err = capfd.readouterr().err.strip().splitlines()
+    refused = f"palette '{files[65536]}' has 65536 colors; at most 65535 are supported"
+    assert err == [f"daskquant: error: {refused}"]
+    assert not (tmp_path / "no.zarr").exists()
+
+    # The library: the same file loads; one more color is refused wherever a palette is
+    # taken; K = 65535 passes the check (this image is then too small for it).
+    np.testing.assert_array_equal(dq.load_palette(files[65535]), _ramp(65535))
+    with pytest.raises(dq.InvalidParameterError, match="has 65536 colors; at most 65535"):
+        dq.load_palette(files[65536])
+    with pytest.raises(dq.InvalidParameterError, match="between 1 and 65535, got 65536"):
+        dq.apply_palette(rgb, _ramp(65536))
+    with pytest.raises(dq.InputError, match="fewer than n_colors=65535"):
+        dq.fit_palette(rgb, 65535)
+    with pytest.raises(dq.InvalidParameterError, match="between 1 and 65535, got 65536"):
+        dq.fit_palette(rgb, 65536)
+
+
+# One usage error, one input error found before writing, one found while writing.
+FROM_A_SHELL = ["k-above-65535", "corrupt-png", "corrupt-tiff-found-while-resuming"]
+# What may come before the error line on stderr: the progress lines of the command line.
+PROGRESS = re.compile(
+    r"local cluster: 1 worker, 1 thread, .+ per worker"
+    r"|dashboard: http://\S+( +\(pip install bokeh to see it\))?"
+    r"|[a-z][a-z ]* +\[[#.]+\] +\d+%  [\d,]+/[\d,]+ tasks  [\d.]+ s"
+    r"|attempt \d+  iteration .*"
+)
+
+
+@pytest.mark.parametrize("row", FROM_A_SHELL)
+def test_bad_input_from_a_shell(row, tmp_path, request):
+    # The real command on its own local cluster: nothing on stderr but progress and then
+    # the one error line, also while the cluster and the interpreter shut down.
+    case = _case(row, tmp_path, request)
+    before = _snapshot(case)
+    argv = ["quantize", str(case.inputs[0]), str(case.output), *case.cli]
+    env = {k: v for k, v in os.environ.items() if k != "DASK_SCHEDULER_ADDRESS"}
+    done = subprocess.run(
+        [sys.executable, "-m", "daskquant", *argv, "--workers", "1", "--threads-per-worker", "1"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
     )
-    _assert_one_error_line(capfd.readouterr().err, code, case)
+    assert done.returncode == case.code, done.stderr
+    assert done.stdout == ""
+    *progress, last = done.stderr.splitlines()
+    assert last.startswith("daskquant: error: ") and case.message in last, done.stderr
+    assert [line for line in progress if not PROGRESS.fullmatch(line)] == [], done.stderr
     _assert_nothing_changed(case, before)
 
 
-# -- an output folder without write permission --------------------------------------------
+# -- as user nobody (the row output-folder-without-write-permission) ----------------------
 
 _AS_NOBODY = os.geteuid() == 0  # root writes anywhere: the run drops to user "nobody"
 
@@ -409,29 +576,3 @@ def locked_folder() -> Any:
         yield folder, src, locked
     finally:
         shutil.rmtree(folder, ignore_errors=True)
-
-
-def test_output_folder_without_write_permission(locked_folder):
-    folder, src, locked = locked_folder
-    digest = tree_digest(src)
-    out = locked / "o.zarr"
-    cli = (
-        "import sys\nfrom daskquant._cli import main\n"
-        f"sys.exit(main(['quantize', {str(src)!r}, {str(out)!r}, '--workers', '1']))"
-    )
-    done = _run_unprivileged(cli, folder)
-    assert done.returncode == 1 and "Traceback" not in done.stderr
-    lines = done.stderr.strip().splitlines()
-    message = f"{out}: cannot create the output store (Permission denied: no write access to "
-    assert lines[-1] == f"daskquant: error: {message}{locked})", done.stderr
-    assert [line for line in lines if line.startswith("daskquant:")] == lines[-1:]
-    api = (
-        "import daskquant as dq\n"
-        "try:\n"
-        f"    dq.quantize({str(src)!r}, {str(out)!r}, n_colors=4)\n"
-        "except dq.StoreError as exc:\n"
-        "    print(exc)\n"
-    )
-    done = _run_unprivileged(api, folder)
-    assert done.stdout.strip() == f"{message}{locked})"
-    assert not out.exists() and tree_digest(src) == digest

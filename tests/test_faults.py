@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -15,7 +16,8 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -55,9 +57,23 @@ def store_contents(path: Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     return dict(group.attrs), arrays
 
 
+def array_files(store: Path, name: str) -> tuple[dict[str, Any], dict[str, bytes]]:
+    """An array's ``zarr.json`` (codecs, chunk grid, fill value, ...) and the raw bytes of
+    every other file in its folder (its chunks), by path."""
+    folder = store / name
+    meta = json.loads((folder / "zarr.json").read_text())
+    files = {
+        str(f.relative_to(folder)): f.read_bytes()
+        for f in sorted(folder.rglob("*"))
+        if f.is_file() and f.name != "zarr.json"
+    }
+    return meta, files
+
+
 def assert_same_store(a: Path, b: Path, *, ignore: tuple[str, ...] = ()) -> None:
-    """Bit-identical: the same arrays with the same dtypes and values, the same attributes
-    (but the ``daskquant`` entries named in ``ignore``), both complete."""
+    """Bit-identical: the same arrays with the same dtypes and values, the same array
+    metadata and chunk files byte for byte, the same attributes (but the ``daskquant``
+    entries named in ``ignore``), both complete."""
     attrs_a, arrays_a = store_contents(a)
     attrs_b, arrays_b = store_contents(b)
     assert attrs_a["complete"] is True and attrs_b["complete"] is True
@@ -69,6 +85,12 @@ def assert_same_store(a: Path, b: Path, *, ignore: tuple[str, ...] = ()) -> None
     for name, x in arrays_a.items():
         assert x.dtype == arrays_b[name].dtype, name
         np.testing.assert_array_equal(x, arrays_b[name], err_msg=name)
+        # Same metadata means the same chunk grid, so the chunk files must match literally.
+        json_a, chunks_a = array_files(a, name)
+        json_b, chunks_b = array_files(b, name)
+        assert json_a == json_b, name
+        assert sorted(chunks_a) == sorted(chunks_b), name
+        assert [p for p in chunks_a if chunks_a[p] != chunks_b[p]] == [], name
 
 
 def chunk_files(store: Path) -> dict[Path, tuple[int, int]]:
@@ -95,11 +117,11 @@ def start_cli(argv: list[str]) -> subprocess.Popen[bytes]:
 
 
 def wait_for_chunks(store: Path, proc: subprocess.Popen[bytes], n: int, timeout: float = 120):
-    """Block until ``store`` has at least ``n`` label chunk files (the write has begun)."""
+    """Block until ``store`` has at least ``n`` chunk files (the write has begun); a
+    temporary ``*.partial`` file, a chunk still being written, does not count."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        folder = store / "labels" / "c"
-        if folder.is_dir() and sum(1 for f in folder.rglob("*") if f.is_file()) >= n:
+        if len(chunk_files(store)) >= n:
             return
         if proc.poll() is not None:
             _, err = proc.communicate()
@@ -311,18 +333,24 @@ def test_killed_job_is_incomplete_then_resume_finishes_it(
 ):
     digest = tree_digest(scan)
     out = tmp_path / "killed.zarr"
-    argv = ["quantize", str(scan), str(out), *JOB, "--write-rgb", "-q"]
+    argv = ["quantize", str(scan), str(out), *JOB, "--write-rgb"]  # progress shown
     proc = start_cli([*argv, "--workers", "1", "--threads-per-worker", "1"])
     wait_for_chunks(out, proc, 3)
     os.killpg(proc.pid, signal.SIGSTOP)  # freeze the client and its workers, then count
     time.sleep(0.3)  # (a process running on another core stops a moment later)
     done = chunk_files(out)
     os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
+    _, killed_err = proc.communicate()
     wait_for_group_exit(proc.pid)
     total = len(chunk_files(reference))
     assert 3 <= len(done) < total, "the write was not interrupted"
     assert chunk_files(out) == done  # nothing wrote after the kill
+    assert " iteration " in killed_err.decode()  # the killed job fitted, and said so
+    # The fitted palette was saved, whole, before the first chunk was written.
+    group, ref = zarr.open_group(str(out), mode="r"), zarr.open_group(str(reference), mode="r")
+    assert group.attrs["palette_saved"] is True
+    for name in ("palette", "centers", "counts"):
+        np.testing.assert_array_equal(group[name], ref[name], err_msg=name)
 
     capsys.readouterr()
     assert main(["info", str(out)]) == 0
@@ -336,9 +364,13 @@ def test_killed_job_is_incomplete_then_resume_finishes_it(
 
     on = ["--scheduler", local_cluster.scheduler.address, "--json"]
     assert main([*argv, "--resume", *on]) == 0
-    summary = json.loads(capsys.readouterr().out)
+    resumed = capsys.readouterr()
+    summary = json.loads(resumed.out)
     assert summary["extra"]["chunks_written"] == total - len(done)
     assert summary["extra"]["resumed"] is True
+    # Progress was shown (the cluster line), but no iteration: the resume did not fit.
+    assert resumed.err.startswith(f"scheduler {local_cluster.scheduler.address}: 2 workers")
+    assert " iteration " not in resumed.err
     after = chunk_files(out)
     assert {f: after[f] for f in done} == done  # finished chunks untouched
     assert_same_store(reference, out)
@@ -348,11 +380,23 @@ def test_killed_job_is_incomplete_then_resume_finishes_it(
 # -- Ctrl-C -------------------------------------------------------------------------------
 
 
-def test_ctrl_c_stops_cleanly_and_says_what_state_the_store_is_in(scan, tmp_path):
+def every_chunk_file(store: Path) -> list[Path]:
+    """The chunk files of every array of a store (the small ones too), as ``info`` counts."""
+    return [
+        f
+        for f in store.rglob("*")
+        if f.is_file() and "c" in f.relative_to(store).parts[:-1] and ".partial" not in f.name
+    ]
+
+
+def test_ctrl_c_stops_cleanly_and_says_what_state_the_store_is_in(
+    scan, tmp_path, local_cluster, capsys
+):
     digest = tree_digest(scan)
     out = tmp_path / "stopped.zarr"
     argv = ["quantize", str(scan), str(out), "--palette", "web216", "--chunks", "16"]
-    proc = start_cli([*argv, "--write-rgb", "--workers", "1", "--threads-per-worker", "1"])
+    argv.append("--no-quality")  # (not what this test is about; saves a pass per run)
+    proc = start_cli([*argv, "--workers", "1", "--threads-per-worker", "1"])
     wait_for_chunks(out, proc, 3)
     os.killpg(proc.pid, signal.SIGINT)  # what a terminal does on Ctrl-C: the whole group
     _, err = proc.communicate(timeout=60)
@@ -360,10 +404,61 @@ def test_ctrl_c_stops_cleanly_and_says_what_state_the_store_is_in(scan, tmp_path
     assert proc.returncode == 130
     lines = err.decode().strip().splitlines()
     assert "Traceback" not in err.decode()
-    assert lines[-1].startswith(f"daskquant: error: interrupted: {out} is incomplete (")
-    assert lines[-1].endswith("chunks written); rerun the same command with --resume to finish it")
+    said = re.fullmatch(
+        rf"daskquant: error: interrupted: {re.escape(str(out))} is incomplete \((\d+) of "
+        r"(\d+) chunks written\); rerun the same command with --resume to finish it",
+        lines[-1],
+    )
+    assert said, lines[-1]
     assert zarr.open_group(str(out), mode="r").attrs["complete"] is False
+    # What the line says is what is on disk, and what info says.
+    capsys.readouterr()
+    assert main(["info", str(out), "--json"]) == 0
+    chunks = json.loads(capsys.readouterr().out)["chunks"]
+    written, total = int(said[1]), int(said[2])
+    assert written == len(every_chunk_file(out)) == chunks["written"] < total
+    assert total == chunks["total"]
+
+    # --resume finishes it as if it had never stopped.
+    expected = tmp_path / "expected.zarr"
+    with dask.config.set(scheduler="threads"):
+        dq.quantize(scan, expected, palette="web216", chunks=16, quality=False)
+    on = ["--scheduler", local_cluster.scheduler.address, "-q"]
+    assert main([*argv, "--resume", *on]) == 0
+    assert_same_store(expected, out)
     assert tree_digest(scan) == digest
+
+
+def test_ctrl_c_during_the_fit(scan, tmp_path):
+    # A fit that takes a while (pixel path, many small chunks, no early stop); Ctrl-C comes
+    # after its first iteration. The store is created after the fit: nothing is written.
+    out = tmp_path / "fitting.zarr"
+    slow = ["--method", "pixels", "--chunks", "16", "--max-iter", "50", "--epsilon", "0"]
+    one = ["--workers", "1", "--threads-per-worker", "1"]
+    proc = start_cli(["quantize", str(scan), str(out), "-k", "6", "--attempts", "1", *slow, *one])
+    assert proc.stderr is not None
+    lines: list[str] = []
+    fitting = threading.Event()
+
+    def read() -> None:
+        assert proc.stderr is not None
+        for raw in proc.stderr:
+            lines.append(raw.decode())
+            if " iteration " in lines[-1]:
+                fitting.set()
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    if not fitting.wait(120):
+        os.killpg(proc.pid, signal.SIGKILL)
+        raise AssertionError("the fit did not start:\n" + "".join(lines))
+    os.killpg(proc.pid, signal.SIGINT)
+    assert proc.wait(60) == 130
+    reader.join(10)
+    wait_for_group_exit(proc.pid)
+    assert "Traceback" not in "".join(lines)
+    assert lines[-1].strip() == f"daskquant: error: interrupted: nothing was written to {out}"
+    assert not out.exists()
 
 
 def test_ctrl_c_before_anything_is_written(scan, tmp_path):
@@ -397,12 +492,52 @@ def nanny_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         procs.close()
 
 
-def _kill_a_worker(client: Any) -> int:
-    """SIGKILL one worker process (its nanny starts another); the pid killed."""
+@contextmanager
+def killing_a_worker(
+    client: Any, choose: Callable[[list[str]], str | None]
+) -> Iterator[list[str]]:
+    """While the block runs, a thread asks ``choose(workers)`` every few milliseconds which
+    of the workers to kill, and SIGKILLs that worker's process once (its nanny starts
+    another). Yields the list of killed addresses, filled in when that happens."""
     pids = client.run(os.getpid)
-    pid = pids[sorted(pids)[0]]
-    os.kill(pid, signal.SIGKILL)
-    return pid
+    workers = sorted(pids)
+    killed: list[str] = []
+    done = threading.Event()
+
+    def watch() -> None:
+        deadline = time.monotonic() + 120
+        while not done.is_set() and time.monotonic() < deadline:
+            worker = choose(workers)
+            if worker is not None:
+                os.kill(pids[worker], signal.SIGKILL)
+                killed.append(worker)
+                return
+            time.sleep(0.002)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    try:
+        yield killed
+    finally:
+        done.set()
+        watcher.join(5)
+
+
+def _processing(
+    client: Any, prefix: str, seen: list[list[str]]
+) -> Callable[[list[str]], str | None]:
+    """A ``choose`` for :func:`killing_a_worker`: a worker the scheduler shows processing
+    tasks named ``prefix``; their keys go to ``seen``."""
+
+    def choose(workers: list[str]) -> str | None:
+        for worker, keys in client.processing(workers).items():
+            running = [str(k) for k in keys if str(k).startswith(f"{prefix}-")]
+            if running:
+                seen.append(running)
+                return str(worker)
+        return None
+
+    return choose
 
 
 def _on_cluster(address: str, run: Any) -> Any:
@@ -413,24 +548,45 @@ def _on_cluster(address: str, run: Any) -> Any:
         return run(client)
 
 
-def test_worker_killed_during_the_fit(nanny_cluster, scan, tmp_path):
-    # Every iteration runs on the workers, over the input they hold (persisted, not scattered).
-    kw = {**JOB_KW, "method": "pixels", "max_iter": 6, "chunks": 48}
-    with dask.config.set(scheduler="threads"):
-        dq.quantize(scan, tmp_path / "ref.zarr", **kw)
+@pytest.mark.parametrize(
+    ("method", "tasks"),
+    [
+        ("pixels", "_block_partials"),  # every Lloyd iteration, over the pixels
+        ("auto", "_block_histogram"),  # the default path's one pass over the pixels
+    ],
+)
+def test_worker_killed_during_the_fit(nanny_cluster, scan, reference, tmp_path, method, tasks):
+    # The input lives on the workers (persisted, not scattered): what a worker held is made
+    # again, and the tasks it was running run again elsewhere.
+    if method == "auto":
+        kw, expected = JOB_KW, reference
+    else:  # fewer, larger chunks: a Lloyd update of 256 tiny tasks costs much more here
+        kw, expected = {**JOB_KW, "method": method, "chunks": 48}, tmp_path / "ref.zarr"
+        with dask.config.set(scheduler="threads"):
+            dq.quantize(scan, expected, **kw)
     digest = tree_digest(scan)
-    killed: list[int] = []
+    running: list[list[str]] = []
+    iterations: list[int] = []
 
     def run(client: Any) -> Any:
-        def on_iteration(iteration: int, shift: float) -> None:
-            if not killed:
-                killed.append(_kill_a_worker(client))
-
-        return dq.quantize(scan, tmp_path / "out.zarr", on_iteration=on_iteration, **kw)
+        with killing_a_worker(client, _processing(client, tasks, running)) as killed:
+            s = dq.quantize(
+                scan,
+                tmp_path / "out.zarr",
+                on_iteration=lambda i, shift: iterations.append(len(killed)),
+                **kw,
+            )
+        assert killed, f"no {tasks} task was seen running"
+        return s
 
     s = _on_cluster(nanny_cluster, run)
-    assert killed and s.n_iter > 1
-    assert_same_store(tmp_path / "ref.zarr", tmp_path / "out.zarr")
+    assert running and s.n_iter > 1
+    # ``iterations``: for each Lloyd update, whether the worker was dead when it ended.
+    if method == "pixels":  # killed in an update's reduction, which then ended
+        assert 1 in iterations
+    else:  # killed before the first update (on the distinct colors, in the client)
+        assert iterations == [1] * s.n_iter
+    assert_same_store(expected, tmp_path / "out.zarr")
     assert tree_digest(scan) == digest
 
 
@@ -441,22 +597,18 @@ def test_worker_killed_during_the_write(nanny_cluster, scan, reference, tmp_path
     out = tmp_path / "out.zarr"
     seen: list[int] = []
 
-    def run(client: Any) -> Any:
-        def kill_when_writing() -> None:
-            deadline = time.monotonic() + 120
-            while time.monotonic() < deadline and not seen:
-                n = len(chunk_files(out))
-                if n >= 3:
-                    seen.append(n)
-                    _kill_a_worker(client)
-                time.sleep(0.005)
+    def writing(workers: list[str]) -> str | None:
+        n = len(chunk_files(out))
+        if n < 3:
+            return None
+        seen.append(n)
+        return workers[0]
 
-        watcher = threading.Thread(target=kill_when_writing, daemon=True)
-        watcher.start()
-        try:
-            return dq.quantize(scan, out, **JOB_KW)
-        finally:
-            watcher.join(5)
+    def run(client: Any) -> Any:
+        with killing_a_worker(client, writing) as killed:
+            s = dq.quantize(scan, out, **JOB_KW)
+        assert killed, "no worker was killed"
+        return s
 
     _on_cluster(nanny_cluster, run)
     assert seen and seen[0] < len(chunk_files(reference)), "the write was not interrupted"
