@@ -287,8 +287,9 @@ def fit_palette(
         stats = pixels.stats()
         if stats.n_nonfinite:
             raise InputError(
-                f"image has {stats.n_nonfinite} pixels with NaN or inf values; replace them "
-                "(for example with numpy.nan_to_num) or mask them with an alpha channel"
+                f"image has {_count(stats.n_nonfinite, 'pixel')} with NaN or inf values; "
+                "replace them (for example with numpy.nan_to_num) or mask them with an alpha "
+                "channel"
             )
         n_valid, low, high, seed_set = stats.n_valid, stats.low, stats.high, None
         _check_enough(n_valid, n_distinct, k, layout)
@@ -410,7 +411,7 @@ def _check_enough(n_valid: int, n_distinct: int | None, k: int, layout: Layout) 
         raise InputError("image has no pixels to fit: every pixel is fully transparent")
     if n_valid < k:
         raise InputError(
-            f"image has {n_valid} pixels, fewer than n_colors={k}; ask for at most "
+            f"image has {_count(n_valid, 'pixel')}, fewer than n_colors={k}; ask for at most "
             f"{_count(n_valid, 'color')}"
         )
     if n_distinct is not None and n_distinct < k:

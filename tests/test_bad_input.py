@@ -157,7 +157,7 @@ def zero_size_image(tmp: Path) -> Case:
 def one_pixel(tmp: Path) -> Case:
     src = _png(tmp / "dot.png", _rgb()[:1, :1])
     return Case(
-        [src], tmp / "o.zarr", 1, "image has 1 pixels, fewer than n_colors=16", dq.InputError
+        [src], tmp / "o.zarr", 1, "image has 1 pixel, fewer than n_colors=16", dq.InputError
     )
 
 
@@ -191,7 +191,7 @@ def non_finite(value: float) -> Callable[[Path], Case]:
         data = _rgb().astype(np.float32) / 255
         data[5, 7, 1] = value
         src = _zarr(tmp / "float.zarr", data)
-        return Case([src], tmp / "o.zarr", 1, "1 pixels with NaN or inf values", dq.InputError)
+        return Case([src], tmp / "o.zarr", 1, "1 pixel with NaN or inf values", dq.InputError)
 
     return make
 
