@@ -94,9 +94,11 @@ def open_tiff(path: Path, *, level: int = 0, chunks: tuple[int, int] | None = No
     return arr.transpose(order) if order != list(range(arr.ndim)) else arr
 
 
-def _identity(path: Path) -> tuple[int, int]:
+def _identity(path: Path) -> tuple[int, int, int]:
+    # The change time too: a file rewritten in place with its size and modification time
+    # put back is another version (a process that opened the old one must open it again).
     st = path.stat()
-    return st.st_mtime_ns, st.st_size
+    return st.st_mtime_ns, st.st_size, st.st_ctime_ns
 
 
 @contextmanager
@@ -169,7 +171,7 @@ class _TiffRegion:
         level: int,
         shape: tuple[int, ...],
         dtype: np.dtype,
-        identity: tuple[int, int],
+        identity: tuple[int, int, int],
     ) -> None:
         self.path = path
         self.level = level
@@ -200,7 +202,7 @@ _open_lock = threading.Lock()
 
 
 @lru_cache(maxsize=8)
-def _zarr_level(path: str, level: int, identity: tuple[int, int]) -> Any:
+def _zarr_level(path: str, level: int, identity: tuple[int, int, int]) -> Any:
     """The Zarr array of one TIFF level, opened once per process (and per file version)."""
     import tifffile
     import zarr

@@ -334,12 +334,12 @@ def _case(row: str, tmp_path: Path, request: pytest.FixtureRequest) -> Case:
     return make(tmp_path, *(request.getfixturevalue(name) for name in fixtures))
 
 
-def _snapshot(case: Case) -> dict[Path, str | None]:
+def _snapshot(case: Case) -> dict[Path, dict[str, str] | None]:
     paths = [*case.inputs, case.output]
     return {p: tree_digest(p) if p.exists() else None for p in paths}
 
 
-def _assert_nothing_changed(case: Case, before: dict[Path, str | None]) -> None:
+def _assert_nothing_changed(case: Case, before: dict[Path, dict[str, str] | None]) -> None:
     for path, digest in before.items():
         if path == case.output and digest is None and path.exists():
             # Something was left behind: it must not look like a finished store.
