@@ -150,8 +150,12 @@ def render(
     lines = [
         "# Quantization quality on real photographs",
         "",
-        f"Measured {meta['date']} on {meta['machine']} (a shared machine: times are indicative)"
-        + (f", code at {meta['commit']}, {meta['load']}." if "commit" in meta else "."),
+        f"Measured {meta['date']} on {meta['machine']}"
+        + (
+            f", code at {meta['commit']}, {meta['load']}."
+            if "commit" in meta
+            else " (a shared machine: times are indicative)."
+        ),
         f"Command: `{meta['command']}`. No dithering. Each cell: PSNR (dB, higher is better) / "
         "mean CIEDE2000 (lower is better) / seconds. **Bold**: the best PSNR and the best "
         "CIEDE2000 of the row.",
