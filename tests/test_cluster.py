@@ -376,8 +376,14 @@ def _sigint_disposition() -> bool:
 
 def test_local_workers_ignore_ctrl_c_also_after_a_restart() -> None:
     # A terminal's Ctrl-C reaches the whole process group; only the client answers it,
-    # including through workers the nannies start again after a crash.
-    with connect(workers=1, threads_per_worker=1) as client:
-        assert all(client.run(_sigint_disposition).values())
-        client.restart()
-        assert all(client.run(_sigint_disposition).values())
+    # including through workers the nannies start again after a crash. Ctrl-C is answered
+    # here as in a terminal, even if the tests run where it is ignored (a background job),
+    # so that the workers cannot just inherit an ignored SIGINT.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with connect(workers=1, threads_per_worker=1) as client:
+            assert all(client.run(_sigint_disposition).values())
+            client.restart()
+            assert all(client.run(_sigint_disposition).values())
+    finally:
+        signal.signal(signal.SIGINT, previous)

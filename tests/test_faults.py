@@ -106,10 +106,18 @@ def chunk_files(store: Path) -> dict[Path, tuple[int, int]]:
     return found
 
 
+# ``python -m daskquant``, answering Ctrl-C even where this test runs with SIGINT ignored
+# (a background job of a non-interactive shell), which the child would inherit.
+_WITH_CTRL_C = (
+    "import runpy, signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
+    "runpy.run_module('daskquant', run_name='__main__', alter_sys=True)"
+)
+
+
 def start_cli(argv: list[str]) -> subprocess.Popen[bytes]:
     """``python -m daskquant ARGV`` in its own process group, as a shell would start it."""
     return subprocess.Popen(
-        [sys.executable, "-m", "daskquant", *argv],
+        [sys.executable, "-c", _WITH_CTRL_C, *argv],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         start_new_session=True,
