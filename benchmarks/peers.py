@@ -232,13 +232,28 @@ def main() -> None:
         )
         return
     img = mosaic(args.side)
-    meta = {
-        **run_meta(args.note),
+    this_run = run_meta(args.note)
+    meta: dict = {
         "image": f"{img.shape[1]} x {img.shape[0]} mosaic of real photographs ({img.shape[0] * img.shape[1] / 1e6:.1f} MP)",
+        "machine": this_run["machine"],
+        "date": this_run["date"],
         "criteria": "EPS + MAX_ITER, 20, 1.0; 10 attempts, random centers (recipe); sklearn/dask-ml defaults",
+        "runs": {},  # the record of the run each K's rows come from
     }
+    # The rows of other K values stay, with the record of their own run: ratios are only
+    # ever taken within one K, so within one run.
     results: dict[str, dict[str, dict[str, float]]] = {}
+    stored = RESULTS / "peers.json"
+    if stored.exists():
+        old = json.loads(stored.read_text())
+        if old["meta"].get("image") == meta["image"]:
+            for k, rows in old["results"].items():
+                if int(k) not in args.colors:
+                    results[k] = rows
+                    meta["runs"][k] = old["meta"]["runs"][k]
     for k in args.colors:
+        meta["runs"][str(k)] = this_run
+        results = dict(sorted({**results, str(k): {}}.items(), key=lambda kv: int(kv[0])))
         results[str(k)] = {}
         for method in METHODS:
             if method in args.skip:
@@ -251,7 +266,7 @@ def main() -> None:
 
 
 def save(
-    meta: dict[str, str],
+    meta: dict,
     results: dict[str, dict[str, dict[str, float]]],
     *,
     final: bool = False,
@@ -265,8 +280,12 @@ def save(
         print(table)
 
 
-def render(meta: dict[str, str], results: dict[str, dict[str, dict[str, float]]]) -> str:
+def render(meta: dict, results: dict[str, dict[str, dict[str, float]]]) -> str:
     lines = [header(meta), ""]
+    for k, run in meta.get("runs", {}).items():
+        record = header({key: v for key, v in run.items() if key != "machine"})
+        lines.append(f"K={k}: " + record.replace("\n", " "))
+    lines.append("")
     lines.append(
         "| K | method | time (s) | x daskquant time | peak memory (GiB) | compactness | x daskquant compactness | s / Lloyd iteration |"
     )
