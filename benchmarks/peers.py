@@ -282,7 +282,7 @@ def save(
 
 def render(meta: dict, results: dict[str, dict[str, dict[str, float]]]) -> str:
     lines = [header(meta), ""]
-    for k, run in meta.get("runs", {}).items():
+    for k, run in sorted(meta.get("runs", {}).items(), key=lambda kv: int(kv[0])):
         record = header({key: v for key, v in run.items() if key != "machine"})
         lines.append(f"K={k}: " + record.replace("\n", " "))
     lines.append("")
