@@ -141,7 +141,8 @@ def kmeans(
             if ordered is None:
                 if seed_set is None:
                     seed_set = pixels.seed_points(n, int(rng.integers(1 << 62)))
-                ordered = in_z_order(*seed_set)
+                done = source.order if isinstance(source, HistogramSource) else None
+                ordered = in_z_order(*seed_set, order=done)
             start = kmeans_plus_plus(*ordered, k, rng)
         else:
             start = random_centers(low, high, k, rng)

@@ -309,7 +309,9 @@ def fit_palette(
             if ordered is None:
                 if seed_set is None:
                     seed_set = pixels.seed_points(n_valid, int(rng.integers(1 << 62)))
-                ordered = in_z_order(*seed_set)
+                # The distinct colors' source holds their Z-order already (its boxes use it).
+                done = source.order if capable and isinstance(source, WeightedPoints) else None
+                ordered = in_z_order(*seed_set, order=done)
             start = kmeans_plus_plus(*ordered, k, rng)
         run = run_lloyd(
             source,

@@ -374,9 +374,16 @@ class Boxes:
     ``labels`` holds the memberships found by the last call, in box order.
     """
 
-    def __init__(self, points: NDArray, weights: NDArray[np.int64], *, box: int) -> None:
+    def __init__(
+        self,
+        points: NDArray,
+        weights: NDArray[np.int64],
+        *,
+        box: int,
+        order: NDArray[np.int64] | None = None,
+    ) -> None:
         self.box = box
-        self.order = z_order(points)
+        self.order = z_order(points) if order is None else order  # given: already computed
         self.points = np.ascontiguousarray(points[self.order])
         self.weights = np.ascontiguousarray(weights[self.order])
         self.lo, self.hi = box_bounds(self.points, box)

@@ -211,10 +211,11 @@ def kmeans_plus_plus(
 
 
 def in_z_order(
-    points: NDArray, weights: NDArray
+    points: NDArray, weights: NDArray, order: NDArray[np.int64] | None = None
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    """Points (float64) and their weights, in the Z-order of the points (once per fit)."""
-    order = z_order(points)
+    """Points (float64) and their weights, in the Z-order of the points (once per fit;
+    ``order``, if given, is that order, already computed)."""
+    order = z_order(points) if order is None else order
     return points[order].astype(np.float64), weights[order].astype(np.float64)
 
 

@@ -14,7 +14,7 @@ import os
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from functools import partial
+from functools import cached_property, partial
 from typing import Any, Protocol
 
 import dask
@@ -439,12 +439,18 @@ class WeightedPoints:
     _boxes: K.Boxes | None = None
     _last: NDArray[np.float64] | None = None  # the centers of the last partials call
 
+    @cached_property
+    def order(self) -> NDArray[np.int64]:
+        """The points' Z-order (:func:`~daskquant._kernels.z_order`), computed once: every
+        box size and the k-means++ seeding walk the points in it."""
+        return K.z_order(self.points)
+
     def partials(self, centers: NDArray[np.float64], *, labels: Any = None) -> Partials:
         # Not for concurrent calls on one source (the Lloyd driver asks one at a time).
         centers = np.ascontiguousarray(centers, np.float64)
         size = K.box_size(centers.shape[0])
         if self._boxes is None or self._boxes.box != size:
-            self._boxes = K.Boxes(self.points, self.counts, box=size)
+            self._boxes = K.Boxes(self.points, self.counts, box=size, order=self.order)
         boxes = self._boxes
         edges = np.linspace(0, boxes.n_boxes, _PARTS + 1).astype(int)
         ranges = [(a, b) for a, b in itertools.pairwise(edges) if b > a]
