@@ -47,7 +47,7 @@ def mosaic(side: int) -> np.ndarray:
     CACHE.mkdir(parents=True, exist_ok=True)
     path = CACHE / f"mosaic_{side}.npy"
     if not path.exists():
-        from daskquant._samples import photo_mosaic
+        from daskquant._cli._samples import photo_mosaic
 
         np.save(path, photo_mosaic(side, side, seed=0))
     return np.load(path)
@@ -199,7 +199,7 @@ def measure(method: str, side: int, k: int, timeout: float) -> dict[str, float]:
 
 
 def nearest_sse(img: np.ndarray, centers: np.ndarray) -> float:
-    from daskquant import _kernels
+    from daskquant._engine import _kernels
 
     px = img.reshape(-1, 3)
     total = 0.0

@@ -43,7 +43,7 @@ from _meta import run_meta
 from numpy.typing import NDArray
 
 import daskquant as dq
-from daskquant._samples import photo
+from daskquant._cli._samples import photo
 
 ROOT = Path(__file__).resolve().parent
 RESULTS = ROOT / "results"

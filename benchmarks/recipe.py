@@ -26,8 +26,8 @@ from _meta import header, run_meta
 from peers import nearest_sse
 
 import daskquant as dq
-from daskquant._cluster import connect
-from daskquant._samples import photo_mosaic
+from daskquant._cli._cluster import connect
+from daskquant._cli._samples import photo_mosaic
 
 RESULTS = Path(__file__).parent / "results"
 REFERENCE = "daskquant, histogram path, 10 attempts"

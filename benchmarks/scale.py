@@ -6,7 +6,7 @@
 
 The inputs are RGB uint8 Zarr v3 arrays (2048 x 2048 chunks, Zstd level 3) of real
 photographs: every chunk is a mosaic of scikit-image's bundled photos at varied scales
-(daskquant._samples.photo_mosaic). They are built once and cached under
+(daskquant._cli._samples.photo_mosaic). They are built once and cached under
 benchmarks/results/cache (about 4 GB in all).
 
 Every run is a fresh process tree (after an unmeasured small run that fills numba's cache), timed from start to exit, with its memory sampled every
@@ -60,7 +60,7 @@ def build(side: int) -> Path:
     import zarr
     from zarr.codecs import ZstdCodec
 
-    from daskquant._samples import photo_mosaic
+    from daskquant._cli._samples import photo_mosaic
 
     path = CACHE / f"scale_{side}.zarr"
     if path.exists() and zarr.open_array(str(path), mode="r").attrs.get("built"):
@@ -107,7 +107,7 @@ def floor_child(source: str, out: str, chunks: str) -> None:
     import zarr
     from distributed import Client, LocalCluster
 
-    from daskquant._store import write_large
+    from daskquant._store._store import write_large
 
     cy, cx = (int(c) for c in chunks.split(","))
     with (

@@ -1,7 +1,6 @@
 """daskquant: K-color quantization of very large images with distributed k-means on Dask."""
 
-from daskquant._collection import open_collection
-from daskquant._cv2compat import (
+from daskquant._api._cv2compat import (
     KMEANS_PP_CENTERS,
     KMEANS_RANDOM_CENTERS,
     KMEANS_USE_INITIAL_LABELS,
@@ -10,6 +9,11 @@ from daskquant._cv2compat import (
     TERM_CRITERIA_MAX_ITER,
     kmeans,
 )
+from daskquant._api._fit import FitResult, fit_palette
+from daskquant._api._labels import apply_palette
+from daskquant._api._quality import quality
+from daskquant._api._quantize import Summary, quantize
+from daskquant._color._palettes import load_palette
 from daskquant._errors import (
     DaskQuantError,
     InputError,
@@ -17,15 +21,11 @@ from daskquant._errors import (
     StoreError,
     TooFewColorsError,
 )
-from daskquant._export import export
-from daskquant._fit import FitResult, fit_palette
-from daskquant._labels import apply_palette
-from daskquant._palettes import load_palette
-from daskquant._preview import preview
-from daskquant._quality import quality
-from daskquant._quantize import Summary, quantize
-from daskquant._readers import open_image
-from daskquant._store import open_store
+from daskquant._io._collection import open_collection
+from daskquant._io._readers import open_image
+from daskquant._store._export import export
+from daskquant._store._preview import preview
+from daskquant._store._store import open_store
 
 __version__ = "0.1.0"
 

@@ -2,7 +2,7 @@
 
 import sys
 
-from daskquant._cli import main
+from daskquant._cli._main import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -35,8 +35,8 @@ from test_cluster import _certificates, tls_scheduler  # noqa: F401  (a fixture)
 from test_faults import tree_digest
 
 import daskquant as dq
-from daskquant._cli import main
-from daskquant._samples import photo
+from daskquant._cli._main import main
+from daskquant._cli._samples import photo
 
 
 @dataclass
@@ -369,7 +369,7 @@ def _command_line(
         capfd.readouterr()
         code = main(argv)
         return code, capfd.readouterr().err
-    cli = f"import sys\nfrom daskquant._cli import main\nsys.exit(main({argv!r}))"
+    cli = f"import sys\nfrom daskquant._cli._main import main\nsys.exit(main({argv!r}))"
     done = _run_unprivileged(cli, case.nobody)
     return done.returncode, done.stderr
 

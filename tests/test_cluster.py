@@ -23,9 +23,9 @@ import numpy as np
 import pytest
 import zarr
 
-from daskquant._cli import main
-from daskquant._cluster import connect, local_size, scheduler_address
-from daskquant._samples import photo
+from daskquant._cli._cluster import connect, local_size, scheduler_address
+from daskquant._cli._main import main
+from daskquant._cli._samples import photo
 
 # Should pytest itself be killed, the scheduler stops after 5 idle minutes and its workers
 # 30 s after losing it: nothing outlives a test run for long.

@@ -18,7 +18,7 @@ import dask.config
 import distributed  # noqa: F401  (loads distributed's configuration defaults)
 import pytest
 
-from daskquant._cli import _parser
+from daskquant._cli._main import _parser
 
 yaml = pytest.importorskip("yaml")
 

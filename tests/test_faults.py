@@ -29,8 +29,8 @@ import zarr
 from test_cluster import Processes, start_tcp_cluster
 
 import daskquant as dq
-from daskquant._cli import main
-from daskquant._samples import photo_mosaic
+from daskquant._cli._main import main
+from daskquant._cli._samples import photo_mosaic
 
 # -- helpers ------------------------------------------------------------------------------
 
@@ -629,7 +629,7 @@ def test_a_shared_table_survives_the_loss_of_a_worker(nanny_cluster):
     # worker, so losing the one that got it first loses nothing.
     import dask.array as da
 
-    from daskquant._sources import share_once
+    from daskquant._engine._sources import share_once
 
     def run(client: Any) -> np.ndarray:
         table = np.arange(256, dtype=np.uint8)[::-1].copy()

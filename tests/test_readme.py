@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 
 import daskquant as dq
-from daskquant._cli import _demo_image, _demo_options, _parser
+from daskquant._cli._main import _demo_image, _demo_options, _parser
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 

@@ -1,0 +1,1 @@
+"""The public functions: fit, label, quantize, the cv2-compatible kmeans, quality."""

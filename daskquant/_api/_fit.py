@@ -1,0 +1,429 @@
+"""The image-level API: fit a palette, map an image onto a palette."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Literal
+
+import dask.array as da
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from daskquant._color._palettes import MAX_COLORS
+from daskquant._color._spaces import (
+    ColorSpace,
+    PointSource,
+    check_colorspace,
+    from_space,
+    rgb_scale,
+    to_space,
+)
+from daskquant._engine._lloyd import LloydRun, compactness, run_lloyd
+from daskquant._engine._seeding import (
+    in_z_order,
+    kmeans_parallel,
+    kmeans_plus_plus,
+    random_centers,
+)
+from daskquant._engine._sources import (
+    HistogramSource,
+    PixelSource,
+    Source,
+    WeightedPoints,
+    histogram_capable,
+    persist_in_memory,
+)
+from daskquant._errors import InputError, InvalidParameterError, TooFewColorsError
+from daskquant._io._layout import Layout, as_image
+
+__all__ = [
+    "FitResult",
+    "fit_palette",
+    "label_dtype",
+    "to_palette",
+]
+
+log = logging.getLogger("daskquant")
+
+Init = Literal["k-means++", "k-means||", "random"]
+Method = Literal["auto", "histogram", "pixels"]
+HISTOGRAM_ATTEMPTS = 4  # default attempts where the exact histogram path applies
+PERCEPTUAL_ATTEMPTS = 8  # ... in a perceptual space (see benchmarks/results/quality.md)
+PERCEPTUAL_EPSILON = 0.2  # default epsilon in the perceptual spaces (color-difference units)
+
+
+@dataclass(frozen=True)
+class FitResult:
+    """A fitted palette.
+
+    Attributes
+    ----------
+    centers : (K, C) float64 ndarray
+        The k-means centers.
+    palette : (K, C) ndarray of the input dtype
+        ``centers`` rounded and clipped to the input dtype.
+    compactness : float
+        Sum over all (non-transparent) pixels of the squared distance to the nearest center.
+    n_iter : int
+        Lloyd updates run by the kept attempt.
+    converged : bool
+        Whether the kept attempt stopped because every center moved at most ``epsilon``.
+    method : {"histogram", "pixels"}
+        Which path ran the iterations.
+    seed : int
+        The seed actually used (drawn and recorded when none was given).
+    n_pixels : int
+        Pixels that took part in the fit.
+    n_distinct : int or None
+        Distinct colors of the image, where the exact histogram was built.
+    counts : (K,) int64 ndarray
+        Pixels nearest to each center: the share of each palette color in the result.
+    colorspace : {"rgb", "lab", "din99"}
+        Where the clustering ran. In a perceptual space, ``centers`` are still in the
+        input's RGB values (converted back, see :func:`fit_palette`), ``compactness`` and
+        ``epsilon`` are in that space's units, and labels are nearest in that space (pass
+        the same ``colorspace`` to :func:`apply_palette`).
+    """
+
+    centers: NDArray[np.float64]
+    palette: NDArray
+    compactness: float
+    n_iter: int
+    converged: bool
+    method: str
+    init: str
+    attempts: int
+    seed: int
+    n_pixels: int
+    n_distinct: int | None
+    max_iter: int
+    epsilon: float
+    counts: NDArray[np.int64]
+    # Histogram path: the label of every distinct color of the image, as (packed codes,
+    # labels), so the image can be labelled by a table lookup instead of distances.
+    color_labels: tuple[NDArray[np.uint32], NDArray] | None = field(
+        default=None, repr=False, compare=False
+    )
+    colorspace: ColorSpace = "rgb"
+
+    @property
+    def n_colors(self) -> int:
+        return int(self.centers.shape[0])
+
+
+def label_dtype(n_colors: int) -> np.dtype:
+    """uint8 for up to 256 colors, else uint16."""
+    return np.dtype(np.uint8 if n_colors <= 256 else np.uint16)
+
+
+def to_palette(centers: NDArray[np.float64], dtype: np.dtype) -> NDArray:
+    """Centers rounded to the nearest value of ``dtype`` (clipped to its range)."""
+    dtype = np.dtype(dtype)
+    if dtype.kind == "f":
+        return centers.astype(dtype)
+    info = np.iinfo(dtype)
+    return np.clip(np.rint(centers), info.min, info.max).astype(dtype)
+
+
+def _check_int(name: str, value: object, low: int, high: int | None = None) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise InvalidParameterError(f"{name} must be an integer, got {value!r}")
+    if value < low or (high is not None and value > high):
+        bound = f"between {low} and {high}" if high is not None else f"at least {low}"
+        raise InvalidParameterError(f"{name} must be {bound}, got {value}")
+    return int(value)
+
+
+def fit_palette(
+    image: ArrayLike | da.Array,
+    n_colors: int,
+    *,
+    max_iter: int = 20,
+    epsilon: float | None = None,
+    attempts: int | None = None,
+    init: Init | ArrayLike = "k-means++",
+    seed: int | np.random.Generator | None = None,
+    method: Method = "auto",
+    chunks: tuple[int, ...] | int | None = None,
+    on_iteration: Callable[[int, float], None] | None = None,
+    colorspace: ColorSpace = "rgb",
+) -> FitResult:
+    """Fit a palette of ``n_colors`` colors to an image by k-means.
+
+    Parameters
+    ----------
+    image : (H, W), (H, W, C) or (N, H, W, C) ndarray or dask array
+        C is 1 (gray), 2 (gray + alpha), 3 (RGB) or 4 (RGBA). Alpha is not clustered and
+        fully transparent pixels are left out. A stack (N, ...) gets one shared palette.
+    n_colors : int
+        K, from 1 to 65535 (``MAX_COLORS``).
+    max_iter : int
+        Most Lloyd updates after seeding. OpenCV's ``maxCount = m`` is ``max_iter = m - 1``
+        (OpenCV counts the seeding as an iteration); there is no clamp to 100 here.
+    epsilon : float or None
+        Stop when every center moved at most this far (Euclidean, in the clustering space)
+        in the last update. None (default): 1.0 for "rgb" (the recipe's value), and
+        ``PERCEPTUAL_EPSILON`` (0.2 color-difference units) for "lab" and "din99", where 1 is
+        about one just noticeable difference and stopping there leaves measurably worse
+        palettes.
+    attempts : int or None
+        Independent runs; the one with the lowest compactness is kept. None (default):
+        ``HISTOGRAM_ATTEMPTS`` (4) for 8-bit images with at most 3 clustered channels (and
+        no given start centers), where
+        the exact histogram makes a run cost O(distinct colors) so extra runs are nearly
+        free and lower the compactness; ``PERCEPTUAL_ATTEMPTS`` (8) there in "lab" and
+        "din99", whose k-means objective is further from the CIEDE2000 the result is judged
+        by, so more draws help (measured in benchmarks/quality.py); 1 otherwise, where each
+        run re-reads every pixel once per iteration.
+    init : {"k-means++", "k-means||", "random"} or (K, C) array
+        OpenCV's greedy k-means++ (3 trials per center; also the later attempts after given
+        start centers), k-means|| (a few distributed
+        oversampling passes, then k-means++ on the weighted candidates), OpenCV's uniform
+        draw in the bounding box, or given start centers. k-means++ runs on the exact
+        color histogram of 8-bit images, and otherwise on a uniform sample of 2^18 pixels
+        chosen by a hash of their position (so it does not depend on chunking).
+    seed : int, Generator or None
+        Randomness; None draws a seed, which is recorded in the result.
+    method : {"auto", "histogram", "pixels"}
+        "histogram" runs every iteration on the distinct colors weighted by their counts
+        (8-bit input with at most 3 clustered channels; bit-identical to "pixels", much
+        faster); "auto" uses it wherever it applies.
+    chunks : int or tuple, optional
+        Spatial chunk size for NumPy input, or a rechunk of Dask input.
+    on_iteration : callable, optional
+        Called as ``on_iteration(iteration, max_center_shift)`` after each Lloyd update.
+    colorspace : {"rgb", "lab", "din99"}
+        "lab" clusters and assigns in CIELAB (D65), "din99" in DIN99 (CIELAB with
+        logarithmically compressed lightness and chroma, whose distances follow CIEDE2000
+        more closely), for RGB(A) images of unsigned integers or floats in [0, 1]. Distances
+        are then perceptual color differences, so the palette spends its colors where the
+        eye sees differences. The centers found there are converted back to sRGB, clipped to
+        the sRGB gamut (in linear RGB), and returned as ``centers`` in the input's values
+        (not rounded; ``palette`` rounds them). Pixels are then labelled by the nearest of
+        those centers in the same space, and ``counts`` and ``compactness`` refer to that
+        labelling. 8-bit input converts only its distinct colors: the histogram stays exact,
+        and its sums are float64 in a fixed order (deterministic and independent of the
+        chunking, but not integer-exact, so not bit-identical to ``method="pixels"``). Other
+        dtypes are converted chunk by chunk.
+
+    Returns
+    -------
+    FitResult
+
+    Raises
+    ------
+    InvalidParameterError, InputError, TooFewColorsError
+
+    Examples
+    --------
+    >>> import numpy as np, daskquant as dq
+    >>> img = np.zeros((4, 4, 3), np.uint8); img[2:] = 200
+    >>> fit = dq.fit_palette(img, 2, seed=0)
+    >>> sorted(fit.palette.tolist())
+    [[0, 0, 0], [200, 200, 200]]
+    """
+    k = _check_int("n_colors", n_colors, 1, MAX_COLORS)
+    max_iter = _check_int("max_iter", max_iter, 0)
+    if attempts is not None:
+        attempts = _check_int("attempts", attempts, 1)
+    if epsilon is None:
+        epsilon = 1.0 if colorspace == "rgb" else PERCEPTUAL_EPSILON
+    if not np.isfinite(epsilon) or epsilon < 0:
+        raise InvalidParameterError(f"epsilon must be a finite number >= 0, got {epsilon!r}")
+    if method not in ("auto", "histogram", "pixels"):
+        raise InvalidParameterError(
+            f"method must be 'auto', 'histogram' or 'pixels', got {method!r}"
+        )
+    given = None
+    if not isinstance(init, str):
+        given = np.asarray(init, np.float64)
+    elif init not in ("k-means++", "k-means||", "random"):
+        raise InvalidParameterError(
+            "init must be 'k-means++', 'k-means||', 'random' or a (K, C) array of centers, "
+            f"got {init!r}"
+        )
+    arr, layout = as_image(image, chunks=chunks)
+    space = check_colorspace(colorspace, arr.dtype, layout.channels)
+    perceptual = space != "rgb"  # CIELAB or DIN99
+    if not isinstance(image, da.Array):
+        arr = persist_in_memory(arr)
+    if given is not None and (given.shape != (k, layout.channels) or not np.isfinite(given).all()):
+        raise InvalidParameterError(
+            f"init: given centers must be a finite ({k}, {layout.channels}) array, "
+            f"got shape {given.shape}"
+        )
+    seed_value, rng = _rng(seed)
+    capable = histogram_capable(arr.dtype, layout.channels)
+    if attempts is None:
+        attempts = 1
+        if capable and given is None:
+            attempts = PERCEPTUAL_ATTEMPTS if perceptual else HISTOGRAM_ATTEMPTS
+    if method == "histogram" and not capable:
+        raise InvalidParameterError(
+            f"method='histogram' needs 8-bit input with at most 3 clustered channels; this "
+            f"image is {arr.dtype} with {layout.channels}. Use method='pixels' or 'auto'."
+        )
+    if perceptual and given is not None:
+        given = to_space(given, space, scale=rgb_scale(arr.dtype))
+    pixels = PixelSource(arr, channels=layout.channels, alpha=layout.alpha)
+    source: Source = pixels
+    n_distinct = None
+    codes = None
+    if capable:
+        hist = pixels.histogram()
+        n_valid, n_distinct = int(hist.counts.sum()), int(hist.codes.shape[0])
+        _check_enough(n_valid, n_distinct, k, layout)
+        colors, codes = hist.colors, hist.codes
+        points = to_space(colors, space) if perceptual else colors.astype(np.float64)
+        low, high = points.min(axis=0), points.max(axis=0)
+        seed_set: tuple[NDArray, NDArray] | None = (points, hist.counts)
+        if perceptual:
+            source = PointSource(points, hist.counts)
+            if method == "pixels":
+                source = pixels = _space_pixels(arr, layout, space)
+        elif method != "pixels":
+            source = HistogramSource(hist)
+    else:
+        if perceptual:
+            source = pixels = _space_pixels(arr, layout, space)
+        stats = pixels.stats()
+        if stats.n_nonfinite:
+            raise InputError(
+                f"image has {_count(stats.n_nonfinite, 'pixel')} with NaN or inf values; "
+                "replace them (for example with numpy.nan_to_num) or mask them with an alpha "
+                "channel"
+            )
+        n_valid, low, high, seed_set = stats.n_valid, stats.low, stats.high, None
+        _check_enough(n_valid, n_distinct, k, layout)
+    method_used = "histogram" if isinstance(source, (HistogramSource, PointSource)) else "pixels"
+
+    best: LloydRun | None = None
+    best_score = np.inf
+    ordered = None  # the k-means++ points in Z-order, made at the first draw
+    for attempt in range(attempts):
+        if given is not None and attempt == 0:
+            start = given
+        elif isinstance(init, str) and init == "random":
+            start = random_centers(np.asarray(low, float), np.asarray(high, float), k, rng)
+        elif isinstance(init, str) and init == "k-means||":
+            start = kmeans_parallel(source, k, rng)
+        else:
+            if ordered is None:
+                if seed_set is None:
+                    seed_set = pixels.seed_points(n_valid, int(rng.integers(1 << 62)))
+                # The distinct colors' source holds their Z-order already (its boxes use it).
+                done = source.order if capable and isinstance(source, WeightedPoints) else None
+                ordered = in_z_order(*seed_set, order=done)
+            start = kmeans_plus_plus(*ordered, k, rng)
+        run = run_lloyd(
+            source,
+            start,
+            max_iter=max_iter,
+            epsilon=epsilon,
+            on_iteration=on_iteration,
+            distinct=True,
+        )
+        score = compactness(run.partials, run.centers, exact=source.exact)
+        log.info("attempt %d: %d iterations, compactness %.6g", attempt + 1, run.n_iter, score)
+        if score < best_score:
+            best, best_score = run, score
+    assert best is not None
+    centers = work = best.centers
+    if perceptual:
+        # Back to the input's values (clipped to the sRGB gamut); the labels (and counts)
+        # are those of these centers.
+        scale = rgb_scale(arr.dtype)
+        centers = from_space(best.centers, space, scale=scale)
+        work = to_space(centers, space, scale=scale)
+    final = source.partials(work)
+    if source.exact:
+        total = compactness(final, work, exact=True)
+    else:  # float data: the direct sum of distances avoids the cancellation of Q - S^2/n
+        total = float(final.dist.sum())
+    return FitResult(
+        centers=centers,
+        palette=to_palette(centers, arr.dtype),
+        compactness=total,
+        n_iter=best.n_iter,
+        converged=best.converged,
+        method=method_used,
+        init=init if isinstance(init, str) else "given",
+        attempts=attempts,
+        seed=seed_value,
+        n_pixels=n_valid,
+        n_distinct=n_distinct,
+        max_iter=max_iter,
+        epsilon=float(epsilon),
+        counts=final.counts,
+        color_labels=_color_labels(source, work, layout, codes),
+        colorspace=space,
+    )
+
+
+def _space_pixels(arr: da.Array, layout: Layout, space: ColorSpace) -> PixelSource:
+    """The image's pixels in ``space``, converted chunk by chunk (alpha carried), for the fit."""
+    # Lab values are float64 (8 bytes a channel): split large chunks to bound the memory.
+    spatial = tuple(min(c, 2048) for c in arr.chunksize[:-1])
+    lab_arr = arr.rechunk((*spatial, -1)).map_blocks(
+        partial(_block_to_space, layout=layout, space=space), dtype=np.float64
+    )
+    return PixelSource(lab_arr, channels=3, alpha=layout.alpha)
+
+
+def _block_to_space(block: NDArray, *, layout: Layout, space: ColorSpace) -> NDArray[np.float64]:
+    out = np.empty(block.shape, np.float64)
+    out[..., :3] = to_space(block[..., :3], space, scale=rgb_scale(block.dtype))
+    if layout.alpha is not None:
+        out[..., 3] = block[..., 3]
+    return out
+
+
+def _color_labels(
+    source: Source,
+    centers: NDArray[np.float64],
+    layout: Layout,
+    codes: NDArray[np.uint32] | None,
+) -> tuple[NDArray[np.uint32], NDArray] | None:
+    # The memberships the last partials call (with these centers) found for the distinct
+    # colors, RGB or Lab alike. Transparent pixels are not in the histogram, so images with
+    # alpha use distances.
+    if layout.alpha is not None or codes is None or not isinstance(source, WeightedPoints):
+        return None
+    labels = source.labels_for(centers)
+    if labels is None:
+        return None
+    return codes, labels.astype(label_dtype(centers.shape[0]))
+
+
+def _rng(seed: int | np.random.Generator | None) -> tuple[int, np.random.Generator]:
+    if isinstance(seed, np.random.Generator):
+        value = int(seed.integers(1 << 63))
+    elif seed is None:
+        value = int(np.random.SeedSequence().entropy % (1 << 63))  # type: ignore[operator]
+    else:
+        value = _check_int("seed", seed, 0)
+    return value, np.random.default_rng(value)
+
+
+def _count(n: int, noun: str) -> str:
+    """``1 color``, ``2 colors``."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+def _check_enough(n_valid: int, n_distinct: int | None, k: int, layout: Layout) -> None:
+    if n_valid == 0:
+        raise InputError("image has no pixels to fit: every pixel is fully transparent")
+    if n_valid < k:
+        raise InputError(
+            f"image has {_count(n_valid, 'pixel')}, fewer than n_colors={k}; ask for at most "
+            f"{_count(n_valid, 'color')}"
+        )
+    if n_distinct is not None and n_distinct < k:
+        raise TooFewColorsError(
+            f"image has only {_count(n_distinct, 'distinct color')}, fewer than n_colors={k}; "
+            f"ask for at most {_count(n_distinct, 'color')} (each distinct color is then its "
+            "own palette entry)"
+        )

@@ -1,0 +1,264 @@
+"""Labelling: every pixel to its nearest palette color, lazily, per chunk.
+
+Distances where nothing better applies; lookup tables for 8-bit colors (exact, no
+per-pixel distances); ordered dithering from the pixel's position only, so chunks stay
+independent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+from typing import Any
+
+import dask
+import dask.array as da
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from daskquant._api._fit import _check_int, label_dtype
+from daskquant._color._dither import (
+    Dither,
+    bayer_size,
+    check_dither,
+    dither_spread,
+    floyd_steinberg,
+    ordered_dither,
+)
+from daskquant._color._palettes import MAX_COLORS, distinct_labels, table_piece
+from daskquant._color._spaces import (
+    ColorSpace,
+    check_colorspace,
+    rgb_scale,
+    to_space,
+)
+from daskquant._engine import _kernels as K
+from daskquant._engine._sources import (
+    histogram_capable,
+    share_once,
+)
+from daskquant._errors import InvalidParameterError
+from daskquant._io._layout import Layout, as_image
+
+__all__ = ["apply_palette", "label_image", "palette_centers"]
+
+
+def apply_palette(
+    image: ArrayLike | da.Array,
+    palette: ArrayLike,
+    *,
+    chunks: tuple[int, ...] | int | None = None,
+    colorspace: ColorSpace = "rgb",
+    dither: Dither = "none",
+) -> da.Array:
+    """Label every pixel with the index of its nearest palette color. Lazy: computes nothing.
+
+    Parameters
+    ----------
+    image : (H, W), (H, W, C) or (N, H, W, C) ndarray or dask array
+    palette : (K, C) array
+        Colors in the image's channel order and values (alpha excluded); K up to 65535.
+        A gray palette fits an RGB image and a (K, 3) palette with R = G = B a gray one.
+        See :func:`daskquant.load_palette` for palettes from files and names.
+    chunks : int or tuple, optional
+        Spatial chunk size for NumPy input, or a rechunk of Dask input.
+    colorspace : {"rgb", "lab", "din99"}
+        Where "nearest" is measured: in the image's values, or in CIELAB or DIN99 (RGB input
+        only; use the ``colorspace`` the palette was fitted in).
+    dither : {"none", "bayer2", "bayer4", "bayer8", "floyd-steinberg"}
+        Ordered dithering adds an n x n Bayer threshold to each pixel before the search:
+        it depends only on the pixel's position, so the labels do not depend on the
+        chunking. Its amplitude is the palette's spacing (see ``_dither.dither_spread``);
+        integer pixels are rounded and clipped to their dtype after it. Floyd-Steinberg
+        error diffusion needs the whole image in one chunk (``chunks=(H, W)``).
+
+    Returns
+    -------
+    labels : (H, W) or (N, H, W) dask array
+        uint8 for K <= 256, else uint16; ties go to the lowest index. 8-bit images are
+        labelled through lookup tables of their colors, with the same result as a search
+        per pixel.
+    """
+    arr, layout = as_image(image, chunks=chunks)
+    centers = palette_centers(palette, layout)
+    return label_image(arr, layout, centers, colorspace=colorspace, dither=dither)
+
+
+def palette_centers(palette: ArrayLike, layout: Layout) -> NDArray[np.float64]:
+    """A user's palette as (K, C) float64 centers, checked against the image's channels.
+
+    A (K, 1) gray palette is repeated for an RGB image; a (K, 3) palette whose colors are
+    all gray (R = G = B) is taken as (K, 1) for a gray image.
+    """
+    centers = np.asarray(palette, np.float64)
+    if centers.ndim == 1 and layout.channels == 1:
+        centers = centers[:, None]
+    if centers.ndim == 2 and centers.shape[1] == 1 and layout.channels == 3:
+        centers = np.repeat(centers, 3, axis=1)
+    if (
+        centers.ndim == 2
+        and centers.shape[1] == 3
+        and layout.channels == 1
+        and (centers == centers[:, :1]).all()
+    ):
+        centers = centers[:, :1].copy()
+    if centers.ndim != 2 or centers.shape[1] != layout.channels:
+        raise InvalidParameterError(
+            f"palette must have shape (K, {layout.channels}) for this image, got {centers.shape}"
+        )
+    _check_int("palette length", centers.shape[0], 1, MAX_COLORS)
+    if not np.isfinite(centers).all():
+        raise InvalidParameterError("palette has NaN or inf values")
+    return centers
+
+
+# 8-bit images of at least this many pixels label through one full 2^24-entry table, built
+# once in parallel pieces; smaller ones through a table of each block's own distinct colors
+# (measurements in _palettes.py: the full table pays for itself after ~10-30 blocks of 4 MP).
+GLOBAL_TABLE_PIXELS = 1 << 27
+_TABLE_PIECE = 1 << 20
+
+
+def label_image(
+    arr: da.Array,
+    layout: Layout,
+    centers: NDArray[np.float64],
+    color_labels: tuple[NDArray[np.uint32], NDArray] | None = None,
+    *,
+    colorspace: ColorSpace = "rgb",
+    dither: Dither = "none",
+) -> da.Array:
+    """Lazy labels of a prepared image (see :func:`apply_palette`).
+
+    A table lookup where ``color_labels`` is known (every color of the image, from the
+    histogram path of the fit, in the fit's colorspace) and there is no dithering; a table
+    of colors for other 8-bit images; else nearest-center distances per pixel (in Lab after
+    a per-block conversion in the perceptual spaces).
+    """
+    dither = check_dither(dither)
+    space = check_colorspace(colorspace, arr.dtype, layout.channels)
+    dtype = label_dtype(centers.shape[0])
+    meta = np.empty((0,) * (arr.ndim - 1), dtype)
+    work = to_space(centers, space, scale=rgb_scale(arr.dtype)) if space != "rgb" else centers
+    if dither == "floyd-steinberg":
+        return _diffused(arr, layout, work, space=space, dtype=dtype, meta=meta)
+    n = bayer_size(dither)
+    opts: dict[str, Any] = {
+        "channels": layout.channels,
+        "n": n,
+        "spread": dither_spread(centers) if n else 0.0,
+    }
+    shared: Any
+    if color_labels is not None and n == 0:
+        codes, labels = color_labels
+        table = np.zeros(1 << (8 * layout.channels), dtype)
+        table[codes] = labels
+        fn: Callable[..., NDArray] = partial(_block_lookup, **opts)
+        shared = share_once(table)
+    elif histogram_capable(arr.dtype, layout.channels):
+        if arr.size // arr.shape[-1] >= GLOBAL_TABLE_PIXELS:
+            fn = partial(_block_lookup, **opts)
+            shared = _full_table(work, channels=layout.channels, space=space, dtype=dtype)
+        else:
+            fn = partial(_block_distinct, space=space, dtype=dtype, **opts)
+            shared = dask.delayed(work, pure=True)
+    else:
+        fn = partial(_block_labels, space=space, dtype=dtype, **opts)
+        shared = dask.delayed(work, pure=True)
+    return da.map_blocks(fn, arr, shared, drop_axis=arr.ndim - 1, dtype=dtype, meta=meta)
+
+
+def _full_table(
+    work: NDArray[np.float64], *, channels: int, space: ColorSpace, dtype: np.dtype
+) -> Any:
+    bins = 1 << (8 * channels)
+    fn = partial(table_piece, channels=channels, space=space, dtype=dtype)
+    piece = dask.delayed(fn, pure=True)
+    shared = dask.delayed(work, pure=True)
+    parts = [piece(a, min(a + _TABLE_PIECE, bins), shared) for a in range(0, bins, _TABLE_PIECE)]
+    return dask.delayed(np.concatenate, pure=True)(parts)
+
+
+def _block_pixels(
+    block: NDArray, *, channels: int, n: int, spread: float, block_info: Any
+) -> NDArray:
+    """The block's clustered channels as (P, C) rows, after ordered dithering if asked."""
+    px = block[..., :channels]
+    if n:
+        loc = block_info[0]["array-location"]
+        px = ordered_dither(px, n, spread, loc[block.ndim - 3], loc[block.ndim - 2])
+    flat = px.reshape(-1, channels)
+    return flat.astype(np.float32) if flat.dtype == np.float16 else flat
+
+
+def _block_labels(
+    block: NDArray,
+    centers: NDArray[np.float64],
+    *,
+    space: ColorSpace,
+    dtype: np.dtype,
+    block_info: Any = None,
+    **opts: Any,
+) -> NDArray:
+    flat = _block_pixels(block, block_info=block_info, **opts)
+    if space != "rgb":
+        flat = to_space(flat, space, scale=rgb_scale(block.dtype))
+    return K.assign_labels(flat, centers, dtype).reshape(block.shape[:-1])
+
+
+def _block_distinct(
+    block: NDArray,
+    centers: NDArray[np.float64],
+    *,
+    space: ColorSpace,
+    dtype: np.dtype,
+    block_info: Any = None,
+    **opts: Any,
+) -> NDArray:
+    flat = _block_pixels(block, block_info=block_info, **opts)
+    return distinct_labels(flat, centers, space=space, dtype=dtype).reshape(block.shape[:-1])
+
+
+def _block_lookup(
+    block: NDArray, table: NDArray, *, block_info: Any = None, **opts: Any
+) -> NDArray:
+    flat = _block_pixels(block, block_info=block_info, **opts)
+    return K.lookup_labels(flat, table).reshape(block.shape[:-1])
+
+
+def _diffused(
+    arr: da.Array,
+    layout: Layout,
+    work: NDArray[np.float64],
+    *,
+    space: ColorSpace,
+    dtype: np.dtype,
+    meta: NDArray,
+) -> da.Array:
+    if arr.numblocks[-3] != 1 or arr.numblocks[-2] != 1:
+        raise InvalidParameterError(
+            "dither='floyd-steinberg' is sequential over the whole image, so it runs only "
+            f"on an image held in one chunk; this one has {arr.numblocks[-3]} x "
+            f"{arr.numblocks[-2]} chunks. Pass chunks=(H, W) for an image that fits in "
+            "memory, or use an ordered dither ('bayer8'), which works on any chunking."
+        )
+    fn = partial(_block_diffused, channels=layout.channels, space=space, dtype=dtype)
+    shared = dask.delayed(work, pure=True)
+    return da.map_blocks(fn, arr, shared, drop_axis=arr.ndim - 1, dtype=dtype, meta=meta)
+
+
+def _block_diffused(
+    block: NDArray,
+    work: NDArray[np.float64],
+    *,
+    channels: int,
+    space: ColorSpace,
+    dtype: np.dtype,
+) -> NDArray:
+    px = block[..., :channels]
+    images = px.reshape(-1, *px.shape[-3:])  # a stack: each image on its own
+    out = np.empty(images.shape[:-1], dtype)
+    for i, img in enumerate(images):
+        points = to_space(img, space, scale=rgb_scale(block.dtype)) if space != "rgb" else img
+        out[i] = floyd_steinberg(np.asarray(points, np.float64), work, dtype)
+    return out.reshape(block.shape[:-1])

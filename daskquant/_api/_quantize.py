@@ -1,0 +1,568 @@
+"""``quantize``: open, fit (or take a palette), label, write the store, draw the preview."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Any, cast
+
+import dask
+import dask.array as da
+import numpy as np
+import zarr
+from numpy.typing import ArrayLike, NDArray
+
+from daskquant._api._fit import FitResult, Init, Method, fit_palette, to_palette
+from daskquant._api._labels import label_image, palette_centers
+from daskquant._api._quality import QUALITY_MAX_PIXELS
+from daskquant._api._quality import quality as measure_quality
+from daskquant._color._display import rgb8_palette
+from daskquant._color._dither import Dither
+from daskquant._color._palettes import load_palette
+from daskquant._color._spaces import ColorSpace
+from daskquant._engine._sources import persist_in_memory
+from daskquant._errors import DaskQuantError, InputError, InvalidParameterError, StoreError
+from daskquant._io._collection import (
+    check_compatible,
+    collection_paths,
+    image_names,
+    is_collection,
+    pixel_set,
+)
+from daskquant._io._layout import Layout, as_image
+from daskquant._io._ome import write_ome_image
+from daskquant._io._readers import decoded_in_memory, open_image
+from daskquant._store._preview import store_preview
+from daskquant._store._resume import check_request, input_fingerprint, path_print, value_token
+from daskquant._store._store import (
+    ImageRecord,
+    check_writable,
+    create_store,
+    mark_complete,
+    open_store,
+    store_attrs,
+    write_arrays,
+    write_large,
+)
+
+__all__ = ["Summary", "quantize"]
+
+log = logging.getLogger("daskquant")
+
+_PALETTE_SAVED = "palette_saved"  # store attribute: palette, centers and counts are written
+
+Source = ArrayLike | da.Array | str | os.PathLike[str] | Sequence[str | os.PathLike[str]]
+
+
+@dataclass(frozen=True)
+class Summary:
+    """What a :func:`quantize` run did. ``as_dict()`` is JSON-ready.
+
+    For a collection, ``shape`` is (total pixels, channels) and ``extra["images"]`` lists
+    every image with its name, source, shape and arrays in the store.
+    """
+
+    store: str
+    shape: tuple[int, ...]
+    dtype: str
+    n_colors: int
+    n_pixels: int
+    n_iter: int
+    converged: bool
+    compactness: float
+    method: str
+    seconds: float
+    palette: list[list[float]]
+    counts: list[int]
+    preview: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def pixels_per_second(self) -> float:
+        return self.n_pixels / self.seconds if self.seconds > 0 else float("inf")
+
+    def as_dict(self) -> dict[str, Any]:
+        """The summary as plain JSON values (NaN and inf, which JSON lacks, become None)."""
+        d = asdict(self)
+        d["pixels_per_second"] = self.pixels_per_second
+        return _plain(d)
+
+
+@dataclass(frozen=True)
+class _Input:
+    """One image to quantize, prepared: (H, W, C) or (N, H, W, C), channel axis whole."""
+
+    name: str
+    source: str | None
+    array: da.Array
+    layout: Layout
+    in_memory: bool
+
+
+def _block_quantize(
+    block: NDArray, labels: NDArray, palette: NDArray, *, layout: Layout
+) -> NDArray:
+    out = block.copy()
+    out[..., : layout.channels] = palette[labels[..., 0]]
+    return out
+
+
+def quantize(
+    image: Source,
+    store: str | Path,
+    *,
+    n_colors: int = 16,
+    max_iter: int = 20,
+    epsilon: float | None = None,
+    attempts: int | None = None,
+    init: Init | ArrayLike = "k-means++",
+    seed: int | np.random.Generator | None = None,
+    method: Method = "auto",
+    chunks: tuple[int, ...] | int | None = None,
+    level: int = 0,
+    palette: ArrayLike | str | os.PathLike[str] | None = None,
+    colorspace: ColorSpace = "rgb",
+    dither: Dither = "none",
+    quality: bool | None = None,
+    write_image: bool = False,
+    ome: bool = False,
+    overwrite: bool = False,
+    resume: bool = False,
+    preview: str | Path | None = None,
+    on_iteration: Callable[[int, float], None] | None = None,
+) -> Summary:
+    """Quantize an image, or a collection of images, to one palette and write a Zarr store.
+
+    Parameters
+    ----------
+    image : array, dask array, path, glob pattern, or list of paths
+        One image: (H, W), (H, W, C) or (N, H, W, C) array, or the path of an image file,
+        TIFF, Zarr array or OME-Zarr image (see :func:`daskquant.open_image`). Several
+        images: a folder that is not a Zarr store, a glob pattern (``"scans/*.tif"``) or a
+        list of paths; they may differ in size, and share one palette fitted over all.
+    store : path
+        Output Zarr v3 store (layouts in :mod:`daskquant._store._store`): one image's labels go to
+        ``labels``, a collection's to ``labels/<name>`` (the file name without suffix).
+    chunks : int or tuple, optional
+        Spatial chunk size in pixels; by default chosen from the image (and its tiles).
+    level : int
+        Resolution level to quantize, for pyramidal TIFF and OME-Zarr inputs.
+    palette : (K, C) array, str or path, optional
+        A fixed palette: skip the fit, map every pixel to its nearest palette color. Any
+        source :func:`daskquant.load_palette` reads (hex colors, ``gray:N``, ``web216``, a
+        .txt/.json/.gpl file, an indexed PNG, an earlier output store).
+    colorspace : {"rgb", "lab", "din99"}
+        Where distances are measured, for the fit and the labels (see :func:`fit_palette`).
+    dither : {"none", "bayer2", "bayer4", "bayer8", "floyd-steinberg"}
+        Ordered dithering of the labels (see :func:`daskquant.apply_palette`).
+    quality : bool or None
+        Measure PSNR and mean CIEDE2000 of the written result (one more pass over the
+        pixels; ``Summary.extra["quality"]``). None: for images up to 2^24 pixels.
+    write_image : bool
+        Also write the quantized image (the input's shape and dtype, alpha carried over).
+    ome : bool
+        Write OME-Zarr (NGFF 0.5) instead: the quantized image with a multiscale pyramid
+        and its labels as ``labels/<name>`` with the palette as ``image-label.colors``.
+    overwrite : bool
+        Replace an existing store (only a Zarr store; other files are never deleted).
+    resume : bool
+        Finish the store of an interrupted job with the same inputs and options: its saved
+        palette is used (no fit) and only the chunks not yet written are computed; the
+        result is bit-identical to an uninterrupted run. A store made with other inputs or
+        options is refused; without a store, the job runs from the start.
+    preview : path, optional
+        Write a before/after PNG with the palette swatch there (see
+        :func:`daskquant.preview`; for a collection, its first image).
+    Other parameters are those of :func:`fit_palette`.
+
+    Returns
+    -------
+    Summary
+
+    Raises
+    ------
+    InputError
+        An input cannot be read or quantized (the message names the file); nothing is
+        written.
+    InvalidParameterError, StoreError
+        A bad option; the output exists (without ``overwrite``), cannot be written, or
+        cannot be resumed.
+    """
+    t0 = time.perf_counter()
+    palette_source = palette if isinstance(palette, (str, os.PathLike)) else "array"
+    palette_source = str(palette_source)
+    out = Path(store)
+    if resume and overwrite:
+        raise InvalidParameterError(
+            "resume and overwrite exclude each other: resume keeps the chunks already "
+            "written, overwrite starts again"
+        )
+    previous = None
+    if out.exists() and resume:
+        previous = open_store(out)
+    elif out.exists() and not overwrite:
+        raise StoreError(
+            f"{out} already exists; choose another output path, pass overwrite=True "
+            "(--overwrite) to replace it, or resume=True (--resume) to finish it"
+        )
+    check_writable(out)
+    inputs, many = _open_inputs(image, chunks=chunks, level=level)
+    layout = inputs[0].layout
+    if ome and any(i.array.ndim != 3 for i in inputs):
+        raise InvalidParameterError(
+            "ome=True writes 2-D images; pass the images of a stack as a collection of files"
+        )
+    arr = pixel_set([i.array for i in inputs]) if many else inputs[0].array
+    request = _plain_json(
+        {
+            "input": input_fingerprint([i.source for i in inputs], image),
+            "n_colors": n_colors,
+            "max_iter": max_iter,
+            "epsilon": epsilon,
+            "attempts": attempts,
+            "init": value_token(init),
+            "seed": value_token(seed),
+            "method": method,
+            "chunks": [[int(c) for c in i.array.chunksize] for i in inputs],
+            "level": level,
+            "palette": (
+                path_print(Path(palette))
+                if isinstance(palette, (str, os.PathLike)) and Path(palette).exists()
+                else value_token(palette)
+            ),
+            "colorspace": colorspace,
+            "dither": dither,
+            "write_image": write_image,
+            "ome": ome,
+        }
+    )
+    saved = _saved_fit(out, previous, request)
+    fit = None
+    if saved is not None:
+        centers, pal, counts, attrs = saved
+        n_pixels = int(np.sum(counts))
+    elif palette is None:
+        fit = fit_palette(
+            arr,
+            n_colors,
+            max_iter=max_iter,
+            epsilon=epsilon,
+            attempts=attempts,
+            init=init,
+            seed=seed,
+            method=method,
+            colorspace=colorspace,
+            on_iteration=on_iteration,
+        )
+        centers = fit.centers
+    else:
+        if isinstance(palette, (str, os.PathLike)):
+            palette = load_palette(palette, dtype=arr.dtype, channels=layout.channels)
+        centers = palette_centers(palette, layout)
+    color_labels = fit.color_labels if fit and dither == "none" else None
+    labels = [
+        label_image(i.array, layout, centers, color_labels, colorspace=colorspace, dither=dither)
+        for i in inputs
+    ]
+    if saved is None:
+        pal = to_palette(centers, arr.dtype) if fit is None else fit.palette
+        if fit is None or dither != "none":  # the fit's counts are those of undithered labels
+            (counts,) = dask.compute(
+                sum(da.bincount(lab.ravel(), minlength=len(centers)) for lab in labels)
+            )
+            n_pixels = sum(int(lab.size) for lab in labels)
+        else:
+            counts, n_pixels = fit.counts, fit.n_pixels
+        attrs = _attributes(inputs, layout, fit, centers, many=many, level=level, ome=ome)
+        attrs["labels"] = {"colorspace": colorspace, "dither": dither}
+        attrs["request"] = request
+        if palette is not None:
+            attrs["palette_source"] = palette_source
+        group = create_store(out, attrs, overwrite=overwrite or previous is not None)
+    else:
+        group = zarr.open_group(str(out), mode="r+")
+    try:
+        if saved is None:
+            write_arrays(group, {"palette": pal, "centers": centers, "counts": counts}, {})
+            # Only now are they whole (an array's zarr.json is written before its data).
+            group.attrs[_PALETTE_SAVED] = True
+        records, written = _write_images(
+            group,
+            inputs,
+            labels,
+            pal,
+            many=many,
+            ome=ome,
+            write_image=write_image,
+            level=level,
+            resume=saved is not None,
+        )
+        measured = None
+        if quality if quality is not None else n_pixels <= QUALITY_MAX_PIXELS:
+            # Measured on the written labels, so they are not computed a second time.
+            stored = [da.from_zarr(group[r.labels[0]]) for r in records]
+            measured = measure_quality([i.array for i in inputs], stored, pal)
+            attrs["quality"] = {k: _json_number(v) for k, v in measured.items()}
+        group.attrs["daskquant"] = {**attrs, "images": [r.as_dict() for r in records]}
+        mark_complete(group)
+    except DaskQuantError:
+        # An input that fails to decode half-way: leave nothing behind, as for bad input
+        # found before writing. Other failures (and a resumed job) keep the incomplete
+        # store, for inspection and --resume.
+        if saved is None:
+            shutil.rmtree(out, ignore_errors=True)
+        raise
+    preview_path = None
+    if preview is not None:
+        # An image in memory is shown from there; a file is read again through its own
+        # pyramid where it has one (see daskquant._store._preview).
+        first = inputs[0]
+        before = first.array if first.in_memory or first.source is None else None
+        preview_path = str(store_preview(group, records[0], preview, before=before))
+    shape = tuple(int(s) for s in arr.shape)
+    return Summary(
+        store=str(out),
+        shape=(shape[0], shape[-1]) if many else shape,
+        dtype=str(arr.dtype),
+        n_colors=len(centers),
+        n_pixels=n_pixels,
+        **_fit_facts(fit, attrs.get("fit")),
+        seconds=time.perf_counter() - t0,
+        palette=np.asarray(pal, np.float64).tolist(),
+        counts=[int(c) for c in counts],
+        preview=preview_path,
+        extra={
+            "chunks_written": written,
+            **({"resumed": True} if saved is not None else {}),
+            **({"images": [r.as_dict() for r in records]} if many else {}),
+            **({"quality": measured} if measured is not None else {}),
+        },
+    )
+
+
+def _saved_fit(
+    out: Path, previous: zarr.Group | None, request: dict[str, Any]
+) -> tuple[NDArray[np.float64], NDArray, NDArray[np.int64], dict[str, Any]] | None:
+    """What an interrupted job saved before writing: centers, palette, counts, attributes.
+
+    None when there is nothing to resume (no store, or one stopped before its palette was
+    saved: the job then starts again). A store made for another request is refused.
+    """
+    if previous is None:
+        return None
+    attrs = store_attrs(previous)
+    check_request(out, attrs.get("request"), request)
+    names = ("centers", "palette", "counts")
+    if not previous.attrs.get(_PALETTE_SAVED) or not all(
+        isinstance(previous.get(n), zarr.Array) for n in names
+    ):
+        return None
+    kept = {k: v for k, v in attrs.items() if k not in ("images", "quality")}
+    return (
+        np.asarray(previous["centers"], np.float64),
+        np.asarray(previous["palette"]),
+        np.asarray(previous["counts"], np.int64),
+        kept,
+    )
+
+
+def _fit_facts(fit: FitResult | None, saved: dict[str, Any] | None) -> dict[str, Any]:
+    """Iterations, convergence, compactness and path of this job's fit, else of the fit
+    saved in the store (a resumed job), else of a fixed palette."""
+    if fit is not None:
+        names = ("n_iter", "converged", "compactness", "method")
+        saved = {name: getattr(fit, name) for name in names}
+    if not saved:
+        return {"n_iter": 0, "converged": True, "compactness": float("nan"), "method": "palette"}
+    return {
+        "n_iter": int(saved["n_iter"]),
+        "converged": bool(saved["converged"]),
+        "compactness": float(saved["compactness"]),
+        "method": str(saved["method"]),
+    }
+
+
+def _plain_json(value: dict[str, Any]) -> dict[str, Any]:
+    """``value`` as it reads back from the store's JSON attributes (tuples become lists)."""
+    return cast(dict[str, Any], json.loads(json.dumps(value)))
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value
+
+
+def _json_number(value: float) -> float | str:
+    # JSON (and so Zarr attributes) has no inf or NaN: a perfect match has PSNR "inf".
+    return float(value) if np.isfinite(value) else str(value)
+
+
+def _open_inputs(
+    image: Source, *, chunks: tuple[int, ...] | int | None, level: int
+) -> tuple[list[_Input], bool]:
+    """The prepared inputs, and whether they are a collection. Reads every header (and
+    every file OpenCV decodes) before anything is written, so bad input writes nothing."""
+    if is_collection(image):
+        paths = collection_paths(image)  # type: ignore[arg-type]
+        raw = [open_image(p, chunks=_spatial(chunks), level=level) for p in paths]
+        check_compatible(paths, raw)
+        names = image_names(paths)
+        inputs = [
+            _prepare(name, str(p), a, in_memory=decoded_in_memory(p))
+            for name, p, a in zip(names, paths, raw, strict=True)
+        ]
+        return inputs, True
+    if isinstance(image, (str, os.PathLike)):
+        path = Path(os.fspath(image))
+        arr = open_image(path, chunks=_spatial(chunks), level=level)
+        name = path.stem if path.is_file() else path.name.removesuffix(".zarr")
+        in_memory = decoded_in_memory(path)
+        return [_prepare(name or "image", str(path), arr, in_memory=in_memory)], False
+    if not isinstance(image, (np.ndarray, da.Array, zarr.Array)):
+        image = np.asarray(image)  # nested lists and other array-likes
+    arr = open_image(image, level=level)
+    prepared, layout = as_image(arr, chunks=chunks)
+    in_memory = decoded_in_memory(image)
+    if in_memory:
+        prepared = persist_in_memory(prepared)
+    return [_Input("image", None, prepared, layout, in_memory)], False
+
+
+def _spatial(chunks: tuple[int, ...] | int | None) -> tuple[int, ...] | int | None:
+    # A trailing channel size, as arrays take it, means nothing for a file.
+    if isinstance(chunks, tuple) and len(chunks) == 3:
+        return chunks[:2]
+    return chunks
+
+
+def _prepare(name: str, source: str, arr: da.Array, *, in_memory: bool) -> _Input:
+    try:
+        prepared, layout = as_image(arr)
+    except InputError as exc:
+        raise InputError(f"{source}: {exc}") from exc
+    if in_memory:
+        prepared = persist_in_memory(prepared)
+    return _Input(name, source, prepared, layout, in_memory)
+
+
+def _write_images(
+    group: zarr.Group,
+    inputs: list[_Input],
+    labels: list[da.Array],
+    pal: NDArray,
+    *,
+    many: bool,
+    ome: bool,
+    write_image: bool,
+    level: int,
+    resume: bool,
+) -> tuple[list[ImageRecord], int]:
+    """Write every image's labels (and quantized image) in its layout (with ``resume``,
+    only the chunks not yet written); their records and the number of chunks written."""
+    shared = dask.delayed(pal, pure=True)
+    images = []
+    for inp, lab in zip(inputs, labels, strict=True):
+        fn = partial(_block_quantize, layout=inp.layout)
+        images.append(da.map_blocks(fn, inp.array, lab[..., None], shared, dtype=inp.array.dtype))
+    records = []
+    written = 0
+    if ome:
+        colors = rgb8_palette(pal, pal.dtype)
+        for inp, lab, img in zip(inputs, labels, images, strict=True):
+            prefix = f"images/{inp.name}/" if many else ""
+            target = group.require_group(prefix.rstrip("/")) if many else group
+            chunks = (inp.array.chunks[0][0], inp.array.chunks[1][0])
+            paths, n = write_ome_image(
+                target,
+                name=inp.name,
+                image=img,
+                labels=lab,
+                colors=colors,
+                chunks=chunks,
+                resume=resume,
+            )
+            written += n
+            records.append(_record(inp, paths["labels"], paths["image"], prefix, level))
+        return records, written
+    large: dict[str, da.Array] = {}
+    for inp, lab, img in zip(inputs, labels, images, strict=True):
+        suffix = f"/{inp.name}" if many else ""
+        large[f"labels{suffix}"] = lab
+        if write_image:
+            large[f"image{suffix}"] = img[..., 0] if inp.layout.squeeze else img
+        image_paths = [f"image{suffix}"] if write_image else []
+        records.append(_record(inp, [f"labels{suffix}"], image_paths, "", level))
+    written = write_large(group, large, resume=resume)
+    return records, written
+
+
+def _record(
+    inp: _Input, labels: list[str], image: list[str], prefix: str, level: int
+) -> ImageRecord:
+    return ImageRecord(
+        name=inp.name,
+        labels=tuple(prefix + p for p in labels),
+        image=tuple(prefix + p for p in image),
+        source=inp.source,
+        level=level,
+        shape=tuple(int(s) for s in inp.array.shape),
+    )
+
+
+def _attributes(
+    inputs: list[_Input],
+    layout: Layout,
+    fit: FitResult | None,
+    centers: NDArray,
+    *,
+    many: bool,
+    level: int,
+    ome: bool,
+) -> dict[str, Any]:
+    from daskquant import __version__
+
+    first = inputs[0].array
+    attrs: dict[str, Any] = {
+        "version": __version__,
+        "n_colors": len(centers),
+        "layout": ("ome-" if ome else "") + ("collection" if many else "image"),
+        "input": {
+            "source": [i.source for i in inputs] if many else (inputs[0].source or "array"),
+            "shape": None if many else list(first.shape),
+            "dtype": str(first.dtype),
+            "chunks": [int(c[0]) for c in first.chunks],
+            "channels": layout.channels,
+            "alpha": layout.alpha,
+            "level": level,
+        },
+    }
+    if fit is None:
+        attrs["fit"] = None
+        return attrs
+    attrs["fit"] = {
+        "max_iter": fit.max_iter,
+        "epsilon": fit.epsilon,
+        "attempts": fit.attempts,
+        "init": fit.init,
+        "seed": fit.seed,
+        "method": fit.method,
+        "compactness": fit.compactness,
+        "n_iter": fit.n_iter,
+        "converged": fit.converged,
+        "n_pixels": fit.n_pixels,
+        "n_distinct": fit.n_distinct,
+        "colorspace": fit.colorspace,
+    }
+    return attrs

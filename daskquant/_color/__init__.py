@@ -1,0 +1,1 @@
+"""Colors: color spaces, palettes, dithering, display conversions."""

@@ -1,0 +1,1 @@
+"""The k-means engine: sources of partial sums, Lloyd, seeding, numba kernels."""

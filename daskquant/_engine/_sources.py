@@ -1,0 +1,522 @@
+"""Where the points live: a chunked dask image (pixel path) or its color histogram.
+
+A source answers the few questions the Lloyd driver asks, each in ONE compute:
+partial sums for given centers, the farthest member of a cluster (empty-cluster repair),
+and, once, its bounding box and a weighted point set to seed from. Per-block partials are
+combined in a tree with a fixed fan-in, never in a linear chain; centers enter the graph
+once per compute, as a single key every block task depends on.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import warnings
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from functools import cached_property, partial
+from typing import Any, Protocol
+
+import dask
+import dask.array as da
+import numpy as np
+from numpy.typing import NDArray
+
+from daskquant._engine import _kernels as K
+
+__all__ = [
+    "Histogram",
+    "HistogramSource",
+    "Partials",
+    "PixelSource",
+    "Source",
+    "WeightedPoints",
+    "histogram_capable",
+    "persist_in_memory",
+    "share_once",
+    "tree_reduce",
+]
+
+FAN_IN = 8
+_SEED_SAMPLE = 1 << 18  # pixels drawn for k-means++ seeding when no exact histogram exists
+
+
+Farthest = tuple[NDArray[np.float64], NDArray, NDArray[np.int64]]
+
+
+@dataclass(frozen=True)
+class Partials:
+    """Per-cluster sums (K, C), sums of squares (K, C), counts (K,), distance sums (K,)."""
+
+    sums: NDArray
+    sq: NDArray
+    counts: NDArray[np.int64]
+    dist: NDArray[np.float64]
+
+    def __add__(self, other: Partials) -> Partials:
+        return Partials(
+            self.sums + other.sums,
+            self.sq + other.sq,
+            self.counts + other.counts,
+            self.dist + other.dist,
+        )
+
+
+@dataclass(frozen=True)
+class Histogram:
+    """Distinct colors of an 8-bit image: packed codes (M,), sorted, and pixel counts (M,)."""
+
+    codes: NDArray[np.uint32]
+    counts: NDArray[np.int64]
+    channels: int
+
+    @property
+    def colors(self) -> NDArray[np.uint8]:
+        return K.decode_colors(self.codes, self.channels)
+
+
+class Source(Protocol):
+    channels: int
+    exact: bool
+
+    def partials(self, centers: NDArray[np.float64], *, labels: Any = None) -> Partials: ...
+
+    def farthest(
+        self,
+        centers: NDArray[np.float64],
+        k: int,
+        base: NDArray[np.float64],
+        n: int,
+        *,
+        labels: Any = None,
+    ) -> Farthest: ...
+
+
+def persist_in_memory(arr: da.Array) -> da.Array:
+    """Place an array that is already in the client's memory on the workers, once.
+
+    Without this, every compute would embed the array's data in its graph again. The data
+    has to travel once anyway, so the "large graph" warning for this transfer is silenced.
+    Persisted (not scattered) keys keep their tasks on the scheduler: a chunk lost with a
+    worker is made again, so a job survives the loss of workers.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*large graph.*", category=UserWarning)
+        return arr.persist()
+
+
+def share_once(value: NDArray) -> Any:
+    """A large array that many tasks read (a lookup table): on the workers once.
+
+    With a distributed client it is scattered, so the graph holds a reference rather than
+    the data; otherwise a single delayed key. Scattered data has no task to make it again,
+    so it goes to every worker (``broadcast``): a worker that dies takes one copy with it,
+    and the others, and the workers that replace it, still find it.
+    """
+    try:
+        from distributed import default_client
+
+        client = default_client()
+    except (ImportError, ValueError):
+        return dask.delayed(value, pure=True)
+    return client.scatter(value, hash=True, broadcast=True)
+
+
+def histogram_capable(dtype: np.dtype, channels: int) -> bool:
+    """True where the exact color histogram applies: 8-bit with at most 3 clustered channels."""
+    return np.dtype(dtype) == np.uint8 and channels <= 3
+
+
+def _split(
+    block: NDArray, channels: int, alpha: int | None
+) -> tuple[NDArray, NDArray[np.uint8] | None]:
+    flat = block.reshape(-1, block.shape[-1])
+    px = flat[:, :channels]
+    if px.dtype == np.float16:
+        px = px.astype(np.float32)
+    mask = None if alpha is None else (flat[:, alpha] != 0).view(np.uint8)
+    return px, mask
+
+
+def _block_partials(
+    block: NDArray,
+    offset: tuple[int, ...],
+    labels: NDArray | None,
+    centers: NDArray[np.float64],
+    *,
+    channels: int,
+    alpha: int | None,
+) -> Partials:
+    px, mask = _split(block, channels, alpha)
+    lab = None if labels is None else labels.reshape(-1)
+    return Partials(*K.partial_sums(px, centers, mask=mask, labels=lab))
+
+
+def _block_farthest(
+    block: NDArray,
+    offset: tuple[int, ...],
+    labels: NDArray | None,
+    centers: NDArray[np.float64],
+    base: NDArray[np.float64],
+    *,
+    k: int,
+    n: int,
+    channels: int,
+    alpha: int | None,
+) -> Farthest:
+    px, mask = _split(block, channels, alpha)
+    lab = None if labels is None else labels.reshape(-1)
+    return K.farthest_members(px, centers, k, base, n, mask=mask, labels=lab)
+
+
+def _merge_farthest(*parts: Farthest, n: int) -> Farthest:
+    return K.merge_farthest(list(parts), n)
+
+
+def _block_histogram(
+    block: NDArray, offset: object, labels: object, *, channels: int, alpha: int | None
+) -> Histogram:
+    px, mask = _split(block, channels, alpha)
+    codes, counts = K.sparse_histogram(np.ascontiguousarray(px), mask)
+    return Histogram(codes, counts, channels)
+
+
+def _combine_histograms(*parts: Histogram) -> Histogram:
+    codes, counts = K.merge_histograms([(p.codes, p.counts) for p in parts], parts[0].channels)
+    return Histogram(codes, counts, parts[0].channels)
+
+
+@dataclass(frozen=True)
+class Stats:
+    """Per-channel bounds of the valid pixels, their count, and the non-finite values."""
+
+    low: NDArray[np.float64]
+    high: NDArray[np.float64]
+    n_valid: int
+    n_nonfinite: int
+
+
+def _block_stats(
+    block: NDArray, offset: object, labels: object, *, channels: int, alpha: int | None
+) -> Stats:
+    px, mask = _split(block, channels, alpha)
+    if mask is not None:
+        px = px[mask != 0]
+    n_nonfinite = 0
+    if px.dtype.kind == "f":
+        finite = np.isfinite(px).all(axis=1)
+        n_nonfinite = int(px.shape[0] - np.count_nonzero(finite))
+        px = px[finite]
+    if px.shape[0] == 0:
+        empty = np.full(channels, np.nan)
+        return Stats(empty, empty, 0, n_nonfinite)
+    return Stats(
+        px.min(axis=0).astype(np.float64),
+        px.max(axis=0).astype(np.float64),
+        int(px.shape[0]),
+        n_nonfinite,
+    )
+
+
+def _combine_stats(*parts: Stats) -> Stats:
+    return Stats(
+        np.fmin.reduce([p.low for p in parts]),
+        np.fmax.reduce([p.high for p in parts]),
+        sum(p.n_valid for p in parts),
+        sum(p.n_nonfinite for p in parts),
+    )
+
+
+def tree_reduce(parts: list[Any], combine: Any) -> Any:
+    """Combine delayed partials in a tree of fan-in FAN_IN; returns one Delayed."""
+    while len(parts) > 1:
+        parts = [
+            dask.delayed(combine, pure=True)(*parts[i : i + FAN_IN])
+            for i in range(0, len(parts), FAN_IN)
+        ]
+    return parts[0]
+
+
+def _uniform(
+    block_shape: tuple[int, ...], offset: tuple[int, ...], shape: tuple[int, ...], key: int
+) -> NDArray[np.float64]:
+    """A uniform number in [0, 1) per pixel of a block, from a hash of its global index.
+
+    It depends only on the pixel's position in the whole image and on ``key``, not on how
+    the image is chunked.
+    """
+    ndim = len(block_shape) - 1
+    index = np.zeros((1,) * ndim, np.uint64)
+    for axis, (start, size, full) in enumerate(
+        zip(offset, block_shape[:-1], shape[:-1], strict=True)
+    ):
+        coords = np.arange(start, start + size, dtype=np.uint64)
+        index = index * np.uint64(full) + coords.reshape(
+            (1,) * axis + (size,) + (1,) * (ndim - 1 - axis)
+        )
+    bits = _splitmix64(index.reshape(-1) ^ np.uint64(key)) >> np.uint64(11)
+    return bits.astype(np.float64) / float(1 << 53)
+
+
+def _valid_rows(px: NDArray, mask: NDArray | None) -> NDArray[np.bool_]:
+    keep = np.ones(px.shape[0], bool) if mask is None else mask != 0
+    if px.dtype.kind == "f":
+        keep &= np.isfinite(px).all(axis=1)
+    return keep
+
+
+def _block_sample(
+    block: NDArray,
+    offset: tuple[int, ...],
+    labels: object,
+    centers: NDArray[np.float64] | None,
+    *,
+    scale: float,
+    key: int,
+    shape: tuple[int, ...],
+    channels: int,
+    alpha: int | None,
+) -> NDArray[np.float64]:
+    # Each pixel is kept with probability scale (no centers) or scale x its squared distance
+    # to the nearest center (k-means|| oversampling).
+    px, mask = _split(block, channels, alpha)
+    u = _uniform(block.shape, offset, shape, key)
+    keep = _valid_rows(px, mask)
+    if centers is None:
+        keep &= u < scale
+    else:
+        keep &= u < scale * K.min_distances(px, centers)
+    return np.asarray(px[keep], np.float64)
+
+
+def _block_pick(
+    block: NDArray,
+    offset: tuple[int, ...],
+    labels: object,
+    *,
+    key: int,
+    shape: tuple[int, ...],
+    channels: int,
+    alpha: int | None,
+) -> tuple[float, NDArray | None]:
+    # The valid pixel with the smallest hash: one pixel drawn uniformly from the image.
+    px, mask = _split(block, channels, alpha)
+    u = np.where(_valid_rows(px, mask), _uniform(block.shape, offset, shape, key), np.inf)
+    i = int(np.argmin(u))
+    return (float(u[i]), np.asarray(px[i], np.float64)) if np.isfinite(u[i]) else (np.inf, None)
+
+
+def _combine_pick(*parts: tuple[float, NDArray | None]) -> tuple[float, NDArray | None]:
+    return min(parts, key=lambda p: p[0])
+
+
+def _concat(*parts: NDArray) -> NDArray:
+    return np.concatenate(parts)
+
+
+def _splitmix64(x: NDArray[np.uint64]) -> NDArray[np.uint64]:
+    with np.errstate(over="ignore"):
+        x = x + np.uint64(0x9E3779B97F4A7C15)
+        x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        return x ^ (x >> np.uint64(31))
+
+
+class PixelSource:
+    """The pixels of a chunked image (..., C_total), as per-block tasks.
+
+    Parameters
+    ----------
+    image : dask array
+        Channel axis last, in one chunk.
+    channels : int
+        How many leading channels are clustered.
+    alpha : int or None
+        Index of the alpha channel; pixels whose alpha is 0 are left out.
+    """
+
+    def __init__(self, image: da.Array, *, channels: int, alpha: int | None) -> None:
+        self.image = image
+        self.channels = channels
+        self.alpha = alpha
+        self.exact = image.dtype in K.INT_DTYPES
+        self._blocks = list(image.to_delayed().ravel())
+        self._offsets = _block_offsets(image.chunks)
+        self._opts: dict[str, Any] = {"channels": channels, "alpha": alpha}
+
+    def _reduce(
+        self, fn: Any, combine: Any, *shared: Any, labels: da.Array | None = None, **kw: Any
+    ) -> Any:
+        """One compute: ``fn(block, offset, labels_block, *shared)`` per block, tree-combined.
+
+        Each shared array enters the graph once, as a key every block task depends on.
+        """
+        keys = [dask.delayed(a, pure=True) if isinstance(a, np.ndarray) else a for a in shared]
+        lab = [None] * len(self._blocks) if labels is None else labels.to_delayed().ravel()
+        task = dask.delayed(partial(fn, **kw, **self._opts), pure=True)
+        parts = [
+            task(b, off, lb, *keys)
+            for b, off, lb in zip(self._blocks, self._offsets, lab, strict=True)
+        ]
+        (result,) = dask.compute(tree_reduce(parts, combine))
+        return result
+
+    def partials(self, centers: NDArray[np.float64], *, labels: Any = None) -> Partials:
+        c = np.asarray(centers, np.float64)
+        return self._reduce(_block_partials, _combine_partials, c, labels=labels)
+
+    def farthest(
+        self,
+        centers: NDArray[np.float64],
+        k: int,
+        base: NDArray[np.float64],
+        n: int,
+        *,
+        labels: Any = None,
+    ) -> Farthest:
+        """The ``n`` farthest distinct colors from ``base`` in cluster ``k`` (one compute)."""
+        c = np.asarray(centers, np.float64)
+        merge = partial(_merge_farthest, n=n)
+        return self._reduce(_block_farthest, merge, c, base, labels=labels, k=k, n=n)
+
+    def histogram(self) -> Histogram:
+        return self._reduce(_block_histogram, _combine_histograms)
+
+    def stats(self) -> Stats:
+        return self._reduce(_block_stats, _combine_stats)
+
+    def sample(
+        self, centers: NDArray[np.float64] | None, scale: float, key: int
+    ) -> NDArray[np.float64]:
+        """Pixels kept with probability ``scale`` (x squared distance to ``centers``)."""
+        return self._reduce(
+            _block_sample, _concat, centers, scale=scale, key=key, shape=self.image.shape
+        )
+
+    def pick(self, key: int) -> NDArray[np.float64]:
+        """One valid pixel drawn uniformly (the smallest hash of its global index)."""
+        _, px = self._reduce(_block_pick, _combine_pick, key=key, shape=self.image.shape)
+        return px
+
+    def seed_points(self, n_valid: int, key: int) -> tuple[NDArray, NDArray]:
+        """Distinct values of a chunking-independent random sample, with multiplicities."""
+        sample = self.sample(None, min(1.0, _SEED_SAMPLE / max(n_valid, 1)), key)
+        points, weights = np.unique(sample, axis=0, return_counts=True)
+        return points, weights.astype(np.float64)
+
+
+def _combine_partials(*parts: Partials) -> Partials:
+    total = parts[0]
+    for p in parts[1:]:
+        total = total + p
+    return total
+
+
+def _block_offsets(chunks: tuple[tuple[int, ...], ...]) -> list[tuple[int, ...]]:
+    """Start of every block on the non-channel axes, in ``to_delayed().ravel()`` order."""
+    starts = [np.concatenate([[0], np.cumsum(c)[:-1]]).astype(int).tolist() for c in chunks]
+    return [tuple(s) for s in itertools.product(*starts[:-1])]
+
+
+_PARTS = 8  # box ranges per partials call: fixed, so float sums do not depend on threads
+_POOL = ThreadPoolExecutor(max(1, min(_PARTS, os.cpu_count() or 1)))
+
+
+class WeightedPoints:
+    """Distinct points held in memory with their pixel counts.
+
+    Answers every source question in memory: partial sums by the boxed exact search of
+    ``_kernels`` (points in Z-order boxes, box ranges on threads, combined in a fixed
+    order), the farthest members of a cluster, a random pick and sample (k-means||), and
+    the memberships of the last partials call. Subclasses set ``points`` (M, C), ``counts``
+    (M,), ``channels`` and ``exact``.
+    """
+
+    points: NDArray
+    counts: NDArray[np.int64]
+    channels: int
+    exact: bool
+    _boxes: K.Boxes | None = None
+    _last: NDArray[np.float64] | None = None  # the centers of the last partials call
+
+    @cached_property
+    def order(self) -> NDArray[np.int64]:
+        """The points' Z-order (:func:`~daskquant._engine._kernels.z_order`), computed once: every
+        box size and the k-means++ seeding walk the points in it."""
+        return K.z_order(self.points)
+
+    def partials(self, centers: NDArray[np.float64], *, labels: Any = None) -> Partials:
+        # Not for concurrent calls on one source (the Lloyd driver asks one at a time).
+        centers = np.ascontiguousarray(centers, np.float64)
+        size = K.box_size(centers.shape[0])
+        if self._boxes is None or self._boxes.box != size:
+            self._boxes = K.Boxes(self.points, self.counts, box=size, order=self.order)
+        boxes = self._boxes
+        edges = np.linspace(0, boxes.n_boxes, _PARTS + 1).astype(int)
+        ranges = [(a, b) for a, b in itertools.pairwise(edges) if b > a]
+        self._last = None  # the labels are being rewritten
+        jobs = [_POOL.submit(K.boxed_partial_sums, boxes, centers, a, b) for a, b in ranges]
+        parts = [Partials(*job.result()) for job in jobs]
+        self._last = centers.copy()
+        return _combine_partials(*parts)
+
+    def _counts_of(self, points: NDArray) -> NDArray[np.int64]:
+        """Pixel count of each of the given distinct points."""
+        rows = [np.flatnonzero((self.points == p).all(axis=1))[0] for p in points]
+        return self.counts[np.asarray(rows, np.int64)]
+
+    def farthest(
+        self,
+        centers: NDArray[np.float64],
+        k: int,
+        base: NDArray[np.float64],
+        n: int,
+        *,
+        labels: Any = None,
+    ) -> Farthest:
+        if labels is None:
+            labels = self.labels_for(centers)  # the last partials' memberships, if they fit
+        d, points, _ = K.farthest_members(self.points, centers, k, base, n, labels=labels)
+        return d, points, self._counts_of(points)
+
+    def pick(self, key: int) -> NDArray[np.float64]:
+        """One point drawn with probability proportional to its pixel count."""
+        cum = np.cumsum(self.counts)
+        u = np.random.default_rng(key).random() * cum[-1]
+        return self.points[int(np.searchsorted(cum, u, side="right"))].astype(np.float64)
+
+    def sample(
+        self, centers: NDArray[np.float64] | None, scale: float, key: int
+    ) -> NDArray[np.float64]:
+        """Points kept as if each of their pixels were kept with the given probability."""
+        p = np.full(self.points.shape[0], scale)
+        if centers is not None:
+            p = np.minimum(1.0, scale * K.min_distances(self.points, centers))
+        kept = 1.0 - (1.0 - p) ** self.counts
+        keep = np.random.default_rng(key).random(self.points.shape[0]) < kept
+        return self.points[keep].astype(np.float64)
+
+    def labels_for(self, centers: NDArray[np.float64]) -> NDArray[np.int32] | None:
+        """Nearest-center label of every point, if the last partials used ``centers``
+        (the boxes then hold exactly those memberships)."""
+        if self._boxes is None or self._last is None or not np.array_equal(self._last, centers):
+            return None
+        return self._boxes.labels_in_input_order()
+
+
+class HistogramSource(WeightedPoints):
+    """The distinct colors of an 8-bit image weighted by their pixel counts, in memory.
+
+    Every question costs O(distinct colors), not O(pixels), and the answers are bit-identical
+    to :class:`PixelSource`'s: both searches find the exact nearest center and integer sums
+    are exact.
+    """
+
+    def __init__(self, hist: Histogram) -> None:
+        self.hist = hist
+        self.points, self.counts = hist.colors, hist.counts
+        self.channels = hist.channels
+        self.exact = True
+
+    def _counts_of(self, points: NDArray) -> NDArray[np.int64]:
+        return self.hist.counts[np.searchsorted(self.hist.codes, K.color_codes(points))]

@@ -1,0 +1,1 @@
+"""Inputs: readers (files, TIFF, OME-Zarr, collections), image layout, chunk policy."""

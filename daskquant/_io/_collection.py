@@ -1,0 +1,206 @@
+"""Collections: several images (a folder, a glob, a list of files) that share one palette.
+
+The fit sees the pixels of every image at once through :func:`pixel_set`: each block of
+each image becomes one block of a single (P, 1, C) dask array, without copying or
+rechunking anything. K-means does not look at where a pixel is, so the engine fits that
+array as it fits any image, with one reduction per Lloyd iteration over all images.
+"""
+
+from __future__ import annotations
+
+import glob
+import itertools
+import math
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import dask.array as da
+import numpy as np
+from dask.base import tokenize
+from dask.core import flatten
+from dask.highlevelgraph import HighLevelGraph
+
+from daskquant._errors import InputError, InvalidParameterError
+from daskquant._io._readers import IMAGE_SUFFIXES, is_zarr, open_image
+
+__all__ = [
+    "collection_paths",
+    "image_names",
+    "is_collection",
+    "open_collection",
+    "pixel_set",
+]
+
+_GLOB_CHARS = set("*?[")
+
+
+def is_collection(source: Any) -> bool:
+    """True for a folder that is not a Zarr store, a glob pattern, or a list of paths."""
+    if isinstance(source, (list, tuple)):
+        return bool(source) and all(isinstance(s, (str, os.PathLike)) for s in source)
+    if not isinstance(source, (str, os.PathLike)):
+        return False
+    path = Path(os.fspath(source))
+    if path.exists():
+        return path.is_dir() and not is_zarr(path)
+    return bool(_GLOB_CHARS & set(os.fspath(source)))
+
+
+Sources = str | os.PathLike[str] | Sequence[str | os.PathLike[str]]
+
+
+def collection_paths(sources: Sources) -> list[Path]:
+    """The image files (and Zarr stores) of a folder, a glob pattern, or a list of paths.
+
+    A folder gives its image files and Zarr stores (not its sub-folders), sorted by name;
+    a glob pattern (``**`` allowed) gives its matches, sorted; a list is kept in its order.
+
+    Raises
+    ------
+    InputError
+        A folder with no images, a pattern that matches nothing, or an empty list.
+    """
+    if not isinstance(sources, (str, os.PathLike)):
+        paths = [Path(os.fspath(s)) for s in sources]
+        if not paths:
+            raise InputError("the list of images is empty; give at least one image path")
+        return paths
+    text = os.fspath(sources)
+    path = Path(text)
+    if path.is_dir():
+        found = sorted(
+            p
+            for p in path.iterdir()
+            if not p.name.startswith(".")
+            and (
+                (p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES) or (p.is_dir() and is_zarr(p))
+            )
+        )
+        if not found:
+            raise InputError(
+                f"{path}: the folder holds no images (files ending in "
+                f"{', '.join(sorted(IMAGE_SUFFIXES))}, or Zarr stores)"
+            )
+        return found
+    if _GLOB_CHARS & set(text):
+        matches = sorted(Path(m) for m in glob.glob(text, recursive=True))
+        if not matches:
+            raise InputError(f"{text}: the pattern matches no file")
+        return matches
+    return [path]
+
+
+def image_names(paths: Sequence[Path]) -> list[str]:
+    """A unique name per image for its arrays in the store: the file name without suffix
+    (with suffix where two stems are equal, then numbered)."""
+    stems = [_clean(p.stem if p.suffix.lower() in IMAGE_SUFFIXES else p.name) for p in paths]
+    names = [
+        _clean(p.name) if stems.count(stem) > 1 else stem
+        for p, stem in zip(paths, stems, strict=True)
+    ]
+    unique: list[str] = []
+    for name in names:
+        candidate, n = name, 1
+        while candidate in unique:
+            n += 1
+            candidate = f"{name}-{n}"
+        unique.append(candidate)
+    return unique
+
+
+def _clean(name: str) -> str:
+    # Zarr node names may not contain "/" nor start with "__"; dots alone are not names.
+    name = name.replace("/", "_").lstrip("_").strip(".")
+    return name or "image"
+
+
+def open_collection(
+    sources: Sources,
+    *,
+    chunks: tuple[int, ...] | int | None = None,
+    level: int = 0,
+) -> list[tuple[str, da.Array]]:
+    """Open every image of a collection lazily, checking they can share one palette.
+
+    Parameters
+    ----------
+    sources : folder, glob pattern, or list of paths
+        See :func:`collection_paths`. Images may differ in size.
+    chunks, level
+        As for :func:`daskquant.open_image`, applied to every image.
+
+    Returns
+    -------
+    list of (name, dask array)
+        ``name`` is the image's name in the output store (``labels/<name>``).
+
+    Raises
+    ------
+    InputError
+        An image cannot be read, or the images differ in channel count or dtype (the
+        message names the files).
+    """
+    paths = collection_paths(sources)
+    arrays = [open_image(p, chunks=chunks, level=level) for p in paths]
+    check_compatible(paths, arrays)
+    return list(zip(image_names(paths), arrays, strict=True))
+
+
+def check_compatible(paths: Sequence[Any], arrays: Sequence[da.Array]) -> None:
+    """Refuse images that cannot share one palette: other channel counts or dtypes."""
+    first, ref = paths[0], arrays[0]
+    for path, arr in zip(paths[1:], arrays[1:], strict=True):
+        if _channels(arr) != _channels(ref):
+            raise InputError(
+                f"{path}: has {_channels(arr)} channel(s) but {first} has {_channels(ref)}; "
+                "images sharing one palette need the same channels (convert them, e.g. all "
+                "to RGB, or quantize them separately)"
+            )
+        if arr.dtype != ref.dtype:
+            raise InputError(
+                f"{path}: has dtype {arr.dtype} but {first} has {ref.dtype}; images sharing "
+                "one palette need the same bit depth (convert them, or quantize separately)"
+            )
+
+
+def _channels(arr: da.Array) -> int:
+    return 1 if arr.ndim == 2 else int(arr.shape[-1])
+
+
+def pixel_set(arrays: Sequence[da.Array]) -> da.Array:
+    """The pixels of several images as one (P, 1, C) dask array, one block per input block.
+
+    Parameters
+    ----------
+    arrays : sequence of (..., C) dask arrays
+        Same C and dtype, channel axis in one chunk; any shapes.
+
+    Returns
+    -------
+    (P, 1, C) dask array
+        P is the total pixel count. Block ``i`` holds the pixels of the ``i``-th block of
+        the inputs (in order), row by row; no data is copied until a task runs.
+    """
+    if not arrays:
+        raise InvalidParameterError("pixel_set needs at least one image")
+    c = int(arrays[0].shape[-1])
+    dtype = arrays[0].dtype
+    parts = []
+    for arr in arrays:
+        if arr.numblocks[-1] != 1 or int(arr.shape[-1]) != c or arr.dtype != dtype:
+            raise InvalidParameterError(
+                "pixel_set: every image needs the same channels, in one chunk, and dtype"
+            )
+        name = "pixel-set-" + tokenize(arr)
+        sizes = [math.prod(s) for s in itertools.product(*arr.chunks[:-1])]
+        keys = list(flatten(arr.__dask_keys__()))
+        layer: dict[Any, Any] = {
+            (name, i, 0, 0): (np.reshape, key, (-1, 1, c)) for i, key in enumerate(keys)
+        }
+        deps: list[Any] = [arr]
+        graph = HighLevelGraph.from_collections(name, layer, dependencies=deps)
+        meta = np.empty((0, 0, 0), dtype)
+        parts.append(da.Array(graph, name, (tuple(sizes), (1,), (c,)), dtype=dtype, meta=meta))
+    return parts[0] if len(parts) == 1 else da.concatenate(parts, axis=0)

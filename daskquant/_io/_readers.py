@@ -1,0 +1,339 @@
+"""Opening images lazily: NumPy/Dask arrays, Zarr and OME-Zarr, TIFF, ordinary image files.
+
+=========================  ============================================================
+source                     how it is read
+=========================  ============================================================
+NumPy / Dask array         as is (NumPy is chunked with the default chunks)
+Zarr array (v2 or v3)      :func:`dask.array.from_zarr`, chunks whole multiples of Zarr's
+OME-Zarr image (0.4, 0.5)  the level asked for (0 = full resolution), axes -> (y, x, c)
+(Big)TIFF, tiled or not    tifffile's Zarr store, opened inside each task (:mod:`._tiff`)
+PNG, JPEG, BMP, WebP, ...  OpenCV, whole file in memory; BGR(A) turned into RGB(A)
+=========================  ============================================================
+
+Every image comes back as (H, W) for one channel, (H, W, C) otherwise, or (N, H, W, C) for
+a stack, in the file's dtype. Failures are :class:`InputError` naming the file.
+"""
+
+from __future__ import annotations
+
+import os
+import zlib
+from pathlib import Path
+from typing import Any
+
+import dask.array as da
+import numpy as np
+from numpy.typing import NDArray
+
+from daskquant._errors import InputError, InvalidParameterError
+from daskquant._io._chunks import aligned_chunks
+from daskquant._io._layout import default_chunks
+from daskquant._io._tiff import TIFF_SUFFIXES, open_tiff, tiff_levels
+
+__all__ = [
+    "CV2_SUFFIXES",
+    "IMAGE_SUFFIXES",
+    "decoded_in_memory",
+    "is_zarr",
+    "level_count",
+    "open_image",
+]
+
+# OpenCV decodes these; it returns BGR(A), which is turned into RGB(A) here.
+CV2_SUFFIXES = {
+    ".png",
+    ".jpg",
+    ".jpeg",
+    ".jpe",
+    ".bmp",
+    ".dib",
+    ".webp",
+    ".jp2",
+    ".pbm",
+    ".pgm",
+    ".ppm",
+    ".pnm",
+}
+IMAGE_SUFFIXES = CV2_SUFFIXES | TIFF_SUFFIXES
+
+
+def open_image(
+    source: Any, *, chunks: tuple[int, ...] | int | None = None, level: int = 0
+) -> da.Array:
+    """A lazy dask array of an image: an array, a Zarr/OME-Zarr path, or an image file.
+
+    Parameters
+    ----------
+    source : ndarray, dask array, zarr.Array, str or PathLike
+        See the module docstring for the formats read.
+    chunks : int or (int, int), optional
+        Spatial chunk size in pixels. By default, tens of megapixels per chunk for large
+        images (at least ~8 chunks for smaller ones), in whole tiles or Zarr chunks.
+    level : int
+        Resolution level of a pyramidal TIFF or an OME-Zarr image; 0 is the full resolution.
+
+    Returns
+    -------
+    (H, W), (H, W, C) or (N, H, W, C) dask array
+        Nothing is read yet, except for files OpenCV decodes (it reads whole files).
+
+    Raises
+    ------
+    InputError
+        Missing, unreadable, truncated or corrupt file, or an unknown format.
+    InvalidParameterError
+        ``level`` or ``chunks`` out of range.
+
+    Examples
+    --------
+    >>> import numpy as np, daskquant as dq
+    >>> dq.open_image(np.zeros((4, 6, 3), np.uint8)).shape
+    (4, 6, 3)
+    """
+    if isinstance(level, bool) or not isinstance(level, (int, np.integer)) or level < 0:
+        raise InvalidParameterError(f"level must be an integer >= 0, got {level!r}")
+    spatial = _spatial_chunks(chunks)
+    if isinstance(source, (da.Array, np.ndarray)):
+        _no_levels(source, level)
+        if isinstance(source, da.Array):
+            return source if spatial is None else source.rechunk(_full(spatial, source.ndim))
+        shape = _with_channels(source.shape)
+        spec = _full(spatial, source.ndim) if spatial else default_chunks(shape)[: source.ndim]
+        return da.from_array(source, chunks=spec)
+    if _is_zarr_array(source):
+        _no_levels(source, level)
+        return _from_zarr(source, spatial)
+    if not isinstance(source, (str, os.PathLike)):
+        raise InputError(
+            f"cannot read an image from a {type(source).__name__}; pass an array or the path "
+            "of an image file or Zarr store"
+        )
+    path = Path(os.fspath(source))
+    if not path.exists():
+        raise InputError(f"{path}: no such file or directory")
+    if path.is_dir():
+        if not is_zarr(path):
+            raise InputError(
+                f"{path}: is a folder but not a Zarr store; to quantize the images in it "
+                "with one shared palette, pass the folder to dq.quantize or dq.open_collection"
+            )
+        return _open_zarr(path, spatial, level)
+    if path.stat().st_size == 0:
+        raise InputError(f"{path}: the file is empty (0 bytes); copy it again")
+    suffix = path.suffix.lower()
+    if suffix in TIFF_SUFFIXES:
+        return open_tiff(path, level=level, chunks=spatial)
+    if suffix in CV2_SUFFIXES:
+        _no_levels(path, level)
+        return _open_cv2(path, spatial)
+    raise InputError(
+        f"{path}: unknown image format {path.suffix!r}; daskquant reads Zarr and OME-Zarr "
+        f"stores and {', '.join(sorted(IMAGE_SUFFIXES))} files"
+    )
+
+
+def level_count(source: Any) -> int:
+    """Resolution levels :func:`open_image` can read from ``source`` (1 if not a pyramid)."""
+    if not isinstance(source, (str, os.PathLike)):
+        return 1
+    path = Path(os.fspath(source))
+    if path.is_dir() and is_zarr(path):
+        from daskquant._io._ome import ome_image
+
+        found = ome_image(_open_node(path), path)
+        return 1 if found is None else len(found[1]["datasets"])
+    if path.suffix.lower() in TIFF_SUFFIXES:
+        return tiff_levels(path)
+    return 1
+
+
+def decoded_in_memory(source: Any) -> bool:
+    """True where :func:`open_image` holds the whole image in memory (arrays, OpenCV files)."""
+    if isinstance(source, np.ndarray):
+        return True
+    if isinstance(source, (str, os.PathLike)):
+        return Path(os.fspath(source)).suffix.lower() in CV2_SUFFIXES
+    return False
+
+
+def is_zarr(path: Path) -> bool:
+    """Whether a folder is a Zarr v2 or v3 array or group."""
+    return any((path / name).is_file() for name in ("zarr.json", ".zarray", ".zgroup"))
+
+
+def _no_levels(source: Any, level: int) -> None:
+    if level != 0:
+        what = source if isinstance(source, Path) else f"a {type(source).__name__}"
+        raise InvalidParameterError(
+            f"level={level}: {what} has one resolution level; levels exist only in "
+            "pyramidal TIFF files and OME-Zarr images"
+        )
+
+
+def _spatial_chunks(chunks: tuple[int, ...] | int | None) -> tuple[int, int] | None:
+    if chunks is None:
+        return None
+    sizes = (chunks, chunks) if isinstance(chunks, (int, np.integer)) else tuple(chunks)
+    if (
+        len(sizes) != 2
+        or any(isinstance(s, bool) or not isinstance(s, (int, np.integer)) for s in sizes)
+        or min(sizes) < 1
+    ):
+        raise InvalidParameterError(
+            f"chunks={chunks!r}: give one positive size in pixels, or (rows, columns)"
+        )
+    return int(sizes[0]), int(sizes[1])
+
+
+def _with_channels(shape: tuple[int, ...]) -> tuple[int, ...]:
+    return (*shape, 1) if len(shape) == 2 else shape
+
+
+def _full(spatial: tuple[int, int], ndim: int) -> tuple[int, ...]:
+    # (y, x) sizes for the two spatial axes; a stack axis gets 1, the channel axis all.
+    if ndim == 2:
+        return spatial
+    if ndim == 3:
+        return (*spatial, -1)
+    return (1, *spatial, -1)
+
+
+def _is_zarr_array(source: Any) -> bool:
+    import zarr
+
+    return isinstance(source, zarr.Array)
+
+
+def _open_node(path: Path) -> Any:
+    import zarr
+
+    try:
+        return zarr.open(str(path), mode="r")
+    except Exception as exc:
+        raise InputError(f"{path}: not a readable Zarr store ({exc})") from exc
+
+
+def _open_zarr(path: Path, spatial: tuple[int, int] | None, level: int) -> da.Array:
+    import zarr
+
+    from daskquant._io._ome import ome_image, open_ome
+
+    node = _open_node(path)
+    if isinstance(node, zarr.Array):
+        _no_levels(path, level)
+        return _from_zarr(node, spatial)
+    found = ome_image(node, path)
+    if found is not None:
+        group, multiscale = found
+        return open_ome(group, multiscale, path, level=level, chunks=spatial)
+    arrays = sorted(name for name, a in node.arrays() if a.ndim >= 2)
+    if len(arrays) == 1:
+        _no_levels(path, level)
+        return _from_zarr(node[arrays[0]], spatial)
+    listed = ", ".join(arrays) if arrays else "none"
+    raise InputError(
+        f"{path}: is a Zarr group that is not an OME-Zarr image, with image arrays: {listed}; "
+        "give the path of the array to read, e.g. "
+        f"{path / (arrays[0] if arrays else 'ARRAY')}"
+    )
+
+
+def _from_zarr(z: Any, spatial: tuple[int, int] | None) -> da.Array:
+    """A Zarr array's image axes read in chunks that are whole Zarr chunks (or as asked)."""
+    if z.ndim < 2:
+        raise InputError(f"{z.store_path}: a {z.ndim}-D Zarr array is not an image")
+    yx = (0, 1) if z.ndim <= 3 else (z.ndim - 3, z.ndim - 2)
+    size = spatial or aligned_chunks(
+        (z.shape[yx[0]], z.shape[yx[1]]), (z.chunks[yx[0]], z.chunks[yx[1]])
+    )
+    chunks = list(z.chunks)
+    chunks[yx[0]], chunks[yx[1]] = size
+    if z.ndim == 3:
+        chunks[2] = z.shape[2]
+    return da.from_zarr(z, chunks=tuple(chunks))
+
+
+def _open_cv2(path: Path, spatial: tuple[int, int] | None) -> da.Array:
+    image = decode_file(path)
+    spec = _full(spatial, image.ndim) if spatial else default_chunks(_with_channels(image.shape))
+    return da.from_array(image, chunks=spec[: image.ndim])
+
+
+def decode_file(path: Path) -> NDArray:
+    """Decode a whole image file with OpenCV, in RGB(A) channel order.
+
+    JPEG files are read with their EXIF orientation applied, like image viewers show them;
+    other formats keep every channel (alpha) and their bit depth.
+    """
+    import cv2
+
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read the file ({exc.strerror or exc})") from exc
+    suffix = path.suffix.lower()
+    if suffix in (".jpg", ".jpeg", ".jpe") and not _jpeg_complete(data):
+        raise InputError(f"{path}: truncated or corrupt JPEG file (no end of image marker)")
+    if suffix == ".png" and (problem := _png_problem(data)):
+        raise InputError(f"{path}: {problem}")
+    is_jpeg = suffix in (".jpg", ".jpeg", ".jpe")
+    flags = cv2.IMREAD_ANYCOLOR | cv2.IMREAD_ANYDEPTH if is_jpeg else cv2.IMREAD_UNCHANGED
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), flags)
+    if image is None:
+        raise InputError(
+            f"{path}: OpenCV cannot decode this file (corrupt, truncated, not really "
+            f"{suffix[1:].upper()}, or over OpenCV's limit of 2^30 pixels: convert large "
+            "images to tiled TIFF or Zarr, which daskquant reads lazily)"
+        )
+    if image.ndim == 3 and image.shape[2] == 3:
+        image = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    elif image.ndim == 3 and image.shape[2] == 4:
+        image = cv2.cvtColor(image, cv2.COLOR_BGRA2RGBA)
+    return image
+
+
+def _png_problem(data: bytes) -> str | None:
+    """What is wrong with a PNG stream's chunk structure, or None: each chunk must fit in
+    the file and match its CRC, up to IEND. Checked before decoding, so that a damaged file
+    gets one clear message rather than a decoder's complaint."""
+    if not data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "not a PNG file (no PNG signature)"
+    pos = 8
+    while pos + 12 <= len(data):
+        length = int.from_bytes(data[pos : pos + 4], "big")
+        kind = data[pos + 4 : pos + 8]
+        end = pos + 12 + length
+        if end > len(data):
+            break
+        crc = int.from_bytes(data[end - 4 : end], "big")
+        if zlib.crc32(data[pos + 4 : end - 4]) != crc:
+            name = kind.decode("latin-1")
+            return f"corrupt PNG file (chunk {name!r} at byte {pos} fails its CRC check)"
+        if kind == b"IEND":
+            return None
+        pos = end
+    return "truncated PNG file (it ends before its IEND chunk); copy it again"
+
+
+def _jpeg_complete(data: bytes) -> bool:
+    """Whether a JPEG stream reaches its end-of-image marker.
+
+    Segments before the first scan (SOS) are skipped by their lengths, so the EOI of an
+    EXIF thumbnail does not count; after SOS, 0xFF 0xD9 can only be the real EOI (0xFF in
+    entropy-coded data is always followed by 0x00 or a restart marker).
+    """
+    if not data.startswith(b"\xff\xd8"):
+        return False
+    pos = 2
+    while pos + 4 <= len(data):
+        if data[pos] != 0xFF:
+            return False
+        marker = data[pos + 1]
+        if marker == 0xFF:  # fill byte
+            pos += 1
+            continue
+        length = int.from_bytes(data[pos + 2 : pos + 4], "big")
+        if marker == 0xDA:  # start of scan
+            return data.find(b"\xff\xd9", pos + 2 + length) != -1
+        pos += 2 + length
+    return False

@@ -1,0 +1,1 @@
+"""The output store: Zarr writing, resume, exports, previews."""

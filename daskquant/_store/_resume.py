@@ -1,0 +1,72 @@
+"""Resuming an interrupted job: what a job was asked to do, and whether a store matches it.
+
+A store records its job's request (the options that decide its content, and a fingerprint of
+every input). ``quantize(..., resume=True)`` continues a store only for the same request:
+then the saved palette is reused and only the missing chunks are written (see
+:mod:`daskquant._store._store`), so the result is the one an uninterrupted run gives.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from dask.base import tokenize
+
+from daskquant._errors import StoreError
+
+__all__ = ["check_request", "input_fingerprint", "path_print", "value_token"]
+
+
+def input_fingerprint(sources: Sequence[str | None], image: Any) -> list[Any]:
+    """How to recognise the inputs again (see :func:`path_print`), or a hash of an
+    in-memory array."""
+    if all(s is None for s in sources):
+        return [value_token(image)]
+    return [path_print(Path(str(source))) for source in sources]
+
+
+def path_print(path: Path) -> list[Any]:
+    """A file by its path, size and modification time; a folder (a Zarr array) by its path,
+    file count, total size and latest modification, so a rewritten chunk is noticed."""
+    if path.is_file():
+        stat = path.stat()
+        return [os.fspath(path.resolve()), stat.st_size, stat.st_mtime_ns]
+    files = size = latest = 0
+    for root, _, names in os.walk(path):
+        for name in names:
+            stat = os.stat(os.path.join(root, name))
+            files, size, latest = files + 1, size + stat.st_size, max(latest, stat.st_mtime_ns)
+    return [os.fspath(path.resolve()), files, size, latest]
+
+
+def value_token(value: Any) -> Any:
+    """A JSON value naming ``value``: itself if plain, else a hash of its contents."""
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    if isinstance(value, (list, tuple)) and all(isinstance(v, (int, float, str)) for v in value):
+        return list(value)
+    if isinstance(value, np.ndarray):
+        return "array:" + tokenize(np.ascontiguousarray(value))
+    return "array:" + tokenize(value)
+
+
+def check_request(store: str | Path, saved: dict[str, Any] | None, asked: dict[str, Any]) -> None:
+    """Refuse to resume ``store`` if it was made for another request than ``asked``."""
+    if saved is None:
+        raise StoreError(
+            f"{store}: the store does not record how it was made, so it cannot be resumed; "
+            "pass --overwrite (overwrite=True) to start again"
+        )
+    differ = [k for k in sorted(set(saved) | set(asked)) if saved.get(k) != asked.get(k)]
+    if differ:
+        what = ", ".join(f"{k} (store: {saved.get(k)!r}, now: {asked.get(k)!r})" for k in differ)
+        raise StoreError(
+            f"{store} was made with other inputs or options, so it cannot be resumed: {what}; "
+            "rerun with the same ones, or pass --overwrite (overwrite=True) to start again"
+        )

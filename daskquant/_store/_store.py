@@ -1,0 +1,404 @@
+"""The output store: a Zarr v3 group with labels, palette, centers and a ``complete`` marker.
+
+Layout of one image::
+
+    out.zarr/
+      zarr.json     attributes: "daskquant" (how the result was made), "complete" (bool)
+      labels        (H, W) or (N, H, W), uint8 for K <= 256 else uint16
+      palette       (K, C) in the input dtype
+      centers       (K, C) float64, the exact k-means centers
+      counts        (K,) int64, pixels per palette color
+      image         optional quantized image, same shape and dtype as the input
+
+A collection (one palette for several images) has a group ``labels/`` with one array per
+image, ``labels/<name>``, and likewise ``image/<name>``. With ``ome=True`` the labels and
+images are OME-Zarr images instead (see :mod:`daskquant._io._ome`): the store's root for one
+image, ``images/<name>/`` for each image of a collection. Wherever they are, the
+attribute ``daskquant.images`` lists every image with the paths of its arrays and its
+source (:func:`image_records`), so readers need not know the layouts.
+
+Zarr chunks equal the dask chunks, so every task writes whole chunks of its own (DESIGN.md:
+misaligned or sharded writes lost pixels silently). ``complete`` is set to true only after
+every array is written: a store without it is unfinished, whatever else it holds.
+
+Resuming an interrupted job (``write_large(..., resume=True)``) writes only the chunks whose
+file is missing. That is sound because of two facts:
+
+- every chunk of the large arrays is written, even one equal to the fill value: Zarr skips
+  those by default (``write_empty_chunks=False``), which would make "no chunk file" mean
+  either "not written yet" or "all zeros". The arrays are created, and opened again for a
+  resume, with ``write_empty_chunks=True``;
+- LocalStore writes each chunk to a temporary file and renames it into place, so a chunk
+  file that exists is whole; a job killed mid-chunk leaves at most a ``*.partial`` file,
+  which is not a chunk.
+
+The small arrays (palette, centers, counts) are written before any large one, so a resumed
+job finds the fitted palette and does not fit again.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import shutil
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, cast
+
+import dask
+import dask.array as da
+import numpy as np
+import zarr
+from numpy.typing import NDArray
+from zarr.codecs import ZstdCodec
+from zarr.core.array_spec import ArrayConfigParams
+
+from daskquant._errors import InvalidParameterError, StoreError
+
+__all__ = [
+    "ImageRecord",
+    "check_writable",
+    "chunk_progress",
+    "create_store",
+    "get_array",
+    "image_records",
+    "is_complete",
+    "mark_complete",
+    "open_finished",
+    "open_store",
+    "pick_record",
+    "regular_chunks",
+    "store_attrs",
+    "store_state",
+    "write_arrays",
+    "write_large",
+]
+
+_CODEC = ZstdCodec(level=3)
+_EVERY_CHUNK: ArrayConfigParams = {
+    "write_empty_chunks": True
+}  # a chunk file exists iff it was written
+
+
+def _is_zarr(path: Path) -> bool:
+    return (
+        (path / "zarr.json").is_file()
+        or (path / ".zgroup").is_file()
+        or (path / ".zarray").is_file()
+    )
+
+
+def create_store(path: str | Path, attrs: dict[str, Any], *, overwrite: bool) -> zarr.Group:
+    """A new, empty store marked incomplete; refuses an existing path without ``overwrite``.
+
+    With ``overwrite``, only an existing Zarr store is replaced: any other file or folder at
+    ``path`` is left alone and reported.
+    """
+    path = Path(path)
+    if path.exists():
+        if not overwrite:
+            raise StoreError(
+                f"{path} already exists; choose another output path or pass overwrite=True "
+                "(--overwrite) to replace it"
+            )
+        if not (path.is_dir() and _is_zarr(path)):
+            raise StoreError(
+                f"{path} exists and is not a Zarr store; daskquant will not delete it. "
+                "Remove it yourself or choose another output path."
+            )
+        shutil.rmtree(path)
+    try:
+        group = zarr.open_group(str(path), mode="w-")
+    except OSError as exc:
+        reason = exc.strerror or exc
+        raise StoreError(f"{path}: cannot create the output store ({reason})") from exc
+    group.attrs.update({"daskquant": attrs, "complete": False})
+    return group
+
+
+def check_writable(path: str | Path) -> None:
+    """Refuse, before any work, an output whose folder this process may not write in."""
+    path = Path(path)
+    parent = path.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise StoreError(f"{path}: cannot create the output store ({parent} is not a folder)")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise StoreError(
+            f"{path}: cannot create the output store (Permission denied: no write access "
+            f"to {parent})"
+        )
+
+
+def regular_chunks(arr: da.Array) -> da.Array:
+    """``arr`` rechunked, if needed, so every chunk but the last on each axis has one size."""
+    if all(len(set(c[:-1])) <= 1 and c[-1] <= c[0] for c in arr.chunks):
+        return arr
+    return arr.rechunk(tuple(max(c) for c in arr.chunks))
+
+
+def write_arrays(group: zarr.Group, small: dict[str, NDArray], large: dict[str, da.Array]) -> None:
+    """Write small in-memory arrays, then the chunked ones in one distributed store."""
+    for name, value in small.items():
+        parent, leaf = _parent(group, name)
+        parent.create_array(leaf, data=np.asarray(value), compressors=_CODEC)
+    write_large(group, large)
+
+
+def write_large(
+    group: zarr.Group,
+    arrays: dict[str, da.Array],
+    *,
+    dimension_names: dict[str, tuple[str, ...]] | None = None,
+    resume: bool = False,
+) -> int:
+    """Create one Zarr array per dask array (paths may be nested), then store them all in
+    one compute, so work they share (the labels of an image and its colors) runs once.
+
+    Each Zarr array's chunks are the dask array's chunks (rechunked to a regular grid if
+    needed): every task writes whole chunks of its own. With ``resume``, arrays that already
+    exist with the same shape, chunks and dtype are kept, and only their missing chunks are
+    computed and written.
+
+    Returns
+    -------
+    int
+        The number of chunks written.
+    """
+    sources: list[da.Array] = []
+    targets: list[Any] = []
+    for path, arr in arrays.items():
+        arr = regular_chunks(arr)
+        chunks = tuple(c[0] for c in arr.chunks)
+        target = _existing(group, path, arr, chunks) if resume else None
+        if target is None:
+            parent, leaf = _parent(group, path)
+            target = parent.create_array(
+                leaf,
+                shape=arr.shape,
+                chunks=chunks,
+                dtype=arr.dtype,
+                compressors=_CODEC,
+                fill_value=0,
+                dimension_names=(dimension_names or {}).get(path),
+                config=_EVERY_CHUNK,
+            )
+        sources.append(arr)
+        targets.append(target)
+    if not sources:
+        return 0
+    if not resume:
+        da.store(sources, targets, lock=False)
+        return sum(int(np.prod(a.numblocks)) for a in sources)
+    puts = []
+    for arr, target in zip(sources, targets, strict=True):
+        _remove_partial(group, target)
+        blocks = arr.to_delayed()
+        for index in _missing_chunks(group, target):
+            region = tuple(
+                slice(i * c, i * c + n[i])
+                for i, c, n in zip(index, target.chunks, arr.chunks, strict=True)
+            )
+            # Not pure: hashing the target array for every chunk would cost more than the put.
+            puts.append(dask.delayed(_put, pure=False)(target, region, blocks[index]))
+    dask.compute(*puts)
+    return len(puts)
+
+
+def _put(target: zarr.Array, region: tuple[slice, ...], block: NDArray) -> None:
+    target[region] = block
+
+
+def _existing(
+    group: zarr.Group, path: str, arr: da.Array, chunks: tuple[int, ...]
+) -> zarr.Array | None:
+    """The array at ``path`` if it has ``arr``'s shape, chunks and dtype, set to write every
+    chunk; None if there is none; a StoreError if it is another array."""
+    try:
+        node = group[path]
+    except KeyError:
+        return None
+    same = (
+        isinstance(node, zarr.Array)
+        and node.shape == arr.shape
+        and node.chunks == chunks
+        and node.dtype == arr.dtype
+    )
+    if not same:
+        raise StoreError(
+            f"{group.store_path}: {path!r} is not the array this job writes (shape, chunks "
+            "or dtype differ); the store was made with other options"
+        )
+    return cast(zarr.Array, node).with_config(_EVERY_CHUNK)
+
+
+def _array_folder(group: zarr.Group, array: zarr.Array) -> Path:
+    root = getattr(group.store, "root", None)
+    if root is None:
+        raise StoreError(f"{group.store_path}: resuming needs a store on the local file system")
+    return Path(root) / array.path
+
+
+def _chunk_file(group: zarr.Group, array: zarr.Array, index: tuple[int, ...]) -> Path:
+    return _array_folder(group, array) / array.metadata.encode_chunk_key(index)
+
+
+def _remove_partial(group: zarr.Group, array: zarr.Array) -> None:
+    """Delete the temporary files of chunk writes that a killed job left unfinished."""
+    for stale in _array_folder(group, array).glob("c/**/*.partial"):
+        stale.unlink(missing_ok=True)
+
+
+def _missing_chunks(group: zarr.Group, array: zarr.Array) -> list[tuple[int, ...]]:
+    """The chunk indices of ``array`` that have no chunk file yet, in C order."""
+    grid = [range(-(-s // c)) for s, c in zip(array.shape, array.chunks, strict=True)]
+    return [i for i in itertools.product(*grid) if not _chunk_file(group, array, i).exists()]
+
+
+def chunk_progress(group: zarr.Group) -> tuple[int, int]:
+    """Chunks written and chunks in all, over the store's arrays (a measure of how far an
+    unfinished job got; chunk files exist only once written, see the module docstring)."""
+    done = total = 0
+    for _, node in group.members(max_depth=None):
+        if isinstance(node, zarr.Array):
+            total += int(node.nchunks)
+            done += int(node.nchunks_initialized)
+    return done, total
+
+
+def _parent(group: zarr.Group, path: str) -> tuple[zarr.Group, str]:
+    """The group that holds ``path`` (created, with its parents, if missing) and the leaf."""
+    *parents, leaf = path.split("/")
+    for name in parents:
+        group = group.require_group(name)
+    return group, leaf
+
+
+def mark_complete(group: zarr.Group) -> None:
+    group.attrs["complete"] = True
+
+
+def open_store(path: str | Path) -> zarr.Group:
+    """Open a daskquant store for reading."""
+    path = Path(path)
+    if not path.exists():
+        raise StoreError(f"{path}: no such store")
+    try:
+        group = zarr.open_group(str(path), mode="r")
+    except Exception as exc:
+        raise StoreError(f"{path}: not a Zarr group ({exc})") from exc
+    if "daskquant" not in group.attrs:
+        raise StoreError(f"{path}: not a daskquant store (no 'daskquant' attribute)")
+    return group
+
+
+def is_complete(group: zarr.Group) -> bool:
+    return bool(group.attrs.get("complete", False))
+
+
+def store_state(path: str | Path) -> str:
+    """One line on what is at ``path`` after a job stopped: nothing, an incomplete store
+    (how far it got, and how to finish it), or a complete one."""
+    path = Path(path)
+    if not path.exists():
+        return f"nothing was written to {path}"
+    try:
+        group = open_store(path)
+    except StoreError:
+        return f"{path} is not a daskquant store; it was left as it was"
+    if is_complete(group):
+        return f"{path} is complete"
+    done, total = chunk_progress(group)
+    return (
+        f"{path} is incomplete ({done} of {total} chunks written); rerun the same command "
+        "with --resume to finish it"
+    )
+
+
+def open_finished(path: str | Path) -> zarr.Group:
+    """Open a daskquant store that was written to the end; refuse an unfinished one."""
+    group = open_store(path)
+    if not is_complete(group):
+        raise StoreError(
+            f"{path}: the store is incomplete (its job was interrupted or failed); finish it "
+            "by running the same quantize again with resume=True (--resume)"
+        )
+    return group
+
+
+@dataclass(frozen=True)
+class ImageRecord:
+    """Where one quantized image lives in a store, and where it came from.
+
+    ``labels`` and ``image`` list array paths from full resolution down (several with an
+    OME-Zarr pyramid); ``image`` is empty when the quantized image was not written.
+    ``source`` is the input path (None for an in-memory array).
+    """
+
+    name: str
+    labels: tuple[str, ...]
+    image: tuple[str, ...] = ()
+    source: str | None = None
+    level: int = 0
+    shape: tuple[int, ...] = ()
+
+    def as_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
+
+
+def store_attrs(group: zarr.Group) -> dict[str, Any]:
+    """The ``daskquant`` attribute of a store: how the result was made, and its images."""
+    return cast(dict[str, Any], group.attrs.asdict().get("daskquant", {}))
+
+
+def get_array(group: zarr.Group, path: str) -> zarr.Array:
+    """The array at ``path``; a StoreError if the store has none there."""
+    try:
+        node = group[path]
+    except KeyError:
+        node = None
+    if not isinstance(node, zarr.Array):
+        raise StoreError(f"{group.store_path}: no array {path!r} in the store; it is damaged")
+    return node
+
+
+def image_records(group: zarr.Group) -> list[ImageRecord]:
+    """The images a store holds, in the order they were given."""
+    attrs = store_attrs(group)
+    records = attrs.get("images")
+    if records is None:  # a store from before collections: one image at "labels"
+        source = attrs.get("input", {}).get("source")
+        image = ("image",) if "image" in group else ()
+        return [ImageRecord("image", ("labels",), image, source)]
+    return [
+        ImageRecord(
+            name=r["name"],
+            labels=tuple(r["labels"]),
+            image=tuple(r.get("image", ())),
+            source=r.get("source"),
+            level=int(r.get("level", 0)),
+            shape=tuple(r.get("shape", ())),
+        )
+        for r in records
+    ]
+
+
+def pick_record(group: zarr.Group, name: str | None, *, store: str | Path) -> ImageRecord:
+    """The record named ``name``, or the only one; a collection needs a name."""
+    records = image_records(group)
+    names = [r.name for r in records]
+    if name is None:
+        if len(records) == 1:
+            return records[0]
+        raise InvalidParameterError(
+            f"{store} holds {len(records)} images; pick one with name=..., one of: "
+            + ", ".join(names)
+        )
+    for r in records:
+        if r.name == name:
+            return r
+    raise InvalidParameterError(
+        f"name={name!r}: {store} has no such image; it has: {', '.join(names)}"
+    )
