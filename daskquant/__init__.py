@@ -26,8 +26,7 @@ from daskquant._io._readers import open_image
 from daskquant._store._export import export
 from daskquant._store._preview import preview
 from daskquant._store._store import open_store
-
-__version__ = "0.1.0"
+from daskquant._version import __version__
 
 __all__ = [
     "KMEANS_PP_CENTERS",

@@ -157,6 +157,17 @@ def store_digest(path: Path, tmp: Path) -> dict[str, Any]:
     return {"arrays": arrays, "attrs": attrs}
 
 
+def tree_digest(path: Path) -> dict[str, str]:
+    """A digest of a file, or of every file under a folder (bytes and mtime), by name: a
+    failed comparison names the files that changed."""
+    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
+    return {
+        str(f.relative_to(path.parent)): hashlib.sha256(f.read_bytes()).hexdigest()[:16]
+        + f" {f.stat().st_mtime_ns}"
+        for f in files
+    }
+
+
 def _kmeans_cases() -> dict[str, Callable[[], tuple[float, Any, Any]]]:
     px = _photo().reshape(-1, 3)
     f32 = px.astype(np.float32)

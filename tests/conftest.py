@@ -106,3 +106,13 @@ class CountingScheduler:
 def counting_scheduler() -> CountingScheduler:
     """The compute-counting scheduler helper (see :class:`CountingScheduler`)."""
     return CountingScheduler()
+
+
+@pytest.fixture(scope="module")
+def tls_scheduler(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict]]:
+    """A TLS-only ``dask scheduler`` and one worker on 127.0.0.1 (see ``_clusters``);
+    yields its address and the PEM files."""
+    from _clusters import tls_cluster
+
+    with tls_cluster(tmp_path_factory.mktemp("tls-cluster")) as running:
+        yield running

@@ -31,8 +31,8 @@ import numpy as np
 import pytest
 import tifffile
 import zarr
-from test_cluster import _certificates, tls_scheduler  # noqa: F401  (a fixture)
-from test_faults import tree_digest
+from _clusters import certificates
+from _golden import tree_digest
 
 import daskquant as dq
 from daskquant._cli._main import main
@@ -238,10 +238,10 @@ def unreachable_scheduler(tmp: Path) -> Case:
     return Case([src], tmp / "o.zarr", 1, message, dq.DaskQuantError, where, None, cluster=False)
 
 
-def wrong_certificates(tmp: Path, tls_scheduler: tuple[str, dict]) -> Case:  # noqa: F811
+def wrong_certificates(tmp: Path, tls_scheduler: tuple[str, dict]) -> Case:
     address, _ = tls_scheduler
     (tmp / "other-ca").mkdir()
-    pem = _certificates(tmp / "other-ca")  # valid, from a CA the scheduler does not trust
+    pem = certificates(tmp / "other-ca")  # valid, from a CA the scheduler does not trust
     where = ["--scheduler", address, "--timeout", "3"]
     tls = ["--tls-ca-file", pem["ca"], "--tls-cert", pem["cert"], "--tls-key", pem["key"]]
     message = f"the Dask scheduler at {address}: the scheduler's TLS certificate is not trusted"

@@ -5,7 +5,6 @@ without faults or says it is incomplete; the input is never modified.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -26,24 +25,14 @@ import dask
 import numpy as np
 import pytest
 import zarr
-from test_cluster import Processes, start_tcp_cluster
+from _clusters import Processes, start_tcp_cluster
+from _golden import tree_digest
 
 import daskquant as dq
 from daskquant._cli._main import main
 from daskquant._cli._samples import photo_mosaic
 
 # -- helpers ------------------------------------------------------------------------------
-
-
-def tree_digest(path: Path) -> dict[str, str]:
-    """A digest of a file, or of every file under a folder (bytes and mtime), by name: a
-    failed comparison names the files that changed."""
-    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
-    return {
-        str(f.relative_to(path.parent)): hashlib.sha256(f.read_bytes()).hexdigest()[:16]
-        + f" {f.stat().st_mtime_ns}"
-        for f in files
-    }
 
 
 def store_contents(path: Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:

@@ -51,6 +51,7 @@ from daskquant._store._store import (
     write_arrays,
     write_large,
 )
+from daskquant._version import __version__
 
 __all__ = ["Summary", "quantize"]
 
@@ -531,8 +532,6 @@ def _attributes(
     level: int,
     ome: bool,
 ) -> dict[str, Any]:
-    from daskquant import __version__
-
     first = inputs[0].array
     attrs: dict[str, Any] = {
         "version": __version__,

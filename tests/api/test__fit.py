@@ -9,6 +9,7 @@ import dask.array as da
 import numpy as np
 import pytest
 import skimage.data
+from _oracles import assert_same_fit, brute_compactness, nearest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
@@ -17,40 +18,6 @@ from numpy.typing import NDArray
 import daskquant as dq
 
 # --- helpers ----------------------------------------------------------------------------
-
-
-def nearest(pixels: NDArray, palette: NDArray) -> NDArray[np.intp]:
-    """Brute-force nearest palette index of (..., C) pixels: full distance matrix, argmin.
-
-    Distances are float64 sums of per-channel squares in channel order, and np.argmin takes
-    the first minimum, so ties go to the lowest index.
-    """
-    pal = np.asarray(palette, np.float64)
-    flat = pixels.reshape(-1, pal.shape[1]).astype(np.float64)
-    out = np.empty(flat.shape[0], np.intp)
-    for start in range(0, flat.shape[0], 4096):
-        x = flat[start : start + 4096]
-        d = np.zeros((x.shape[0], pal.shape[0]))
-        for j in range(pal.shape[1]):
-            t = x[:, j, None] - pal[None, :, j]
-            d += t * t
-        out[start : start + 4096] = d.argmin(axis=1)
-    return out.reshape(pixels.shape[:-1])
-
-
-def brute_compactness(pixels: NDArray, centers: NDArray) -> float:
-    """Sum over the pixels (N, C) of the squared distance to the nearest center."""
-    x = pixels.reshape(-1, centers.shape[1]).astype(np.float64)
-    d = ((x[:, None, :] - centers[None]) ** 2).sum(axis=2)
-    return float(d.min(axis=1).sum())
-
-
-def assert_same_fit(a: dq.FitResult, b: dq.FitResult) -> None:
-    np.testing.assert_array_equal(a.centers, b.centers)
-    assert a.centers.dtype == b.centers.dtype == np.float64
-    assert a.compactness == b.compactness
-    assert a.n_iter == b.n_iter
-    assert a.converged == b.converged
 
 
 def distinct_pixels(image: NDArray, k: int, seed: int) -> NDArray[np.float64]:

@@ -8,17 +8,11 @@ import numpy as np
 import pytest
 import tifffile
 import zarr
+from _oracles import nearest
 
 import daskquant as dq
 from daskquant._cli._samples import photo as bundled_photo
 from daskquant._store._preview import SWATCH_HEIGHT
-
-
-def nearest(pixels: np.ndarray, centers: np.ndarray) -> np.ndarray:
-    """Brute-force nearest center (ties to the lowest index), float64."""
-    flat = pixels.reshape(-1, centers.shape[1]).astype(np.float64)
-    d = ((flat[:, None, :] - centers[None, :, :]) ** 2).sum(axis=2)
-    return d.argmin(axis=1).reshape(pixels.shape[: pixels.ndim - 1])
 
 
 @pytest.fixture

@@ -7,18 +7,12 @@ from typing import Any
 import cv2
 import numpy as np
 import pytest
+from _oracles import nearest
 from numpy.typing import NDArray
 
 import daskquant as dq
 from daskquant._color import _dither
 from daskquant._color._spaces import to_space
-
-
-def nearest(x: NDArray, palette: NDArray) -> NDArray[np.intp]:
-    pal = np.asarray(palette, np.float64)
-    flat = x.reshape(-1, pal.shape[1]).astype(np.float64)
-    d = ((flat[:, None, :] - pal[None]) ** 2).sum(axis=2)
-    return d.argmin(axis=1).reshape(x.shape[:-1])
 
 
 def dithered(img: NDArray, n: int, spread: float) -> NDArray:

@@ -9,22 +9,12 @@ from typing import Any
 import cv2
 import numpy as np
 import pytest
+from _oracles import nearest
 from numpy.typing import NDArray
 
 import daskquant as dq
 from daskquant._api import _labels
 from daskquant._color._spaces import to_space
-
-
-def nearest(pixels: NDArray, palette: NDArray) -> NDArray[np.intp]:
-    """Brute-force nearest palette index of (..., C) pixels (float64, ties to the lowest)."""
-    pal = np.asarray(palette, np.float64)
-    x = pixels.reshape(-1, pal.shape[1]).astype(np.float64)
-    d = np.zeros((x.shape[0], pal.shape[0]))
-    for j in range(pal.shape[1]):
-        d += (x[:, j, None] - pal[None, :, j]) ** 2
-    return d.argmin(axis=1).reshape(pixels.shape[:-1])
-
 
 # --- sources ----------------------------------------------------------------------------
 

@@ -8,6 +8,7 @@ import dask.array as da
 import numpy as np
 import pytest
 import skimage.data
+from _oracles import assert_same_fit, brute_compactness
 from numpy.typing import NDArray
 
 import daskquant as dq
@@ -29,17 +30,6 @@ def pixel_source(image: NDArray, chunks: Any) -> PixelSource:
 
 def sorted_rows(a: NDArray) -> NDArray:
     return a[np.lexsort(a.T[::-1])] if a.shape[0] else a
-
-
-def assert_same_fit(a: dq.FitResult, b: dq.FitResult) -> None:
-    np.testing.assert_array_equal(a.centers, b.centers)
-    assert a.compactness == b.compactness
-    assert (a.n_iter, a.converged) == (b.n_iter, b.converged)
-
-
-def brute_compactness(image: NDArray, centers: NDArray) -> float:
-    x = image.reshape(-1, centers.shape[1]).astype(np.float64)
-    return float(((x[:, None, :] - centers[None]) ** 2).sum(axis=2).min(axis=1).sum())
 
 
 # --- greedy k-means++ -------------------------------------------------------------------

@@ -11,18 +11,13 @@ import numpy as np
 import pytest
 import tifffile
 import zarr
+from _oracles import nearest
 from hypothesis import given
 from hypothesis import strategies as st
 
 import daskquant as dq
 from daskquant._cli._samples import photo
 from daskquant._io._collection import image_names, pixel_set
-
-
-def nearest(pixels: np.ndarray, centers: np.ndarray) -> np.ndarray:
-    flat = pixels.reshape(-1, centers.shape[1]).astype(np.float64)
-    d = ((flat[:, None, :] - centers[None, :, :]) ** 2).sum(axis=2)
-    return d.argmin(axis=1).reshape(pixels.shape[:-1])
 
 
 @pytest.fixture
