@@ -3,7 +3,8 @@
 ``run_meta`` gives the date, the machine, the code's commit and the load of the machine when
 the run started; ``header`` is the first line of a results .md file; ``at_least`` writes the
 lower bound of a run stopped at its time limit. ``record_options`` and ``render_stored`` give
-a script ``--note`` and ``--render-only``.
+a script ``--note`` and ``--render-only``. ``publish_plot`` copies a plot to docs/img, where
+the benchmarks page of the documentation shows it.
 """
 
 from __future__ import annotations
@@ -13,12 +14,14 @@ import json
 import math
 import os
 import platform
+import shutil
 import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+DOCS_IMG = REPO / "docs" / "img"  # docs/benchmarks.md cannot show files outside docs/
 
 
 def machine() -> str:
@@ -91,6 +94,12 @@ def record_options(ap: argparse.ArgumentParser, name: str) -> None:
         action="store_true",
         help=f"rewrite {name}.md from {name}.json, run nothing",
     )
+
+
+def publish_plot(path: Path) -> None:
+    """Copy a results plot to docs/img (tests/test_docs.py checks the copies are the same)."""
+    DOCS_IMG.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(path, DOCS_IMG / path.name)
 
 
 def render_stored(results: Path, name: str, render: Callable[[dict, dict], str]) -> None:

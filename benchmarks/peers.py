@@ -9,7 +9,7 @@ processes for the Dask methods), so peak memory is the sum of the resident memor
 process and its children, sampled every 50 ms. Time is wall time for fit + labels of every
 pixel. Compactness is computed here, the same way for all: the sum over all pixels of the
 squared distance to the nearest returned center (float64). Results go to
-benchmarks/results/peers.json, .md and .png, with the date, the machine, the commit and the
+benchmarks/results/peers.json, .md and .png (and the .png to docs/img), with the date, the machine, the commit and the
 load average at the start (``--note`` adds what else ran on the machine);
 ``--render-only`` rewrites peers.md from peers.json without running anything.
 """
@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from _meta import at_least, header, record_options, render_stored, run_meta
+from _meta import at_least, header, publish_plot, record_options, render_stored, run_meta
 
 RESULTS = Path(__file__).parent / "results"
 CACHE = RESULTS / "cache"
@@ -276,6 +276,7 @@ def save(
     table = render(meta, results)
     (RESULTS / "peers.md").write_text(table)
     plot(results, RESULTS / "peers.png", meta)
+    publish_plot(RESULTS / "peers.png")
     if final:
         print(table)
 

@@ -21,7 +21,7 @@ no dithering: PSNR (RGB), mean CIEDE2000 and wall time of
 
 Every method's output is scored the same way, by ``daskquant.quality`` on its labels and
 palette. Writes benchmarks/results/quality.md and quality.json. ``--pictures`` instead draws
-the README's pictures into docs/: the first one (``daskquant demo``'s preview, as a JPEG
+the pictures of the README and the documentation into docs/: the first one (``daskquant demo``'s preview, as a JPEG
 1200 pixels wide) and the before/after pictures of the perceptual modes and of dithering.
 """
 
@@ -206,8 +206,8 @@ DEMO_PICTURE_WIDTH = 1200  # the demo's preview is 1680 pixels wide; the JPEG st
 
 
 def demo_picture(out: Path) -> None:
-    """The README's first picture: what ``make demo`` writes to out/demo_preview.png, as a
-    JPEG (tests/test_readme.py checks it against the demo's fit)."""
+    """The first picture of the README and the docs: what ``make demo`` writes to
+    out/demo_preview.png, as a JPEG (tests/test_docs.py checks it against the demo's fit)."""
     with tempfile.TemporaryDirectory() as tmp:
         demo = [sys.executable, "-m", "daskquant", "demo", "--out", tmp, "--quiet"]
         subprocess.run(demo, check=True, stdout=subprocess.DEVNULL)
@@ -219,7 +219,7 @@ def demo_picture(out: Path) -> None:
 
 
 def pictures(out: Path) -> None:
-    """The README's pictures: the demo's preview, a fixed palette, perceptual modes, and
+    """The pictures in docs/: the demo's preview, a fixed palette, perceptual modes, and
     ordered dithering."""
     out.mkdir(parents=True, exist_ok=True)
     demo_picture(out)
@@ -267,7 +267,7 @@ def main() -> None:
     ap.add_argument("--colors", type=int, nargs="+", default=[16, 64, 256])
     ap.add_argument("--skip", nargs="*", default=[], choices=list(METHODS))
     ap.add_argument(
-        "--pictures", action="store_true", help="only draw the README pictures into docs/"
+        "--pictures", action="store_true", help="only draw the documentation's pictures into docs/"
     )
     ap.add_argument("--out", type=Path, default=RESULTS)
     args = ap.parse_args()

@@ -22,7 +22,7 @@ Every run is a fresh process tree (after an unmeasured small run that fills numb
 A scheduler preload (benchmarks/_taskcount.py) counts the tasks each run executes, the
 run's stderr is searched for Dask's "large graph" warning, and the seconds of each phase the
 command prints (histogram, writing, ...) are kept. Results go to
-benchmarks/results/scale.json, .md and .png. Rows kept from an earlier invocation (say, of
+benchmarks/results/scale.json, .md and .png (and the .png to docs/img). Rows kept from an earlier invocation (say, of
 ``--sizes 64MP``) keep their own record of date, commit, load average at the start and
 ``--note`` (what else ran on the machine); ``--render-only`` rewrites scale.md from
 scale.json without running anything.
@@ -39,7 +39,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from _meta import header, record_options, render_stored, run_meta
+from _meta import header, publish_plot, record_options, render_stored, run_meta
 from peers import run_sampled
 
 RESULTS = Path(__file__).parent / "results"
@@ -257,6 +257,7 @@ def save(meta: dict, results: dict) -> None:
     (RESULTS / "scale.json").write_text(json.dumps({"meta": meta, "results": ordered}, indent=2))
     (RESULTS / "scale.md").write_text(render_md(meta, ordered))
     plot(ordered, RESULTS / "scale.png", meta)
+    publish_plot(RESULTS / "scale.png")
 
 
 def render_md(meta: dict, results: dict) -> str:

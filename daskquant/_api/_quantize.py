@@ -141,6 +141,8 @@ def quantize(
 ) -> Summary:
     """Quantize an image, or a collection of images, to one palette and write a Zarr store.
 
+    Parameters not listed below are those of :func:`fit_palette`.
+
     Parameters
     ----------
     image : array, dask array, path, glob pattern, or list of paths
@@ -181,7 +183,6 @@ def quantize(
     preview : path, optional
         Write a before/after PNG with the palette swatch there (see
         :func:`daskquant.preview`; for a collection, its first image).
-    Other parameters are those of :func:`fit_palette`.
 
     Returns
     -------
