@@ -133,6 +133,10 @@ class Location:
     def read_bytes(self) -> bytes:
         return self.path.read_bytes()
 
+    def read_text(self, encoding: str) -> str:
+        """The file's text, newlines as ``\\n`` (universal newlines)."""
+        return self.path.read_text(encoding=encoding)
+
     def remove(self) -> None:
         """Delete a whole store (a folder and everything in it)."""
         shutil.rmtree(self.path)
