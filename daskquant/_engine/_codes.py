@@ -1,7 +1,7 @@
 """Color codes: every color of a low-bit image packed into one integer.
 
 An 8-bit image of at most 3 channels has at most 2^24 distinct colors, so a color is a
-code ``r << 16 | g << 8 | b`` (DESIGN.md, "Exactness that makes the fast path possible"):
+code ``r << 16 | g << 8 | b``:
 the histogram of an image is a sparse table of codes and counts, and labels come from a
 table indexed by code. :class:`ColorCoding` is the one place that knows the layout of a
 code (bits per channel, channels, code dtype, number of codes); the numba kernels of

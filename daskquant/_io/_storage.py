@@ -47,7 +47,7 @@ class Version:
     """Which version of a file: its size, modification and change times (nanoseconds).
 
     The change time too: a file rewritten in place with its size and modification time put
-    back is another version (DESIGN.md).
+    back is another version.
     """
 
     size: int

@@ -1,6 +1,6 @@
 """Tiled, pyramidal and ordinary (Big)TIFF files, read lazily through tifffile's Zarr store.
 
-A ``ZarrTiffStore`` holds an open file and a lock, so it cannot be pickled (DESIGN.md). The
+A ``ZarrTiffStore`` holds an open file and a lock, so it cannot be pickled. The
 dask array built here carries only the file's path, level and identity; each worker process
 opens the file once (cached) the first time one of its tasks reads a region. Dask chunks
 are whole multiples of the file's tiles (or strips), so no tile is decoded twice.
@@ -29,7 +29,7 @@ __all__ = ["TIFF_SUFFIXES", "open_tiff", "tiff_levels"]
 
 TIFF_SUFFIXES = {".tif", ".tiff", ".btf", ".tf8", ".svs"}
 
-# On a 2-core machine tifffile decodes on one thread unless told otherwise (DESIGN.md).
+# Below 3 cores tifffile decodes on one thread unless maxworkers is passed.
 _DECODE_THREADS = max(2, os.cpu_count() or 1)
 
 

@@ -17,9 +17,10 @@ image, ``images/<name>/`` for each image of a collection. Wherever they are, the
 attribute ``daskquant.images`` lists every image with the paths of its arrays and its
 source (:func:`image_records`), so readers need not know the layouts.
 
-Zarr chunks equal the dask chunks, so every task writes whole chunks of its own (DESIGN.md:
-misaligned or sharded writes lost pixels silently). ``complete`` is set to true only after
-every array is written: a store without it is unfinished, whatever else it holds.
+Zarr chunks equal the dask chunks, so every task writes whole chunks of its own
+(misaligned or sharded writes lost pixels silently: zarr #3514/#3682, dask #12583).
+``complete`` is set to true only after every array is written: a store without it is
+unfinished, whatever else it holds.
 
 Resuming an interrupted job (``write_large(..., resume=True)``) writes only the chunks the
 store does not list yet. That is sound because of two facts:
