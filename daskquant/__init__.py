@@ -11,9 +11,9 @@ from daskquant._api._cv2compat import (
 )
 from daskquant._api._fit import FitResult, fit_palette
 from daskquant._api._labels import apply_palette
+from daskquant._api._palette import load_palette
 from daskquant._api._quality import quality
 from daskquant._api._quantize import Summary, quantize
-from daskquant._color._palettes import load_palette
 from daskquant._errors import (
     DaskQuantError,
     InputError,

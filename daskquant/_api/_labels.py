@@ -25,7 +25,7 @@ from daskquant._color._dither import (
     floyd_steinberg,
     ordered_dither,
 )
-from daskquant._color._palettes import MAX_COLORS, distinct_labels, table_piece
+from daskquant._color._palettes import MAX_COLORS
 from daskquant._color._spaces import (
     ColorSpace,
     check_colorspace,
@@ -33,10 +33,9 @@ from daskquant._color._spaces import (
     to_space,
 )
 from daskquant._engine import _kernels as K
-from daskquant._engine._sources import (
-    histogram_capable,
-    share_once,
-)
+from daskquant._engine._codes import ColorCoding, coding_for
+from daskquant._engine._lookup import Points, distinct_labels, table_piece
+from daskquant._engine._sources import share_once
 from daskquant._errors import InvalidParameterError
 from daskquant._io._layout import Layout, as_image
 
@@ -114,7 +113,8 @@ def palette_centers(palette: ArrayLike, layout: Layout) -> NDArray[np.float64]:
 
 # 8-bit images of at least this many pixels label through one full 2^24-entry table, built
 # once in parallel pieces; smaller ones through a table of each block's own distinct colors
-# (measurements in _palettes.py: the full table pays for itself after ~10-30 blocks of 4 MP).
+# (measurements in daskquant/_engine/_lookup.py: the full table pays for itself after
+# ~10-30 blocks of 4 MP).
 GLOBAL_TABLE_PIXELS = 1 << 27
 _TABLE_PIECE = 1 << 20
 
@@ -151,11 +151,10 @@ def label_image(
     shared: Any
     if color_labels is not None and n == 0:
         codes, labels = color_labels
-        table = np.zeros(1 << (8 * layout.channels), dtype)
-        table[codes] = labels
+        table = ColorCoding(layout.channels).table(codes, labels, dtype)
         fn: Callable[..., NDArray] = partial(_block_lookup, **opts)
         shared = share_once(table)
-    elif histogram_capable(arr.dtype, layout.channels):
+    elif coding_for(arr.dtype, layout.channels) is not None:
         if arr.size // arr.shape[-1] >= GLOBAL_TABLE_PIXELS:
             fn = partial(_block_lookup, **opts)
             shared = _full_table(work, channels=layout.channels, space=space, dtype=dtype)
@@ -171,8 +170,8 @@ def label_image(
 def _full_table(
     work: NDArray[np.float64], *, channels: int, space: ColorSpace, dtype: np.dtype
 ) -> Any:
-    bins = 1 << (8 * channels)
-    fn = partial(table_piece, channels=channels, space=space, dtype=dtype)
+    bins = ColorCoding(channels).bins
+    fn = partial(table_piece, channels=channels, dtype=dtype, points=_points(space))
     piece = dask.delayed(fn, pure=True)
     shared = dask.delayed(work, pure=True)
     parts = [piece(a, min(a + _TABLE_PIECE, bins), shared) for a in range(0, bins, _TABLE_PIECE)]
@@ -216,7 +215,13 @@ def _block_distinct(
     **opts: Any,
 ) -> NDArray:
     flat = _block_pixels(block, block_info=block_info, **opts)
-    return distinct_labels(flat, centers, space=space, dtype=dtype).reshape(block.shape[:-1])
+    labels = distinct_labels(flat, centers, dtype=dtype, points=_points(space))
+    return labels.reshape(block.shape[:-1])
+
+
+def _points(space: ColorSpace) -> Points | None:
+    """How 8-bit colors become points of ``space`` for the lookup tables (None: as they are)."""
+    return None if space == "rgb" else partial(to_space, space=space)
 
 
 def _block_lookup(

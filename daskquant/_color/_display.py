@@ -1,11 +1,11 @@
-"""Palette colors as 8-bit RGB, for the files people look at (PNG, TIFF colormaps, OME)."""
+"""Colors as 8-bit RGB, for what people look at (PNG, TIFF colormaps, OME, previews)."""
 
 from __future__ import annotations
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-__all__ = ["rgb8_palette"]
+__all__ = ["rgb8_palette", "to_rgb8"]
 
 
 def rgb8_palette(palette: ArrayLike, dtype: np.dtype | type) -> NDArray[np.uint8]:
@@ -39,8 +39,24 @@ def rgb8_palette(palette: ArrayLike, dtype: np.dtype | type) -> NDArray[np.uint8
         low, high = 0.0, 1.0
     else:
         low, high = float(pal.min(initial=0)), float(pal.max(initial=1))
-    scaled = (pal - low) * (255.0 / max(high - low, 1e-12))
-    rgb = np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
-    if rgb.shape[1] == 1:
-        rgb = np.repeat(rgb, 3, axis=1)
-    return np.ascontiguousarray(rgb[:, :3])
+    return to_rgb8(pal, low, high)
+
+
+def to_rgb8(values: NDArray, low: float, high: float) -> NDArray[np.uint8]:
+    """(..., C) values as (..., 3) uint8 RGB, ``low``..``high`` stretched over 0..255.
+
+    uint8 values are kept as they are; one channel (gray) is repeated into three, and a
+    fourth (alpha) dropped.
+
+    Examples
+    --------
+    >>> to_rgb8(np.array([[0.0], [0.5], [1.0]]), 0.0, 1.0).tolist()
+    [[0, 0, 0], [128, 128, 128], [255, 255, 255]]
+    """
+    img = np.asarray(values)
+    if img.dtype != np.uint8:
+        scaled = (img.astype(np.float64) - low) * (255.0 / max(high - low, 1e-12))
+        img = np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
+    if img.shape[-1] == 1:
+        img = np.repeat(img, 3, axis=-1)
+    return np.ascontiguousarray(img[..., :3])

@@ -1,16 +1,12 @@
-"""Fixed palettes: reading them from every source, and the lookup tables that apply them.
+"""Fixed palettes: the built-in ones, and the parsers of the texts people write them in.
 
-Sources (:func:`load_palette`): hex colors, text/JSON/GIMP files, indexed PNGs, earlier
-daskquant stores and summaries, built-in named palettes. Every 8-bit source gives uint8 RGB;
-``dtype=`` scales a palette to the image it will be applied to.
-
-Lookup (:func:`distinct_labels`, :func:`table_piece`): 8-bit pixels are labelled per color,
-not per pixel. Measured on a 4-megapixel block of a photo mosaic (720,560 distinct colors,
-2 busy cores): nearest-center distances per pixel 0.17 / 0.23 / 0.47 s for K = 16 / 64 / 256;
-labelling the block's distinct colors and looking them up 0.08 / 0.11 / 0.22 s; a full
-2^24-entry table costs 0.9 / 1.9 / 5.9 s to build and then 0.02 s a block. So blocks label
-their own distinct colors, and only images large enough to repay it (see
-``_labels.GLOBAL_TABLE_PIXELS``) build the full table, once, in parallel pieces.
+Pure functions of strings and arrays: hex colors, ``gray:N`` and the other built-ins,
+text (``.txt``/``.hex``), GIMP (``.gpl``) and JSON palettes, the distinct colors of a
+swatch image, and the checks and scaling every palette gets. Every 8-bit source gives
+uint8 RGB; ``dtype=`` scales a palette to the image it will be applied to. Finding and
+reading the sources (files, PNGs, earlier stores) is :func:`daskquant.load_palette`
+(:mod:`daskquant._api._palette`); the lookup tables that apply a palette to 8-bit pixels
+are :mod:`daskquant._engine._lookup`.
 """
 
 from __future__ import annotations
@@ -18,25 +14,26 @@ from __future__ import annotations
 import json
 import os
 import re
-import struct
-import threading
-from pathlib import Path
-from typing import Any
+from pathlib import PurePath
+from typing import TYPE_CHECKING, Any
 
-import numba
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from daskquant._color._spaces import ColorSpace, to_space
-from daskquant._engine import _kernels as K
 from daskquant._errors import InvalidParameterError
 
 __all__ = [
     "BUILTIN",
-    "distinct_labels",
-    "load_palette",
-    "nearest_colors",
-    "table_piece",
+    "MAX_COLORS",
+    "array_palette",
+    "bad_file",
+    "checked_palette",
+    "image_colors",
+    "palette_name",
+    "parse_gpl",
+    "parse_json",
+    "parse_named",
+    "parse_text",
 ]
 
 # The most colors (K) of any palette, fitted or given. Labels are uint16 above 256 colors;
@@ -58,69 +55,31 @@ _FORMS = (
 )
 
 
-def load_palette(
-    source: str | os.PathLike[str] | ArrayLike,
+def array_palette(source: ArrayLike, dtype: np.dtype | type | None) -> tuple[NDArray, np.dtype]:
+    """A (K, C) array given as a palette, and the dtype its values are in: arrays are only
+    cast to ``dtype`` (floats rounded for an integer ``dtype``), never scaled."""
+    colors = np.asarray(source)
+    if colors.ndim == 1:
+        colors = colors[:, None]
+    if colors.dtype.kind not in "uif":
+        raise InvalidParameterError(f"palette: expected numbers, got dtype {colors.dtype}")
+    native = colors.dtype if dtype is None else np.dtype(dtype)
+    if np.dtype(native).kind in "ui" and colors.dtype.kind == "f":
+        colors = _rounded(colors, np.dtype(native))
+    return colors, np.dtype(native)
+
+
+def checked_palette(
+    colors: NDArray,
+    native: np.dtype,
     *,
+    name: str,
     dtype: np.dtype | type | None = None,
     channels: int | None = None,
 ) -> NDArray:
-    """A palette from any of the places people keep them.
-
-    Parameters
-    ----------
-    source : str, path or array
-        - hex colors separated by commas or spaces: ``"#1f77b4,#ff7f0e"`` (``#abc`` short
-          forms too);
-        - a built-in name: ``"gray:N"``, ``"cube:N"``, ``"web216"``, ``"tab10"``;
-        - a text file (``.txt``, ``.hex``, ...): one color a line, as hex (Paint.NET's
-          ``AARRGGBB`` too) or ``r g b`` numbers; lines starting with ``;``, ``//`` or
-          ``# `` are comments;
-        - a JSON file: a list of hex strings or of ``[r, g, b]`` lists, or an object with
-          such a list under ``"palette"`` or ``"colors"`` (a ``daskquant quantize --json``
-          summary works, its ``"dtype"`` is respected);
-        - a GIMP palette (``.gpl``);
-        - a PNG: the PLTE of an indexed PNG, or the distinct colors (in order of first
-          appearance) of a PNG with at most 65535 colors, such as a swatch;
-        - a daskquant output store (its ``palette``), to reuse one palette across jobs;
-        - a (K, C) array, taken as it is.
-    dtype : dtype, optional
-        The dtype of the image the palette is for: values are scaled from the source's
-        range (8-bit for colors and files; a store's or summary's own dtype) to this one,
-        e.g. x 257 for uint16 and / 255 for floats, then rounded for integers. Arrays are
-        only cast.
-    channels : {1, 3}, optional
-        3 repeats gray palettes into RGB; 1 takes gray palettes (R = G = B) as (K, 1) and
-        refuses colored ones.
-
-    Returns
-    -------
-    (K, C) ndarray
-        uint8 RGB (K, 3) for 8-bit sources unless ``dtype``/``channels`` say otherwise.
-
-    Raises
-    ------
-    InvalidParameterError
-        The source cannot be read or is not a palette; the message names it.
-
-    Examples
-    --------
-    >>> load_palette("#ff0000, #00f").tolist()
-    [[255, 0, 0], [0, 0, 255]]
-    >>> load_palette("gray:3", dtype=np.uint16).tolist()
-    [[0, 0, 0], [32896, 32896, 32896], [65535, 65535, 65535]]
-    """
-    if isinstance(source, (str, os.PathLike)):
-        colors, native = _from_string(source)
-    else:
-        colors = np.asarray(source)
-        if colors.ndim == 1:
-            colors = colors[:, None]
-        if colors.dtype.kind not in "uif":
-            raise InvalidParameterError(f"palette: expected numbers, got dtype {colors.dtype}")
-        native = colors.dtype if dtype is None else np.dtype(dtype)  # arrays: cast only
-        if np.dtype(native).kind in "ui" and colors.dtype.kind == "f":
-            colors = _rounded(colors, np.dtype(native))
-    name = _name(source)
+    """A palette's colors (K, C) checked, alpha dropped, and then fitted to an image's
+    channels and ``dtype`` (see :func:`daskquant.load_palette`); ``native`` is the dtype
+    the values are in."""
     if colors.ndim != 2 or colors.shape[1] not in (1, 3, 4) or colors.shape[0] == 0:
         raise InvalidParameterError(
             f"palette {name}: expected (K, 1) or (K, 3) colors, got shape {colors.shape}"
@@ -139,7 +98,8 @@ def load_palette(
     return colors
 
 
-def _name(source: Any) -> str:
+def palette_name(source: Any) -> str:
+    """How messages name a palette source: the path or text quoted, or "(array)"."""
     return repr(os.fspath(source)) if isinstance(source, (str, os.PathLike)) else "(array)"
 
 
@@ -183,18 +143,19 @@ def _rounded(values: NDArray, dtype: np.dtype) -> NDArray:
 # --- strings and files --------------------------------------------------------------------
 
 
-def _from_string(source: str | os.PathLike[str]) -> tuple[NDArray, np.dtype]:
-    text = os.fspath(source)
-    path = Path(text)
-    if path.exists():
-        return _from_path(path)
+def parse_named(text: str, *, path_like: bool) -> NDArray[np.uint8]:
+    """A built-in palette's or hex colors' uint8 RGB; ``text`` is no existing file.
+
+    ``path_like`` says the source was given as a path object: then it can only have been
+    a file, and the message says there is none.
+    """
     builtin = _builtin(text.strip().lower())
     if builtin is not None:
-        return builtin, np.dtype(np.uint8)
+        return builtin
     tokens = [t for t in re.split(r"[,;\s]+", text.strip()) if t]
     if tokens and all(_HEX.fullmatch(t) for t in tokens):
-        return np.array([_hex(t) for t in tokens], np.uint8), np.dtype(np.uint8)
-    if isinstance(source, os.PathLike) or "/" in text or "\\" in text or path.suffix:
+        return np.array([_hex(t) for t in tokens], np.uint8)
+    if path_like or "/" in text or "\\" in text or PurePath(text).suffix:
         raise InvalidParameterError(f"palette {text!r}: no such file; {_FORMS}")
     raise InvalidParameterError(f"palette {text!r} is not a palette: {_FORMS}")
 
@@ -225,42 +186,25 @@ def _builtin(name: str) -> NDArray[np.uint8] | None:
     return np.repeat(levels[:, None], 3, axis=1)
 
 
-def _from_path(path: Path) -> tuple[NDArray, np.dtype]:
-    if path.is_dir():
-        return _from_store(path)
-    try:
-        with path.open("rb") as f:
-            head = f.read(8)
-        if head.startswith(b"\x89PNG"):
-            return _from_png(path)
-        text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InvalidParameterError(f"palette file {str(path)!r} cannot be read: {exc}") from exc
-    suffix = path.suffix.lower()
-    if suffix == ".json":
-        return _from_json(text, path)
-    if suffix == ".gpl" or text.startswith("GIMP Palette"):
-        return _from_gpl(text, path), np.dtype(np.uint8)
-    return _from_text(text, path), np.dtype(np.uint8)
+def bad_file(name: str, what: str) -> InvalidParameterError:
+    """The error for a palette file (named by its path) that is not a palette."""
+    return InvalidParameterError(f"palette file {name!r}: {what}")
 
 
-def _bad(path: Path, what: str) -> InvalidParameterError:
-    return InvalidParameterError(f"palette file {str(path)!r}: {what}")
-
-
-def _numbers(values: list[str], path: Path, line: int) -> list[int]:
+def _numbers(values: list[str], name: str, line: int) -> list[int]:
     try:
         if len(values) != 3:
             raise ValueError
         nums = [int(v) for v in values]
     except ValueError:
-        raise _bad(path, f"line {line}: expected three integers 0-255") from None
+        raise bad_file(name, f"line {line}: expected three integers 0-255") from None
     if any(not 0 <= v <= 255 for v in nums):
-        raise _bad(path, f"line {line}: values must be between 0 and 255")
+        raise bad_file(name, f"line {line}: values must be between 0 and 255")
     return nums
 
 
-def _from_text(text: str, path: Path) -> NDArray[np.uint8]:
+def parse_text(text: str, name: str) -> NDArray[np.uint8]:
+    """A text palette: one color a line, as hex (``AARRGGBB`` too) or ``r g b``."""
     colors = []
     for no, raw in enumerate(text.splitlines(), 1):
         line = raw.strip()
@@ -274,182 +218,77 @@ def _from_text(text: str, path: Path) -> NDArray[np.uint8]:
         elif _HEX.fullmatch(token):
             colors.append(_hex(token))
         else:
-            colors.append(_numbers(re.split(r"[,;\s]+", line)[:3], path, no))
+            colors.append(_numbers(re.split(r"[,;\s]+", line)[:3], name, no))
     if not colors:
-        raise _bad(path, "no colors found; write one color a line, as #rrggbb or 'r g b'")
+        raise bad_file(name, "no colors found; write one color a line, as #rrggbb or 'r g b'")
     return np.array(colors, np.uint8)
 
 
-def _from_gpl(text: str, path: Path) -> NDArray[np.uint8]:
+def parse_gpl(text: str, name: str) -> NDArray[np.uint8]:
+    """A GIMP palette (``.gpl``)."""
     lines = text.splitlines()
     if not lines or not lines[0].startswith("GIMP Palette"):
-        raise _bad(path, "a GIMP palette starts with the line 'GIMP Palette'")
+        raise bad_file(name, "a GIMP palette starts with the line 'GIMP Palette'")
     colors = []
     for no, raw in enumerate(lines[1:], 2):
         line = raw.strip()
         if not line or line.startswith("#") or re.match(r"[A-Za-z]+:", line):
             continue  # comments, "Name:", "Columns:", "Channels:"
-        colors.append(_numbers(line.split()[:3], path, no))
+        colors.append(_numbers(line.split()[:3], name, no))
     if not colors:
-        raise _bad(path, "the GIMP palette has no colors")
+        raise bad_file(name, "the GIMP palette has no colors")
     return np.array(colors, np.uint8)
 
 
-def _from_json(text: str, path: Path) -> tuple[NDArray, np.dtype]:
+def parse_json(text: str, name: str) -> tuple[NDArray, np.dtype]:
+    """A JSON palette (a list, or an object with one under "palette" or "colors"; its
+    "dtype" respected) and the dtype of its values."""
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise _bad(path, f"not valid JSON ({exc})") from exc
+        raise bad_file(name, f"not valid JSON ({exc})") from exc
     native = np.dtype(np.uint8)
     if isinstance(data, dict):
         if "dtype" in data:
             native = np.dtype(str(data["dtype"]))
         data = data.get("palette", data.get("colors"))
     if not isinstance(data, list) or not data:
-        raise _bad(path, "expected a list of colors, or an object with a 'palette' list")
+        raise bad_file(name, "expected a list of colors, or an object with a 'palette' list")
     if all(isinstance(c, str) and _HEX.fullmatch(c.strip()) for c in data):
         return np.array([_hex(c.strip()) for c in data], np.uint8), np.dtype(np.uint8)
     try:
         colors = np.array(data, np.float64)
     except (TypeError, ValueError):
-        raise _bad(path, "colors must be hex strings or lists of numbers") from None
+        raise bad_file(name, "colors must be hex strings or lists of numbers") from None
     if colors.ndim != 2:
-        raise _bad(path, "colors must all have the same number of values")
+        raise bad_file(name, "colors must all have the same number of values")
     return (colors.astype(native) if native.kind == "f" else _rounded(colors, native)), native
 
 
-def _from_png(path: Path) -> tuple[NDArray, np.dtype]:
-    data = path.read_bytes()
-    pos, color_type, plte = 8, -1, None
-    while pos + 8 <= len(data):
-        (length,) = struct.unpack(">I", data[pos : pos + 4])
-        kind = data[pos + 4 : pos + 8]
-        body = data[pos + 8 : pos + 8 + length]
-        if kind == b"IHDR":
-            color_type = body[9]
-        elif kind == b"PLTE":
-            plte = body
-        elif kind in (b"IDAT", b"IEND"):
-            break
-        pos += 12 + length
-    if color_type == 3:
-        if plte is None or len(plte) % 3:
-            raise _bad(path, "indexed PNG without a valid PLTE chunk")
-        return np.frombuffer(plte, np.uint8).reshape(-1, 3).copy(), np.dtype(np.uint8)
-    import cv2
-
-    img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-    if img is None:
-        raise _bad(path, "the PNG cannot be decoded")
-    img = img.reshape(img.shape[0], img.shape[1], -1)
-    if img.shape[2] >= 3:
-        img = img[..., 2::-1]  # BGR(A) -> RGB
-    else:
-        img = img[..., :1]
+def image_colors(img: NDArray, name: str) -> tuple[NDArray, np.dtype]:
+    """The distinct colors of an (H, W, C) image (gray or RGB), in order of first
+    appearance, as a palette (a swatch image), and the image's dtype."""
     flat = img.reshape(-1, img.shape[2])
     colors, first = np.unique(flat, axis=0, return_index=True)
     if colors.shape[0] > MAX_COLORS:
-        raise _bad(
-            path,
+        raise bad_file(
+            name,
             f"not an indexed PNG, and it has {colors.shape[0]} distinct colors (more than "
             f"{MAX_COLORS}); save the palette as an indexed PNG or a swatch image",
         )
     return np.ascontiguousarray(colors[np.argsort(first)]), img.dtype
 
 
-def _from_store(path: Path) -> tuple[NDArray, np.dtype]:
-    from daskquant._store._store import get_array, open_finished
-
-    try:
-        group = open_finished(path)
-    except Exception as exc:  # StoreError and zarr's own: the folder is not a finished store
-        raise InvalidParameterError(
-            f"palette {str(path)!r}: a folder must be a finished daskquant store ({exc})"
-        ) from exc
-    palette = np.asarray(get_array(group, "palette")[...])
-    return palette, palette.dtype
+if TYPE_CHECKING:  # TRANSITIONAL, with __getattr__ below
+    from daskquant._api._palette import load_palette  # noqa: F401
 
 
-# --- lookup tables for 8-bit pixels -------------------------------------------------------
+def __getattr__(name: str) -> Any:
+    # TRANSITIONAL, until the merge rewires daskquant/_api/_quantize.py to import
+    # load_palette from daskquant._api._palette (it moved there: _color must not import
+    # _store, which reading a palette from a store needs). Delete this function then.
+    if name == "load_palette":
+        from daskquant._api import _palette
 
-
-@numba.njit(nogil=True, cache=True)
-def _first_seen(codes, slot, uniq, inverse):  # type: ignore[no-untyped-def]
-    # slot[code] is the index of code among the distinct codes seen so far, or -1.
-    m = 0
-    for i in range(codes.shape[0]):
-        c = codes[i]
-        s = slot[c]
-        if s < 0:
-            s = m
-            slot[c] = m
-            uniq[m] = c
-            m += 1
-        inverse[i] = s
-    return m
-
-
-_slots = threading.local()
-
-
-def _slot_table(bins: int) -> NDArray[np.int32]:
-    # One table per thread and size, reused: only the touched entries are reset after use.
-    tables = getattr(_slots, "tables", None)
-    if tables is None:
-        tables = _slots.tables = {}
-    if bins not in tables:
-        tables[bins] = np.full(bins, -1, np.int32)
-    table: NDArray[np.int32] = tables[bins]
-    return table
-
-
-def nearest_colors(
-    colors: NDArray[np.uint8],
-    centers: NDArray[np.float64],
-    *,
-    space: ColorSpace,
-    dtype: np.dtype,
-) -> NDArray:
-    """Nearest center of each 8-bit color (M, C), in RGB values or in a perceptual ``space``
-    (``centers`` then in that space)."""
-    points = colors if space == "rgb" else to_space(colors, space)
-    return K.assign_labels(points, centers, dtype)
-
-
-def distinct_labels(
-    pixels: NDArray[np.uint8],
-    centers: NDArray[np.float64],
-    *,
-    space: ColorSpace,
-    dtype: np.dtype,
-) -> NDArray:
-    """Labels of (N, C<=3) 8-bit pixels through a table of their distinct colors.
-
-    The same labels as a nearest-center search per pixel (exact distances, ties to the lowest
-    index), at the cost of one search per distinct color.
-    """
-    codes = K.color_codes(np.ascontiguousarray(pixels))
-    bins = 1 << (8 * pixels.shape[1])
-    slot = _slot_table(bins)
-    uniq = np.empty(min(codes.shape[0], bins), np.uint32)
-    inverse = np.empty(codes.shape[0], np.int32)
-    m = _first_seen(codes, slot, uniq, inverse)
-    slot[uniq[:m]] = -1
-    labels = nearest_colors(
-        K.decode_colors(uniq[:m], pixels.shape[1]), centers, space=space, dtype=dtype
-    )
-    return labels[inverse]
-
-
-def table_piece(
-    start: int,
-    stop: int,
-    centers: NDArray[np.float64],
-    *,
-    channels: int,
-    space: ColorSpace,
-    dtype: np.dtype,
-) -> NDArray:
-    """Entries ``start:stop`` of the full lookup table: the label of every packed color code."""
-    codes = np.arange(start, stop, dtype=np.uint32)
-    return nearest_colors(K.decode_colors(codes, channels), centers, space=space, dtype=dtype)
+        return _palette.load_palette
+    raise AttributeError(name)

@@ -17,6 +17,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 __all__ = [
+    "CODE_BITS",
     "INT_DTYPES",
     "Boxes",
     "assign_labels",
@@ -24,6 +25,7 @@ __all__ = [
     "box_gap",
     "box_size",
     "boxed_partial_sums",
+    "code_bins",
     "color_codes",
     "decode_colors",
     "farthest_members",
@@ -32,6 +34,7 @@ __all__ = [
     "merge_histograms",
     "min_distances",
     "partial_sums",
+    "scratch_table",
     "search_tables",
     "sparse_histogram",
 ]
@@ -540,11 +543,19 @@ def merge_farthest(
     return ds[starts][:n], colors[starts][:n], merged[:n]
 
 
+CODE_BITS = 8  # bits per channel of a color code; see _codes.ColorCoding
+
+
+def code_bins(channels: int) -> int:
+    """How many color codes ``channels`` channels of CODE_BITS bits make."""
+    return 1 << (CODE_BITS * channels)
+
+
 def color_codes(pixels: NDArray[np.uint8]) -> NDArray[np.uint32]:
     """Pack (N, C<=3) uint8 colors into one integer each: r << 16 | g << 8 | b."""
     codes = np.zeros(pixels.shape[0], np.uint32)
     for j in range(pixels.shape[1]):
-        codes <<= np.uint32(8)
+        codes <<= np.uint32(CODE_BITS)
         codes |= pixels[:, j]
     return codes
 
@@ -579,8 +590,9 @@ def _lookup(px, table, out):  # type: ignore[no-untyped-def]
 def decode_colors(codes: NDArray[np.uint32], channels: int) -> NDArray[np.uint8]:
     """Inverse of :func:`color_codes`."""
     out = np.empty((codes.shape[0], channels), np.uint8)
+    low = np.uint32((1 << CODE_BITS) - 1)
     for j in range(channels):
-        out[:, j] = (codes >> np.uint32(8 * (channels - 1 - j))) & np.uint32(0xFF)
+        out[:, j] = (codes >> np.uint32(CODE_BITS * (channels - 1 - j))) & low
     return out
 
 
@@ -600,17 +612,22 @@ def _count_colors(px, mask, dense, touched):  # type: ignore[no-untyped-def]
     return m
 
 
-_tables = threading.local()
+_scratch = threading.local()
 
 
-def _dense_table(bins: int) -> NDArray[np.uint32]:
-    # One zeroed table per thread, reused: after each block only the touched entries are
-    # reset, so a block costs O(pixels + distinct colors), not O(2^24). uint32 counts (a
-    # block is split below 2^32 pixels) halve the table, which is what the loop waits on.
-    table = getattr(_tables, "dense", None)
+def scratch_table(bins: int, dtype: type, fill: int) -> NDArray:
+    """A table of ``bins`` entries equal to ``fill``, one per thread and (dtype, fill), reused.
+
+    The caller puts back ``fill`` in every entry it changed before it returns, so a block
+    costs O(pixels + distinct colors), not O(2^24) to clear a table.
+    """
+    tables = getattr(_scratch, "tables", None)
+    if tables is None:
+        tables = _scratch.tables = {}
+    key = (np.dtype(dtype), fill)
+    table = tables.get(key)
     if table is None or table.shape[0] != bins:
-        table = np.zeros(bins, np.uint32)
-        _tables.dense = table
+        table = tables[key] = np.full(bins, fill, dtype)
     return table
 
 
@@ -629,8 +646,10 @@ def sparse_histogram(
             for a in range(0, n, step)
         ]
         return merge_histograms(parts, pixels.shape[1])
-    bins = 1 << (8 * pixels.shape[1])
-    dense = _dense_table(bins)
+    bins = code_bins(pixels.shape[1])
+    # uint32 counts (a block is split below 2^32 pixels) halve the table, which is what the
+    # loop waits on.
+    dense = scratch_table(bins, np.uint32, 0)
     touched = np.empty(min(n, bins), np.uint32)
     m = _count_colors(pixels, _or_empty(mask, np.uint8), dense, touched)
     codes = np.sort(touched[:m])
@@ -645,7 +664,7 @@ def merge_histograms(
     """Sum sparse histograms (sorted codes, counts) into one."""
     codes = np.concatenate([p[0] for p in parts])
     counts = np.concatenate([p[1] for p in parts])
-    bins = 1 << (8 * channels)
+    bins = code_bins(channels)
     if codes.shape[0] > bins // 8:  # many entries: a dense table is cheaper than sorting
         dense = np.zeros(bins, np.int64)
         _scatter_add(codes, counts, dense)

@@ -23,6 +23,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from daskquant._engine import _kernels as K
+from daskquant._engine._codes import ColorCoding, coding_for
 
 __all__ = [
     "Histogram",
@@ -71,8 +72,12 @@ class Histogram:
     channels: int
 
     @property
+    def coding(self) -> ColorCoding:
+        return ColorCoding(self.channels)
+
+    @property
     def colors(self) -> NDArray[np.uint8]:
-        return K.decode_colors(self.codes, self.channels)
+        return self.coding.decode(self.codes)
 
 
 class Source(Protocol):
@@ -123,8 +128,9 @@ def share_once(value: NDArray) -> Any:
 
 
 def histogram_capable(dtype: np.dtype, channels: int) -> bool:
-    """True where the exact color histogram applies: 8-bit with at most 3 clustered channels."""
-    return np.dtype(dtype) == np.uint8 and channels <= 3
+    """True where the exact color histogram applies: colors with codes (8-bit, at most 3
+    clustered channels; see :func:`._codes.coding_for`)."""
+    return coding_for(dtype, channels) is not None
 
 
 def _split(
@@ -177,13 +183,14 @@ def _block_histogram(
     block: NDArray, offset: object, labels: object, *, channels: int, alpha: int | None
 ) -> Histogram:
     px, mask = _split(block, channels, alpha)
-    codes, counts = K.sparse_histogram(np.ascontiguousarray(px), mask)
+    codes, counts = ColorCoding(channels).histogram(px, mask)
     return Histogram(codes, counts, channels)
 
 
 def _combine_histograms(*parts: Histogram) -> Histogram:
-    codes, counts = K.merge_histograms([(p.codes, p.counts) for p in parts], parts[0].channels)
-    return Histogram(codes, counts, parts[0].channels)
+    coding = parts[0].coding
+    codes, counts = coding.merge([(p.codes, p.counts) for p in parts])
+    return Histogram(codes, counts, coding.channels)
 
 
 @dataclass(frozen=True)
@@ -519,4 +526,4 @@ class HistogramSource(WeightedPoints):
         self.exact = True
 
     def _counts_of(self, points: NDArray) -> NDArray[np.int64]:
-        return self.hist.counts[np.searchsorted(self.hist.codes, K.color_codes(points))]
+        return self.hist.counts[np.searchsorted(self.hist.codes, self.hist.coding.encode(points))]

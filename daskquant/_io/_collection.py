@@ -8,7 +8,6 @@ array as it fits any image, with one reduction per Lloyd iteration over all imag
 
 from __future__ import annotations
 
-import glob
 import itertools
 import math
 import os
@@ -23,7 +22,9 @@ from dask.core import flatten
 from dask.highlevelgraph import HighLevelGraph
 
 from daskquant._errors import InputError, InvalidParameterError
-from daskquant._io._readers import IMAGE_SUFFIXES, is_zarr, open_image
+from daskquant._io._chunks import Chunks
+from daskquant._io._readers import IMAGE_SUFFIXES, open_image
+from daskquant._io._storage import Location, location, matches
 
 __all__ = [
     "collection_paths",
@@ -42,9 +43,9 @@ def is_collection(source: Any) -> bool:
         return bool(source) and all(isinstance(s, (str, os.PathLike)) for s in source)
     if not isinstance(source, (str, os.PathLike)):
         return False
-    path = Path(os.fspath(source))
-    if path.exists():
-        return path.is_dir() and not is_zarr(path)
+    where = location(source)
+    if where.exists():
+        return where.is_dir() and not where.is_zarr()
     return bool(_GLOB_CHARS & set(os.fspath(source)))
 
 
@@ -68,16 +69,10 @@ def collection_paths(sources: Sources) -> list[Path]:
             raise InputError("the list of images is empty; give at least one image path")
         return paths
     text = os.fspath(sources)
-    path = Path(text)
-    if path.is_dir():
-        found = sorted(
-            p
-            for p in path.iterdir()
-            if not p.name.startswith(".")
-            and (
-                (p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES) or (p.is_dir() and is_zarr(p))
-            )
-        )
+    folder = location(text)
+    path = folder.local()
+    if folder.is_dir():
+        found = sorted(p.local() for p in folder.children() if _is_image(p))
         if not found:
             raise InputError(
                 f"{path}: the folder holds no images (files ending in "
@@ -85,11 +80,20 @@ def collection_paths(sources: Sources) -> list[Path]:
             )
         return found
     if _GLOB_CHARS & set(text):
-        matches = sorted(Path(m) for m in glob.glob(text, recursive=True))
-        if not matches:
+        found = sorted(m.local() for m in matches(text))
+        if not found:
             raise InputError(f"{text}: the pattern matches no file")
-        return matches
+        return found
     return [path]
+
+
+def _is_image(where: Location) -> bool:
+    """Whether a folder's entry is one of its images: an image file or a Zarr store."""
+    if where.name.startswith("."):
+        return False
+    if where.is_file():
+        return where.suffix.lower() in IMAGE_SUFFIXES
+    return where.is_dir() and where.is_zarr()
 
 
 def image_names(paths: Sequence[Path]) -> list[str]:
@@ -119,7 +123,7 @@ def _clean(name: str) -> str:
 def open_collection(
     sources: Sources,
     *,
-    chunks: tuple[int, ...] | int | None = None,
+    chunks: Chunks = None,
     level: int = 0,
 ) -> list[tuple[str, da.Array]]:
     """Open every image of a collection lazily, checking they can share one palette.

@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import dask.array as da
 import numpy as np
 from numpy.typing import ArrayLike
 
-from daskquant._errors import InputError, InvalidParameterError
+from daskquant._errors import InputError
+from daskquant._io._chunks import array_chunks, default_chunks
 
-__all__ = ["Layout", "as_image", "default_chunks"]
-
-# Pixels per chunk: large enough that a gigapixel image makes a few hundred tasks, small
-# enough that a 2-core machine gets several chunks of a 6-megapixel photo.
-_MIN_CHUNK_PIXELS = 1 << 20
-_MAX_CHUNK_PIXELS = 1 << 24
+__all__ = ["Layout", "as_image"]
 
 
 @dataclass(frozen=True)
@@ -34,14 +29,6 @@ class Layout:
     @property
     def total(self) -> int:
         return self.channels + (self.alpha is not None)
-
-
-def default_chunks(shape: tuple[int, ...]) -> tuple[int, ...]:
-    """Square-ish spatial chunks of 1-16 megapixels (at least ~8 chunks where possible)."""
-    *lead, h, w, c = shape
-    target = min(max(h * w // 8, _MIN_CHUNK_PIXELS), _MAX_CHUNK_PIXELS)
-    side = max(256, int(math.sqrt(target)) // 256 * 256)
-    return (*([1] * len(lead)), min(h, side), min(w, side), c)
 
 
 def as_image(
@@ -77,7 +64,7 @@ def as_image(
         raise InputError(f"image is empty (shape {tuple(image.shape)})")
     has_alpha = c in (2, 4)
     layout = Layout(channels=c - has_alpha, alpha=c - 1 if has_alpha else None, squeeze=squeeze)
-    spec = None if chunks is None else _full_chunks(chunks, image.ndim)
+    spec = None if chunks is None else array_chunks(chunks, image.ndim)
     if isinstance(image, da.Array):
         arr = image if spec is None else image.rechunk(spec)
         if arr.numblocks[-1] != 1:
@@ -85,18 +72,3 @@ def as_image(
     else:
         arr = da.from_array(image, chunks=spec or default_chunks(image.shape))
     return arr, layout
-
-
-def _full_chunks(chunks: tuple[int, ...] | int, ndim: int) -> tuple[int, ...]:
-    # Users give spatial chunk sizes: one int (square), or one per axis before the channels.
-    spatial = (chunks,) * 2 if isinstance(chunks, int) else tuple(chunks)
-    if len(spatial) == ndim:
-        spatial = spatial[:-1]
-    if len(spatial) == 2 and ndim == 4:
-        spatial = (1, *spatial)
-    if len(spatial) != ndim - 1 or any(int(s) < 1 for s in spatial):
-        raise InvalidParameterError(
-            f"chunks={chunks!r}: give one positive size, or one per spatial axis "
-            f"({ndim - 1} values for this image)"
-        )
-    return (*(int(s) for s in spatial), -1)

@@ -1,38 +1,25 @@
-"""OME-Zarr (NGFF): reading images of versions 0.4 and 0.5, writing 0.5 with labels.
+"""OME-Zarr (NGFF): reading images of versions 0.1 to 0.5 (and bioformats2raw layouts).
 
-Written layout of one image (NGFF 0.5 on Zarr v3)::
-
-    <image>/            attributes "ome": version 0.5, multiscales with axes c, y, x
-      0, 1, 2, ...      the quantized image, (C, H, W), each level half the previous
-      labels/           attributes "ome": {"labels": [<name>]}
-        <name>/         "ome": multiscales with axes y, x, and "image-label" whose
-          0, 1, ...     "colors" are the palette: {"label-value": i, "rgba": [r, g, b, 255]}
-
-Levels are made by keeping every second row and column (nearest neighbour), so every
-level of the image holds palette colors only and every level of the labels is exact.
+Writing (NGFF 0.5, with a label image) is :mod:`daskquant._store._ome`.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, cast
 
 import dask.array as da
-import numpy as np
 import zarr
-from numpy.typing import NDArray
 
 from daskquant._errors import InputError, InvalidParameterError
 from daskquant._io._chunks import aligned_chunks
-from daskquant._store._store import get_array, write_large
+from daskquant._io._storage import Location
 
-__all__ = ["NGFF_VERSION", "ome_image", "open_ome", "write_ome_image"]
+__all__ = ["NGFF_VERSION", "ome_image", "open_ome"]
 
-NGFF_VERSION = "0.5"
-PYRAMID_MIN_SIDE = 256  # no level is made once the largest side is at most this
+NGFF_VERSION = "0.5"  # the version daskquant writes
 
 
-def ome_image(node: Any, path: Path) -> tuple[zarr.Group, dict[str, Any]] | None:
+def ome_image(node: Any, path: Location) -> tuple[zarr.Group, dict[str, Any]] | None:
     """The image group and its first multiscale if ``node`` is an OME-Zarr image.
 
     A bioformats2raw layout (series in ``0``, ``1``, ...) gives its first series.
@@ -54,7 +41,7 @@ def ome_image(node: Any, path: Path) -> tuple[zarr.Group, dict[str, Any]] | None
 def open_ome(
     group: zarr.Group,
     multiscale: dict[str, Any],
-    path: Path,
+    path: Location,
     *,
     level: int = 0,
     chunks: tuple[int, int] | None = None,
@@ -110,103 +97,12 @@ def _axis_names(axes: Any, ndim: int) -> list[str]:
     return [a if isinstance(a, str) else str(a["name"]) for a in axes]
 
 
-def write_ome_image(
-    group: zarr.Group,
-    *,
-    name: str,
-    image: da.Array,
-    labels: da.Array,
-    colors: NDArray[np.uint8],
-    chunks: tuple[int, int],
-    resume: bool = False,
-) -> tuple[dict[str, list[str]], int]:
-    """Write a quantized image and its labels as an NGFF 0.5 image with a label image.
+def __getattr__(name: str) -> Any:
+    # TRANSITIONAL, until the merge rewires daskquant/_api/_quantize.py to import
+    # write_ome_image from daskquant._store._ome (the writer moved there: _io must not
+    # import _store). Delete this function then.
+    if name == "write_ome_image":
+        from daskquant._store import _ome
 
-    Parameters
-    ----------
-    group : zarr.Group
-        Where the image goes (its attributes get the "ome" metadata).
-    name : str
-        Name of the label image, ``labels/<name>``.
-    image : (H, W, C) dask array
-        The quantized image.
-    labels : (H, W) dask array
-        Palette index of every pixel.
-    colors : (K, 3) uint8 ndarray
-        The palette as 8-bit RGB, for the label image's colors.
-    chunks : (int, int)
-        Spatial chunk size of every level.
-    resume : bool
-        Keep the chunks already written (see :func:`daskquant._store._store.write_large`).
-
-    Returns
-    -------
-    dict
-        ``{"image": [level paths], "labels": [level paths]}`` relative to ``group``.
-    int
-        The number of chunks written.
-    """
-    if image.ndim != 3 or labels.ndim != 2:
-        raise InvalidParameterError(
-            "ome=True writes 2-D images (H, W[, C]); quantize a stack as a collection of "
-            "files instead"
-        )
-    n_channels = image.shape[2]
-    image_paths, label_paths = [], []
-    cyx = image.transpose(2, 0, 1).rechunk((n_channels, *chunks))
-    yx = labels.rechunk(chunks)
-    level = written = 0
-    while True:
-        image_paths.append(str(level))
-        label_paths.append(f"labels/{name}/{level}")
-        written += write_large(
-            group,
-            {image_paths[-1]: cyx, label_paths[-1]: yx},
-            dimension_names={image_paths[-1]: ("c", "y", "x"), label_paths[-1]: ("y", "x")},
-            resume=resume,
-        )
-        if max(yx.shape) <= PYRAMID_MIN_SIDE:
-            break
-        # The next level from the one just written, not from the whole computation again.
-        stored_image = da.from_zarr(get_array(group, image_paths[-1]))
-        stored_labels = da.from_zarr(get_array(group, label_paths[-1]))
-        cyx = stored_image[:, ::2, ::2].rechunk((n_channels, *chunks))
-        yx = stored_labels[::2, ::2].rechunk(chunks)
-        level += 1
-    axes = [
-        {"name": "c", "type": "channel"},
-        {"name": "y", "type": "space"},
-        {"name": "x", "type": "space"},
-    ]
-    group.attrs["ome"] = {
-        "version": NGFF_VERSION,
-        "multiscales": [_multiscale(name, axes, image_paths)],
-    }
-    group["labels"].attrs["ome"] = {"version": NGFF_VERSION, "labels": [name]}
-    group[f"labels/{name}"].attrs["ome"] = {
-        "version": NGFF_VERSION,
-        "multiscales": [_multiscale(name, axes[1:], [str(i) for i in range(level + 1)])],
-        "image-label": {
-            "colors": [
-                {"label-value": i, "rgba": [*(int(v) for v in rgb), 255]}
-                for i, rgb in enumerate(colors)
-            ],
-            "source": {"image": "../../"},
-        },
-    }
-    return {"image": image_paths, "labels": label_paths}, written
-
-
-def _multiscale(name: str, axes: list[dict[str, str]], paths: list[str]) -> dict[str, Any]:
-    lead = [1.0] * (len(axes) - 2)
-    return {
-        "name": name,
-        "axes": axes,
-        "datasets": [
-            {
-                "path": p,
-                "coordinateTransformations": [{"type": "scale", "scale": [*lead, 2.0**i, 2.0**i]}],
-            }
-            for i, p in enumerate(paths)
-        ],
-    }
+        return _ome.write_ome_image
+    raise AttributeError(name)

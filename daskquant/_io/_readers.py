@@ -17,8 +17,6 @@ a stack, in the file's dtype. Failures are :class:`InputError` naming the file.
 from __future__ import annotations
 
 import os
-import zlib
-from pathlib import Path
 from typing import Any
 
 import dask.array as da
@@ -26,15 +24,22 @@ import numpy as np
 from numpy.typing import NDArray
 
 from daskquant._errors import InputError, InvalidParameterError
-from daskquant._io._chunks import aligned_chunks
-from daskquant._io._layout import default_chunks
+from daskquant._io._chunks import (
+    Chunks,
+    aligned_chunks,
+    default_chunks,
+    full_chunks,
+    spatial_chunks,
+)
+from daskquant._io._png import stream_problem
+from daskquant._io._storage import Location, StoreLike, location
 from daskquant._io._tiff import TIFF_SUFFIXES, open_tiff, tiff_levels
 
 __all__ = [
     "CV2_SUFFIXES",
     "IMAGE_SUFFIXES",
+    "decode_file",
     "decoded_in_memory",
-    "is_zarr",
     "level_count",
     "open_image",
 ]
@@ -57,9 +62,7 @@ CV2_SUFFIXES = {
 IMAGE_SUFFIXES = CV2_SUFFIXES | TIFF_SUFFIXES
 
 
-def open_image(
-    source: Any, *, chunks: tuple[int, ...] | int | None = None, level: int = 0
-) -> da.Array:
+def open_image(source: Any, *, chunks: Chunks = None, level: int = 0) -> da.Array:
     """A lazy dask array of an image: an array, a Zarr/OME-Zarr path, or an image file.
 
     Parameters
@@ -68,7 +71,8 @@ def open_image(
         See the module docstring for the formats read.
     chunks : int or (int, int), optional
         Spatial chunk size in pixels. By default, tens of megapixels per chunk for large
-        images (at least ~8 chunks for smaller ones), in whole tiles or Zarr chunks.
+        images (at least ~8 chunks for smaller ones), in whole tiles or Zarr chunks (see
+        :mod:`daskquant._io._chunks`).
     level : int
         Resolution level of a pyramidal TIFF or an OME-Zarr image; 0 is the full resolution.
 
@@ -92,14 +96,10 @@ def open_image(
     """
     if isinstance(level, bool) or not isinstance(level, (int, np.integer)) or level < 0:
         raise InvalidParameterError(f"level must be an integer >= 0, got {level!r}")
-    spatial = _spatial_chunks(chunks)
+    spatial = spatial_chunks(chunks)
     if isinstance(source, (da.Array, np.ndarray)):
         _no_levels(source, level)
-        if isinstance(source, da.Array):
-            return source if spatial is None else source.rechunk(_full(spatial, source.ndim))
-        shape = _with_channels(source.shape)
-        spec = _full(spatial, source.ndim) if spatial else default_chunks(shape)[: source.ndim]
-        return da.from_array(source, chunks=spec)
+        return _from_array(source, spatial)
     if _is_zarr_array(source):
         _no_levels(source, level)
         return _from_zarr(source, spatial)
@@ -108,26 +108,38 @@ def open_image(
             f"cannot read an image from a {type(source).__name__}; pass an array or the path "
             "of an image file or Zarr store"
         )
-    path = Path(os.fspath(source))
-    if not path.exists():
-        raise InputError(f"{path}: no such file or directory")
-    if path.is_dir():
-        if not is_zarr(path):
+    return _open_location(location(source), spatial, level)
+
+
+def _from_array(source: NDArray | da.Array, spatial: tuple[int, int] | None) -> da.Array:
+    if isinstance(source, da.Array):
+        return source if spatial is None else source.rechunk(full_chunks(spatial, source.ndim))
+    shape = _with_channels(source.shape)
+    spec = full_chunks(spatial, source.ndim) if spatial else default_chunks(shape)[: source.ndim]
+    return da.from_array(source, chunks=spec)
+
+
+def _open_location(where: Location, spatial: tuple[int, int] | None, level: int) -> da.Array:
+    """A file or store, by what it is: a Zarr store, a TIFF file, or a file OpenCV reads."""
+    if not where.exists():
+        raise InputError(f"{where}: no such file or directory")
+    if where.is_dir():
+        if not where.is_zarr():
             raise InputError(
-                f"{path}: is a folder but not a Zarr store; to quantize the images in it "
+                f"{where}: is a folder but not a Zarr store; to quantize the images in it "
                 "with one shared palette, pass the folder to dq.quantize or dq.open_collection"
             )
-        return _open_zarr(path, spatial, level)
-    if path.stat().st_size == 0:
-        raise InputError(f"{path}: the file is empty (0 bytes); copy it again")
-    suffix = path.suffix.lower()
+        return _open_zarr(where, spatial, level)
+    if where.version().size == 0:
+        raise InputError(f"{where}: the file is empty (0 bytes); copy it again")
+    suffix = where.suffix.lower()
     if suffix in TIFF_SUFFIXES:
-        return open_tiff(path, level=level, chunks=spatial)
+        return open_tiff(where, level=level, chunks=spatial)
     if suffix in CV2_SUFFIXES:
-        _no_levels(path, level)
-        return _open_cv2(path, spatial)
+        _no_levels(where, level)
+        return _open_cv2(where, spatial)
     raise InputError(
-        f"{path}: unknown image format {path.suffix!r}; daskquant reads Zarr and OME-Zarr "
+        f"{where}: unknown image format {where.suffix!r}; daskquant reads Zarr and OME-Zarr "
         f"stores and {', '.join(sorted(IMAGE_SUFFIXES))} files"
     )
 
@@ -136,14 +148,14 @@ def level_count(source: Any) -> int:
     """Resolution levels :func:`open_image` can read from ``source`` (1 if not a pyramid)."""
     if not isinstance(source, (str, os.PathLike)):
         return 1
-    path = Path(os.fspath(source))
-    if path.is_dir() and is_zarr(path):
+    where = location(source)
+    if where.is_dir() and where.is_zarr():
         from daskquant._io._ome import ome_image
 
-        found = ome_image(_open_node(path), path)
+        found = ome_image(_open_node(where), where)
         return 1 if found is None else len(found[1]["datasets"])
-    if path.suffix.lower() in TIFF_SUFFIXES:
-        return tiff_levels(path)
+    if where.suffix.lower() in TIFF_SUFFIXES:
+        return tiff_levels(where)
     return 1
 
 
@@ -152,50 +164,21 @@ def decoded_in_memory(source: Any) -> bool:
     if isinstance(source, np.ndarray):
         return True
     if isinstance(source, (str, os.PathLike)):
-        return Path(os.fspath(source)).suffix.lower() in CV2_SUFFIXES
+        return location(source).suffix.lower() in CV2_SUFFIXES
     return False
-
-
-def is_zarr(path: Path) -> bool:
-    """Whether a folder is a Zarr v2 or v3 array or group."""
-    return any((path / name).is_file() for name in ("zarr.json", ".zarray", ".zgroup"))
 
 
 def _no_levels(source: Any, level: int) -> None:
     if level != 0:
-        what = source if isinstance(source, Path) else f"a {type(source).__name__}"
+        what = source if isinstance(source, Location) else f"a {type(source).__name__}"
         raise InvalidParameterError(
             f"level={level}: {what} has one resolution level; levels exist only in "
             "pyramidal TIFF files and OME-Zarr images"
         )
 
 
-def _spatial_chunks(chunks: tuple[int, ...] | int | None) -> tuple[int, int] | None:
-    if chunks is None:
-        return None
-    sizes = (chunks, chunks) if isinstance(chunks, (int, np.integer)) else tuple(chunks)
-    if (
-        len(sizes) != 2
-        or any(isinstance(s, bool) or not isinstance(s, (int, np.integer)) for s in sizes)
-        or min(sizes) < 1
-    ):
-        raise InvalidParameterError(
-            f"chunks={chunks!r}: give one positive size in pixels, or (rows, columns)"
-        )
-    return int(sizes[0]), int(sizes[1])
-
-
 def _with_channels(shape: tuple[int, ...]) -> tuple[int, ...]:
     return (*shape, 1) if len(shape) == 2 else shape
-
-
-def _full(spatial: tuple[int, int], ndim: int) -> tuple[int, ...]:
-    # (y, x) sizes for the two spatial axes; a stack axis gets 1, the channel axis all.
-    if ndim == 2:
-        return spatial
-    if ndim == 3:
-        return (*spatial, -1)
-    return (1, *spatial, -1)
 
 
 def _is_zarr_array(source: Any) -> bool:
@@ -204,16 +187,16 @@ def _is_zarr_array(source: Any) -> bool:
     return isinstance(source, zarr.Array)
 
 
-def _open_node(path: Path) -> Any:
+def _open_node(path: Location) -> Any:
     import zarr
 
     try:
-        return zarr.open(str(path), mode="r")
+        return zarr.open(path.zarr_store(read_only=True), mode="r")
     except Exception as exc:
         raise InputError(f"{path}: not a readable Zarr store ({exc})") from exc
 
 
-def _open_zarr(path: Path, spatial: tuple[int, int] | None, level: int) -> da.Array:
+def _open_zarr(path: Location, spatial: tuple[int, int] | None, level: int) -> da.Array:
     import zarr
 
     from daskquant._io._ome import ome_image, open_ome
@@ -253,13 +236,12 @@ def _from_zarr(z: Any, spatial: tuple[int, int] | None) -> da.Array:
     return da.from_zarr(z, chunks=tuple(chunks))
 
 
-def _open_cv2(path: Path, spatial: tuple[int, int] | None) -> da.Array:
+def _open_cv2(path: Location, spatial: tuple[int, int] | None) -> da.Array:
     image = decode_file(path)
-    spec = _full(spatial, image.ndim) if spatial else default_chunks(_with_channels(image.shape))
-    return da.from_array(image, chunks=spec[: image.ndim])
+    return _from_array(image, spatial)
 
 
-def decode_file(path: Path) -> NDArray:
+def decode_file(path: StoreLike) -> NDArray:
     """Decode a whole image file with OpenCV, in RGB(A) channel order.
 
     JPEG files are read with their EXIF orientation applied, like image viewers show them;
@@ -267,6 +249,7 @@ def decode_file(path: Path) -> NDArray:
     """
     import cv2
 
+    path = location(path)
     try:
         data = path.read_bytes()
     except OSError as exc:
@@ -274,7 +257,7 @@ def decode_file(path: Path) -> NDArray:
     suffix = path.suffix.lower()
     if suffix in (".jpg", ".jpeg", ".jpe") and not _jpeg_complete(data):
         raise InputError(f"{path}: truncated or corrupt JPEG file (no end of image marker)")
-    if suffix == ".png" and (problem := _png_problem(data)):
+    if suffix == ".png" and (problem := stream_problem(data)):
         raise InputError(f"{path}: {problem}")
     is_jpeg = suffix in (".jpg", ".jpeg", ".jpe")
     flags = cv2.IMREAD_ANYCOLOR | cv2.IMREAD_ANYDEPTH if is_jpeg else cv2.IMREAD_UNCHANGED
@@ -290,29 +273,6 @@ def decode_file(path: Path) -> NDArray:
     elif image.ndim == 3 and image.shape[2] == 4:
         image = cv2.cvtColor(image, cv2.COLOR_BGRA2RGBA)
     return image
-
-
-def _png_problem(data: bytes) -> str | None:
-    """What is wrong with a PNG stream's chunk structure, or None: each chunk must fit in
-    the file and match its CRC, up to IEND. Checked before decoding, so that a damaged file
-    gets one clear message rather than a decoder's complaint."""
-    if not data.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "not a PNG file (no PNG signature)"
-    pos = 8
-    while pos + 12 <= len(data):
-        length = int.from_bytes(data[pos : pos + 4], "big")
-        kind = data[pos + 4 : pos + 8]
-        end = pos + 12 + length
-        if end > len(data):
-            break
-        crc = int.from_bytes(data[end - 4 : end], "big")
-        if zlib.crc32(data[pos + 4 : end - 4]) != crc:
-            name = kind.decode("latin-1")
-            return f"corrupt PNG file (chunk {name!r} at byte {pos} fails its CRC check)"
-        if kind == b"IEND":
-            return None
-        pos = end
-    return "truncated PNG file (it ends before its IEND chunk); copy it again"
 
 
 def _jpeg_complete(data: bytes) -> bool:

@@ -1,6 +1,6 @@
 """Tiled, pyramidal and ordinary (Big)TIFF files, read lazily through tifffile's Zarr store.
 
-A ``ZarrTiffStore`` holds an open file and a lock, so it cannot be pickled (DESIGN.md). The
+A ``ZarrTiffStore`` holds an open file and a lock, so it cannot be pickled. The
 dask array built here carries only the file's path, level and identity; each worker process
 opens the file once (cached) the first time one of its tasks reads a region. Dask chunks
 are whole multiples of the file's tiles (or strips), so no tile is decoded twice.
@@ -14,7 +14,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
 import dask
@@ -24,12 +23,13 @@ from numpy.typing import NDArray
 
 from daskquant._errors import InputError, InvalidParameterError
 from daskquant._io._chunks import aligned_chunks
+from daskquant._io._storage import Location, StoreLike, location
 
 __all__ = ["TIFF_SUFFIXES", "open_tiff", "tiff_levels"]
 
 TIFF_SUFFIXES = {".tif", ".tiff", ".btf", ".tf8", ".svs"}
 
-# On a 2-core machine tifffile decodes on one thread unless told otherwise (DESIGN.md).
+# Below 3 cores tifffile decodes on one thread unless maxworkers is passed.
 _DECODE_THREADS = max(2, os.cpu_count() or 1)
 
 
@@ -42,18 +42,20 @@ class _Info:
     colormap: NDArray[np.uint16] | None
 
 
-def tiff_levels(path: Path) -> int:
+def tiff_levels(path: StoreLike) -> int:
     """How many resolution levels the first image series of a TIFF file has."""
-    with _opened(path) as tf:
+    with _opened(location(path)) as tf:
         return len(tf.series[0].levels)
 
 
-def open_tiff(path: Path, *, level: int = 0, chunks: tuple[int, int] | None = None) -> da.Array:
+def open_tiff(
+    path: StoreLike, *, level: int = 0, chunks: tuple[int, int] | None = None
+) -> da.Array:
     """A lazy (H, W), (H, W, C) or (N, H, W, C) dask array of a TIFF file's first series.
 
     Parameters
     ----------
-    path : Path
+    path : str, PathLike or Location
         A TIFF or BigTIFF file, tiled or in strips, any compression tifffile and
         imagecodecs decode (JPEG, deflate, LZW, Zstd, ...).
     level : int
@@ -69,6 +71,7 @@ def open_tiff(path: Path, *, level: int = 0, chunks: tuple[int, int] | None = No
     InvalidParameterError
         ``level`` does not exist in the file.
     """
+    path = location(path)
     info = _read_info(path, level)
     yx = (info.axes.index("Y"), info.axes.index("X"))
     spatial = (info.shape[yx[0]], info.shape[yx[1]])
@@ -94,20 +97,19 @@ def open_tiff(path: Path, *, level: int = 0, chunks: tuple[int, int] | None = No
     return arr.transpose(order) if order != list(range(arr.ndim)) else arr
 
 
-def _identity(path: Path) -> tuple[int, int, int]:
-    # The change time too: a file rewritten in place with its size and modification time
-    # put back is another version (a process that opened the old one must open it again).
-    st = path.stat()
-    return st.st_mtime_ns, st.st_size, st.st_ctime_ns
+def _identity(path: Location) -> tuple[int, int, int]:
+    # The change time too: a process that opened an older version must open it again.
+    v = path.version()
+    return v.mtime_ns, v.size, v.ctime_ns
 
 
 @contextmanager
-def _opened(path: Path) -> Iterator[Any]:
+def _opened(path: Location) -> Iterator[Any]:
     """A TiffFile, with failures to parse it reported as InputError naming the file."""
     import tifffile
 
     try:
-        tf = tifffile.TiffFile(path)
+        tf = tifffile.TiffFile(path.local())
     except Exception as exc:
         raise InputError(
             f"{path}: not a readable TIFF file ({exc}); check that it is complete"
@@ -120,7 +122,7 @@ def _opened(path: Path) -> Iterator[Any]:
         tf.close()
 
 
-def _read_info(path: Path, level: int) -> _Info:
+def _read_info(path: Location, level: int) -> _Info:
     import tifffile
 
     with _opened(path) as tf:
@@ -132,7 +134,7 @@ def _read_info(path: Path, level: int) -> _Info:
             )
         series = series.levels[level]
         page = series.keyframe
-        size = path.stat().st_size
+        size = path.version().size
         for p in series.pages:
             if p is None:
                 continue
@@ -207,7 +209,7 @@ def _zarr_level(path: str, level: int, identity: tuple[int, int, int]) -> Any:
     import tifffile
     import zarr
 
-    if _identity(Path(path)) != identity:
+    if _identity(location(path)) != identity:
         raise InputError(f"{path}: the file changed while it was being read; run again")
     with _open_lock:
         tf = tifffile.TiffFile(path)

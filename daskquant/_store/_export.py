@@ -8,9 +8,7 @@ colors, and a program reads back the exact palette indices. Alpha is not exporte
 from __future__ import annotations
 
 import os
-import struct
-import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -19,14 +17,14 @@ from numpy.typing import NDArray
 
 from daskquant._color._display import rgb8_palette
 from daskquant._errors import InvalidParameterError, StoreError
+from daskquant._io._png import write_indexed
+from daskquant._io._storage import Location, location
 from daskquant._store._store import get_array, open_finished, pick_record
 
 __all__ = ["export"]
 
 PNG_MAX_COLORS = 256
 TIFF_TILE = 512
-_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-_IDAT_SIZE = 1 << 20
 
 
 def export(
@@ -70,11 +68,29 @@ def export(
     """
     path = Path(path)
     suffix = path.suffix.lower()
-    if suffix not in (".png", ".tif", ".tiff"):
+    if suffix not in _WRITERS:
         raise InvalidParameterError(
             f"{path}: export writes .png (indexed) or .tif/.tiff (colormap) files; "
             f"{suffix or 'no suffix'} is neither"
         )
+    labels, colors = _labels_and_colors(store, name)
+    if suffix == ".png" and len(colors) > PNG_MAX_COLORS:
+        raise InvalidParameterError(
+            f"{path}: a PNG palette holds at most {PNG_MAX_COLORS} colors and {store} has "
+            f"{len(colors)}; export to .tif instead"
+        )
+    target = location(path)
+    if target.exists() and not overwrite:
+        raise StoreError(f"{path} already exists; pass overwrite=True to replace it")
+    _write_whole(target, lambda tmp: _WRITERS[suffix](tmp, labels, colors))
+    return path
+
+
+def _labels_and_colors(
+    store: str | Path, name: str | None
+) -> tuple[zarr.Array, NDArray[np.uint8]]:
+    """The (H, W) labels of the image ``name`` in a finished store, and its palette as
+    (K, 3) 8-bit RGB."""
     group = open_finished(store)
     record = pick_record(group, name, store=store)
     labels = get_array(group, record.labels[0])
@@ -83,26 +99,20 @@ def export(
             f"{store}: the labels are a stack {labels.shape}; export writes 2-D images"
         )
     palette = np.asarray(get_array(group, "palette")[...])
-    colors = rgb8_palette(palette, palette.dtype)
-    if suffix == ".png" and len(colors) > PNG_MAX_COLORS:
-        raise InvalidParameterError(
-            f"{path}: a PNG palette holds at most {PNG_MAX_COLORS} colors and {store} has "
-            f"{len(colors)}; export to .tif instead"
-        )
-    if path.exists() and not overwrite:
-        raise StoreError(f"{path} already exists; pass overwrite=True to replace it")
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    return labels, rgb8_palette(palette, palette.dtype)
+
+
+def _write_whole(target: Location, write: Callable[[Path], None]) -> None:
+    """Run ``write`` on a temporary file next to ``target``, then rename it into place: a
+    reader sees no file or the whole one, never a part."""
+    tmp = target.sibling(f".{target.name}.{os.getpid()}.tmp")
     try:
-        if suffix == ".png":
-            _write_png(tmp, labels, colors)
-        else:
-            _write_tiff(tmp, labels, colors)
-        os.replace(tmp, path)
+        write(tmp.local())
+        tmp.replace(target)
     except OSError as exc:
-        raise StoreError(f"{path}: cannot write the file ({exc.strerror or exc})") from exc
+        raise StoreError(f"{target}: cannot write the file ({exc.strerror or exc})") from exc
     finally:
-        tmp.unlink(missing_ok=True)
-    return path
+        tmp.unlink()
 
 
 def _strips(labels: zarr.Array, rows: int) -> Iterator[NDArray]:
@@ -115,30 +125,10 @@ def _strip_rows(labels: zarr.Array) -> int:
     return max(1, int(labels.chunks[0]))
 
 
-def _png_chunk(kind: bytes, data: bytes) -> bytes:
-    body = kind + data
-    return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
-
-
 def _write_png(path: Path, labels: zarr.Array, colors: NDArray[np.uint8]) -> None:
-    h, w = labels.shape
-    compressor = zlib.compressobj(6)
     with open(path, "wb") as f:
-        f.write(_PNG_SIGNATURE)
-        # Width, height, bit depth 8, color type 3 (indexed), deflate, no filter, no interlace.
-        f.write(_png_chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 3, 0, 0, 0)))
-        f.write(_png_chunk(b"PLTE", colors.tobytes()))
-        pending = b""
-        for strip in _strips(labels, _strip_rows(labels)):
-            rows = np.empty((strip.shape[0], w + 1), np.uint8)
-            rows[:, 0] = 0  # filter type "none" on every row: best for flat label maps
-            rows[:, 1:] = strip
-            pending += compressor.compress(rows.tobytes())
-            if len(pending) >= _IDAT_SIZE:
-                f.write(_png_chunk(b"IDAT", pending))
-                pending = b""
-        f.write(_png_chunk(b"IDAT", pending + compressor.flush()))
-        f.write(_png_chunk(b"IEND", b""))
+        shape = (int(labels.shape[0]), int(labels.shape[1]))
+        write_indexed(f, shape, colors, _strips(labels, _strip_rows(labels)))
 
 
 def _write_tiff(path: Path, labels: zarr.Array, colors: NDArray[np.uint8]) -> None:
@@ -171,3 +161,11 @@ def _write_tiff(path: Path, labels: zarr.Array, colors: NDArray[np.uint8]) -> No
         bigtiff=h * w * dtype.itemsize > 2**31,
         software="daskquant",
     )
+
+
+# Writers by (lower-case) suffix.
+_WRITERS: dict[str, Callable[[Path, zarr.Array, NDArray[np.uint8]], None]] = {
+    ".png": _write_png,
+    ".tif": _write_tiff,
+    ".tiff": _write_tiff,
+}

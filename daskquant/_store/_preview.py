@@ -20,8 +20,10 @@ import numpy as np
 import zarr
 from numpy.typing import NDArray
 
+from daskquant._color._display import to_rgb8
 from daskquant._errors import DaskQuantError, InvalidParameterError, StoreError
 from daskquant._io._readers import level_count, open_image
+from daskquant._io._storage import location
 from daskquant._store._store import ImageRecord, get_array, open_finished, pick_record
 
 __all__ = ["preview", "render", "store_preview", "write_preview"]
@@ -170,21 +172,12 @@ def render(
         shown = [pal] if before is None else [pal, before]
         low = float(min(np.min(v) for v in shown))
         high = float(max(np.max(v) for v in shown))
-    halves = [_to_rgb8(after, low, high)]
+    halves = [to_rgb8(after, low, high)]
     if before is not None:
-        halves.insert(0, _to_rgb8(before, low, high))
+        halves.insert(0, to_rgb8(before, low, high))
     pair = np.concatenate(halves, axis=1)  # the recipe's side by side
-    colors = _to_rgb8(pal[None], low, high)[0]
+    colors = to_rgb8(pal[None], low, high)[0]
     return np.concatenate([pair, swatch(colors, np.asarray(counts), pair.shape[1])])
-
-
-def _to_rgb8(img: NDArray, low: float, high: float) -> NDArray[np.uint8]:
-    if img.dtype != np.uint8:
-        scale = 255.0 / max(high - low, 1e-12)
-        img = np.clip((img.astype(np.float64) - low) * scale, 0, 255).round().astype(np.uint8)
-    if img.shape[-1] == 1:
-        img = np.repeat(img, 3, axis=-1)
-    return np.ascontiguousarray(img[..., :3])
 
 
 def swatch(colors: NDArray[np.uint8], counts: NDArray, width: int) -> NDArray[np.uint8]:
@@ -218,7 +211,7 @@ def swatch(colors: NDArray[np.uint8], counts: NDArray, width: int) -> NDArray[np
 def write_preview(path: str | Path, picture: NDArray[np.uint8]) -> Path:
     """Write an RGB picture as PNG (OpenCV writes BGR, so channels are swapped here)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    location(path).make_parents()
     if not cv2.imwrite(str(path), cv2.cvtColor(picture, cv2.COLOR_RGB2BGR)):
         raise StoreError(
             f"{path}: cannot write the preview picture (check the folder and the "

@@ -12,25 +12,26 @@ Layout of one image::
 
 A collection (one palette for several images) has a group ``labels/`` with one array per
 image, ``labels/<name>``, and likewise ``image/<name>``. With ``ome=True`` the labels and
-images are OME-Zarr images instead (see :mod:`daskquant._io._ome`): the store's root for one
+images are OME-Zarr images instead (see :mod:`daskquant._store._ome`): the store's root for one
 image, ``images/<name>/`` for each image of a collection. Wherever they are, the
 attribute ``daskquant.images`` lists every image with the paths of its arrays and its
 source (:func:`image_records`), so readers need not know the layouts.
 
-Zarr chunks equal the dask chunks, so every task writes whole chunks of its own (DESIGN.md:
-misaligned or sharded writes lost pixels silently). ``complete`` is set to true only after
-every array is written: a store without it is unfinished, whatever else it holds.
+Zarr chunks equal the dask chunks, so every task writes whole chunks of its own
+(misaligned or sharded writes lost pixels silently: zarr #3514/#3682, dask #12583).
+``complete`` is set to true only after every array is written: a store without it is
+unfinished, whatever else it holds.
 
-Resuming an interrupted job (``write_large(..., resume=True)``) writes only the chunks whose
-file is missing. That is sound because of two facts:
+Resuming an interrupted job (``write_large(..., resume=True)``) writes only the chunks the
+store does not list yet. That is sound because of two facts:
 
 - every chunk of the large arrays is written, even one equal to the fill value: Zarr skips
   those by default (``write_empty_chunks=False``), which would make "no chunk file" mean
   either "not written yet" or "all zeros". The arrays are created, and opened again for a
   resume, with ``write_empty_chunks=True``;
 - LocalStore writes each chunk to a temporary file and renames it into place, so a chunk
-  file that exists is whole; a job killed mid-chunk leaves at most a ``*.partial`` file,
-  which is not a chunk.
+  key that is listed is whole; a job killed mid-chunk leaves at most a ``*.partial`` key,
+  which is not a chunk's key (and is deleted before the resume writes).
 
 The small arrays (palette, centers, counts) are written before any large one, so a resumed
 job finds the fitted palette and does not fit again.
@@ -39,10 +40,7 @@ job finds the fitted palette and does not fit again.
 from __future__ import annotations
 
 import itertools
-import os
-import shutil
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any, cast
 
 import dask
@@ -54,6 +52,7 @@ from zarr.codecs import ZstdCodec
 from zarr.core.array_spec import ArrayConfigParams
 
 from daskquant._errors import InvalidParameterError, StoreError
+from daskquant._io._storage import Location, StoreLike, delete_keys, location, store_keys
 
 __all__ = [
     "ImageRecord",
@@ -80,35 +79,18 @@ _EVERY_CHUNK: ArrayConfigParams = {
 }  # a chunk file exists iff it was written
 
 
-def _is_zarr(path: Path) -> bool:
-    return (
-        (path / "zarr.json").is_file()
-        or (path / ".zgroup").is_file()
-        or (path / ".zarray").is_file()
-    )
-
-
-def create_store(path: str | Path, attrs: dict[str, Any], *, overwrite: bool) -> zarr.Group:
+def create_store(path: StoreLike, attrs: dict[str, Any], *, overwrite: bool) -> zarr.Group:
     """A new, empty store marked incomplete; refuses an existing path without ``overwrite``.
 
     With ``overwrite``, only an existing Zarr store is replaced: any other file or folder at
     ``path`` is left alone and reported.
     """
-    path = Path(path)
+    path = location(path)
     if path.exists():
-        if not overwrite:
-            raise StoreError(
-                f"{path} already exists; choose another output path or pass overwrite=True "
-                "(--overwrite) to replace it"
-            )
-        if not (path.is_dir() and _is_zarr(path)):
-            raise StoreError(
-                f"{path} exists and is not a Zarr store; daskquant will not delete it. "
-                "Remove it yourself or choose another output path."
-            )
-        shutil.rmtree(path)
+        _check_replaceable(path, overwrite=overwrite)
+        path.remove()
     try:
-        group = zarr.open_group(str(path), mode="w-")
+        group = zarr.open_group(path.zarr_store(), mode="w-")
     except OSError as exc:
         reason = exc.strerror or exc
         raise StoreError(f"{path}: cannot create the output store ({reason})") from exc
@@ -116,15 +98,28 @@ def create_store(path: str | Path, attrs: dict[str, Any], *, overwrite: bool) ->
     return group
 
 
-def check_writable(path: str | Path) -> None:
+def _check_replaceable(path: Location, *, overwrite: bool) -> None:
+    """Refuse to replace what exists at ``path``: anything without ``overwrite``, and
+    anything but a Zarr store with it."""
+    if not overwrite:
+        raise StoreError(
+            f"{path} already exists; choose another output path or pass overwrite=True "
+            "(--overwrite) to replace it"
+        )
+    if not (path.is_dir() and path.is_zarr()):
+        raise StoreError(
+            f"{path} exists and is not a Zarr store; daskquant will not delete it. "
+            "Remove it yourself or choose another output path."
+        )
+
+
+def check_writable(path: StoreLike) -> None:
     """Refuse, before any work, an output whose folder this process may not write in."""
-    path = Path(path)
-    parent = path.parent
-    while not parent.exists() and parent != parent.parent:
-        parent = parent.parent
-    if not parent.is_dir():
+    path = location(path)
+    parent, is_dir, writable = path.writable_folder()
+    if not is_dir:
         raise StoreError(f"{path}: cannot create the output store ({parent} is not a folder)")
-    if not os.access(parent, os.W_OK | os.X_OK):
+    if not writable:
         raise StoreError(
             f"{path}: cannot create the output store (Permission denied: no write access "
             f"to {parent})"
@@ -233,27 +228,27 @@ def _existing(
     return cast(zarr.Array, node).with_config(_EVERY_CHUNK)
 
 
-def _array_folder(group: zarr.Group, array: zarr.Array) -> Path:
-    root = getattr(group.store, "root", None)
-    if root is None:
-        raise StoreError(f"{group.store_path}: resuming needs a store on the local file system")
-    return Path(root) / array.path
-
-
-def _chunk_file(group: zarr.Group, array: zarr.Array, index: tuple[int, ...]) -> Path:
-    return _array_folder(group, array) / array.metadata.encode_chunk_key(index)
+def _chunk_keys(group: zarr.Group, array: zarr.Array) -> list[str]:
+    """The keys the store lists below the array's chunks (``<array>/c/...``)."""
+    try:
+        return store_keys(group.store, f"{array.path}/c")
+    except TypeError:
+        raise StoreError(
+            f"{group.store_path}: resuming needs a store on the local file system"
+        ) from None
 
 
 def _remove_partial(group: zarr.Group, array: zarr.Array) -> None:
     """Delete the temporary files of chunk writes that a killed job left unfinished."""
-    for stale in _array_folder(group, array).glob("c/**/*.partial"):
-        stale.unlink(missing_ok=True)
+    delete_keys(group.store, [k for k in _chunk_keys(group, array) if k.endswith(".partial")])
 
 
 def _missing_chunks(group: zarr.Group, array: zarr.Array) -> list[tuple[int, ...]]:
-    """The chunk indices of ``array`` that have no chunk file yet, in C order."""
+    """The chunk indices of ``array`` that the store does not list yet, in C order."""
+    written = set(_chunk_keys(group, array))
     grid = [range(-(-s // c)) for s, c in zip(array.shape, array.chunks, strict=True)]
-    return [i for i in itertools.product(*grid) if not _chunk_file(group, array, i).exists()]
+    key = array.metadata.encode_chunk_key
+    return [i for i in itertools.product(*grid) if f"{array.path}/{key(i)}" not in written]
 
 
 def chunk_progress(group: zarr.Group) -> tuple[int, int]:
@@ -279,13 +274,13 @@ def mark_complete(group: zarr.Group) -> None:
     group.attrs["complete"] = True
 
 
-def open_store(path: str | Path) -> zarr.Group:
+def open_store(path: StoreLike) -> zarr.Group:
     """Open a daskquant store for reading."""
-    path = Path(path)
+    path = location(path)
     if not path.exists():
         raise StoreError(f"{path}: no such store")
     try:
-        group = zarr.open_group(str(path), mode="r")
+        group = zarr.open_group(path.zarr_store(read_only=True), mode="r")
     except Exception as exc:
         raise StoreError(f"{path}: not a Zarr group ({exc})") from exc
     if "daskquant" not in group.attrs:
@@ -297,10 +292,10 @@ def is_complete(group: zarr.Group) -> bool:
     return bool(group.attrs.get("complete", False))
 
 
-def store_state(path: str | Path) -> str:
+def store_state(path: StoreLike) -> str:
     """One line on what is at ``path`` after a job stopped: nothing, an incomplete store
     (how far it got, and how to finish it), or a complete one."""
-    path = Path(path)
+    path = location(path)
     if not path.exists():
         return f"nothing was written to {path}"
     try:
@@ -316,7 +311,7 @@ def store_state(path: str | Path) -> str:
     )
 
 
-def open_finished(path: str | Path) -> zarr.Group:
+def open_finished(path: StoreLike) -> zarr.Group:
     """Open a daskquant store that was written to the end; refuse an unfinished one."""
     group = open_store(path)
     if not is_complete(group):
@@ -385,7 +380,7 @@ def image_records(group: zarr.Group) -> list[ImageRecord]:
     ]
 
 
-def pick_record(group: zarr.Group, name: str | None, *, store: str | Path) -> ImageRecord:
+def pick_record(group: zarr.Group, name: str | None, *, store: StoreLike) -> ImageRecord:
     """The record named ``name``, or the only one; a collection needs a name."""
     records = image_records(group)
     names = [r.name for r in records]
