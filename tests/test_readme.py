@@ -19,7 +19,8 @@ import cv2
 import numpy as np
 
 import daskquant as dq
-from daskquant._cli._main import _demo_image, _demo_options, _parser
+from daskquant._cli._commands import _demo_image, _demo_options
+from daskquant._cli._parser import build_parser as _parser
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
@@ -225,7 +226,7 @@ def test_header_picture_is_what_the_demo_makes():
     assert "![before/after](docs/demo_preview.jpg)" in README.read_text()
     args = _parser().parse_args(["demo"])
     image = _demo_image(args.size)
-    fit = dq.fit_palette(image, **_demo_options(args.colors))
+    fit = dq.fit_palette(image, **_demo_options(args.n_colors))
     picture = cv2.cvtColor(
         cv2.imread(str(README.parent / "docs/demo_preview.jpg")), cv2.COLOR_BGR2RGB
     )
