@@ -7,7 +7,7 @@ import logging
 import os
 import shutil
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from functools import partial
 from pathlib import Path
@@ -20,6 +20,7 @@ import zarr
 from numpy.typing import ArrayLike, NDArray
 
 from daskquant._api._fit import FitResult, Init, Method, fit_palette, to_palette
+from daskquant._api._inputs import Input, Source, open_inputs
 from daskquant._api._labels import label_image, palette_centers
 from daskquant._api._options import QuantizeOptions, resume_request
 from daskquant._api._quality import QUALITY_MAX_PIXELS
@@ -28,18 +29,12 @@ from daskquant._color._display import rgb8_palette
 from daskquant._color._dither import Dither
 from daskquant._color._palettes import load_palette
 from daskquant._color._spaces import ColorSpace
-from daskquant._engine._sources import persist_in_memory
-from daskquant._errors import DaskQuantError, InputError, InvalidParameterError, StoreError
+from daskquant._errors import DaskQuantError, InvalidParameterError, StoreError
 from daskquant._io._collection import (
-    check_compatible,
-    collection_paths,
-    image_names,
-    is_collection,
     pixel_set,
 )
-from daskquant._io._layout import Layout, as_image
+from daskquant._io._layout import Layout
 from daskquant._io._ome import write_ome_image
-from daskquant._io._readers import decoded_in_memory, open_image
 from daskquant._store._preview import store_preview
 from daskquant._store._resume import check_request, input_fingerprint
 from daskquant._store._store import (
@@ -58,8 +53,6 @@ __all__ = ["Summary", "quantize"]
 log = logging.getLogger("daskquant")
 
 _PALETTE_SAVED = "palette_saved"  # store attribute: palette, centers and counts are written
-
-Source = ArrayLike | da.Array | str | os.PathLike[str] | Sequence[str | os.PathLike[str]]
 
 
 @dataclass(frozen=True)
@@ -94,17 +87,6 @@ class Summary:
         d = asdict(self)
         d["pixels_per_second"] = self.pixels_per_second
         return _plain(d)
-
-
-@dataclass(frozen=True)
-class _Input:
-    """One image to quantize, prepared: (H, W, C) or (N, H, W, C), channel axis whole."""
-
-    name: str
-    source: str | None
-    array: da.Array
-    layout: Layout
-    in_memory: bool
 
 
 def _block_quantize(
@@ -208,7 +190,7 @@ class _Plan:
     """What a job will do, known before anything is computed or written."""
 
     out: Path
-    inputs: list[_Input]
+    inputs: list[Input]
     many: bool  # a collection: one palette over several images, each under its name
     pixels: da.Array  # what the fit sees: the image, or the collection's pixel set
     request: dict[str, Any]  # see resume_request
@@ -262,7 +244,7 @@ def _plan(image: Source, out: Path, options: QuantizeOptions) -> _Plan:
         )
     check_writable(out)
     with dask.annotate(phase="loading"):
-        inputs, many = _open_inputs(image, chunks=options.chunks, level=options.level)
+        inputs, many = open_inputs(image, chunks=options.chunks, level=options.level)
     if options.ome and any(i.array.ndim != 3 for i in inputs):
         raise InvalidParameterError(
             "ome=True writes 2-D images; pass the images of a stack as a collection of files"
@@ -494,64 +476,6 @@ def _json_number(value: float) -> float | str:
     return float(value) if np.isfinite(value) else str(value)
 
 
-def _open_inputs(
-    image: Source, *, chunks: tuple[int, ...] | int | None, level: int
-) -> tuple[list[_Input], bool]:
-    """The prepared inputs, and whether they are a collection. Reads every header (and
-    every file OpenCV decodes) before anything is written, so bad input writes nothing.
-
-    One file is a collection of one, but named as a single image is (its stem, or the
-    name of a Zarr folder), and stored in the single-image layout.
-    """
-    if is_collection(image):
-        paths = collection_paths(image)  # type: ignore[arg-type]
-        return _file_inputs(paths, image_names(paths), chunks=chunks, level=level), True
-    if isinstance(image, (str, os.PathLike)):
-        path = Path(os.fspath(image))
-        name = path.stem if path.is_file() else path.name.removesuffix(".zarr")
-        return _file_inputs([path], [name or "image"], chunks=chunks, level=level), False
-    return [_array_input(image, chunks=chunks, level=level)], False
-
-
-def _file_inputs(
-    paths: list[Path], names: list[str], *, chunks: tuple[int, ...] | int | None, level: int
-) -> list[_Input]:
-    raw = [open_image(p, chunks=_spatial(chunks), level=level) for p in paths]
-    check_compatible(paths, raw)
-    return [
-        _prepare(name, str(p), a, in_memory=decoded_in_memory(p))
-        for name, p, a in zip(names, paths, raw, strict=True)
-    ]
-
-
-def _array_input(image: Any, *, chunks: tuple[int, ...] | int | None, level: int) -> _Input:
-    if not isinstance(image, (np.ndarray, da.Array, zarr.Array)):
-        image = np.asarray(image)  # nested lists and other array-likes
-    arr = open_image(image, level=level)
-    prepared, layout = as_image(arr, chunks=chunks)
-    in_memory = decoded_in_memory(image)
-    if in_memory:
-        prepared = persist_in_memory(prepared)
-    return _Input("image", None, prepared, layout, in_memory)
-
-
-def _spatial(chunks: tuple[int, ...] | int | None) -> tuple[int, ...] | int | None:
-    # A trailing channel size, as arrays take it, means nothing for a file.
-    if isinstance(chunks, tuple) and len(chunks) == 3:
-        return chunks[:2]
-    return chunks
-
-
-def _prepare(name: str, source: str, arr: da.Array, *, in_memory: bool) -> _Input:
-    try:
-        prepared, layout = as_image(arr)
-    except InputError as exc:
-        raise InputError(f"{source}: {exc}") from exc
-    if in_memory:
-        prepared = persist_in_memory(prepared)
-    return _Input(name, source, prepared, layout, in_memory)
-
-
 def _write_images(
     group: zarr.Group,
     plan: _Plan,
@@ -618,7 +542,7 @@ def _write_ome(
 
 
 def _record(
-    inp: _Input, labels: list[str], image: list[str], prefix: str, level: int
+    inp: Input, labels: list[str], image: list[str], prefix: str, level: int
 ) -> ImageRecord:
     return ImageRecord(
         name=inp.name,

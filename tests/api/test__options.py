@@ -19,7 +19,7 @@ from daskquant._api._options import (
     option_fields,
     resume_request,
 )
-from daskquant._cli._parser import build_parser, flag_names
+from daskquant._cli._parser import build_parser, flag_names, with_flags
 from daskquant._color._dither import Dither
 from daskquant._color._spaces import ColorSpace
 
@@ -121,3 +121,20 @@ def test_flag_names_translate_parameters():
     flags = flag_names(build_parser(), "quantize")
     assert flags["n_colors"] == "--colors" and flags["write_image"] == "--write-rgb"
     assert flags["overwrite"] == "--overwrite" and flags["quality"] == "--quality"
+
+
+def test_library_messages_get_flags_on_the_command_line():
+    flags = flag_names(build_parser(), "quantize")
+    said = with_flags(
+        "o.zarr already exists; pass overwrite=True to replace it, or resume=True to finish it",
+        flags,
+    )
+    assert said == (
+        "o.zarr already exists; pass --overwrite to replace it, or --resume to finish it"
+    )
+    assert with_flags("fewer than n_colors=16; ask", flags) == "fewer than --colors 16; ask"
+    assert with_flags("chunks=(0, 5): give", flags) == "--chunks 0,5: give"
+    assert with_flags("level=3: a.tif has 1", flags) == "--level 3: a.tif has 1"
+    # A message that gives both keeps one; names that are no parameter stay.
+    assert with_flags("pass overwrite=True (--overwrite) now", flags) == "pass --overwrite now"
+    assert with_flags("x=1 and ome=False", flags) == "x=1 and ome=False"
