@@ -54,6 +54,13 @@ class Case:
     cluster: bool = True  # run on the session's cluster (else the row names its own)
     nobody: Path | None = None  # run as user nobody (root writes anywhere), in this folder
     ends: str = ""  # how the error line ends (no hint added after the cause)
+    # The command line's message where it differs: it names flags where the library names
+    # parameters ("--colors 16" for "n_colors=16", "--overwrite" for "overwrite=True").
+    flags: str | None = None
+
+    @property
+    def cli_message(self) -> str:
+        return self.message if self.flags is None else self.flags
 
 
 def _png(path: Path, rgb: np.ndarray) -> Path:
@@ -156,9 +163,11 @@ def zero_size_image(tmp: Path) -> Case:
 
 def one_pixel(tmp: Path) -> Case:
     src = _png(tmp / "dot.png", _rgb()[:1, :1])
-    return Case(
+    case = Case(
         [src], tmp / "o.zarr", 1, "image has 1 pixel, fewer than n_colors=16", dq.InputError
     )
+    case.flags = "image has 1 pixel, fewer than --colors 16"
+    return case
 
 
 def k(value: int, code: int, message: str, error: type[Exception]) -> Callable[[Path], Case]:
@@ -183,6 +192,7 @@ def few_colors(tmp: Path) -> Case:
         dq.TooFewColorsError,
     )
     case.cli, case.api = ["-k", "8"], {"n_colors": 8}
+    case.flags = "only 4 distinct colors, fewer than --colors 8"
     return case
 
 
@@ -228,7 +238,11 @@ def output_is_a_file_overwrite(tmp: Path) -> Case:
 def existing_output(tmp: Path) -> Case:
     src = _png(tmp / "in.png", _rgb())
     dq.quantize(src, tmp / "done.zarr", n_colors=3, seed=0)
-    return Case([src], tmp / "done.zarr", 1, "done.zarr already exists", dq.StoreError)
+    case = Case([src], tmp / "done.zarr", 1, "done.zarr already exists", dq.StoreError)
+    hint = "choose another output path, pass {} to replace it, or {} to finish it"
+    case.message += "; " + hint.format("overwrite=True", "resume=True")
+    case.flags = "done.zarr already exists; " + hint.format("--overwrite", "--resume")
+    return case
 
 
 def unreachable_scheduler(tmp: Path) -> Case:
@@ -355,7 +369,7 @@ def _assert_one_error_line(err: str, code: int, case: Case) -> None:
     # Progress lines (the cluster, phases done; none with --quiet) may come first; then one
     # line, the error, and nothing else from daskquant, Dask or a decoder.
     lines = err.strip().splitlines()
-    assert lines[-1].startswith("daskquant: error: ") and case.message in lines[-1], err
+    assert lines[-1].startswith("daskquant: error: ") and case.cli_message in lines[-1], err
     assert lines[-1].endswith(case.ends), err
     assert not [line for line in lines[:-1] if "error" in line.lower() or "warn" in line.lower()]
     assert [line for line in lines if line.startswith("daskquant:")] == lines[-1:]
@@ -500,7 +514,7 @@ def test_bad_input_from_a_shell(row, tmp_path, request):
     assert done.returncode == case.code, done.stderr
     assert done.stdout == ""
     *progress, last = done.stderr.splitlines()
-    assert last.startswith("daskquant: error: ") and case.message in last, done.stderr
+    assert last.startswith("daskquant: error: ") and case.cli_message in last, done.stderr
     assert [line for line in progress if not PROGRESS.fullmatch(line)] == [], done.stderr
     _assert_nothing_changed(case, before)
 

@@ -18,7 +18,7 @@ import dask.config
 import distributed  # noqa: F401  (loads distributed's configuration defaults)
 import pytest
 
-from daskquant._cli._main import _parser
+from daskquant._cli._parser import build_parser as _parser
 
 yaml = pytest.importorskip("yaml")
 
@@ -273,7 +273,7 @@ def test_sbatch_script_matches_the_example(slurm):
     # what the README submits is a daskquant command line
     readme = (DEPLOY / "README.md").read_text()
     (submit,) = re.findall(r"^sbatch deploy/slurm/daskquant\.sbatch (.+)$", readme, re.M)
-    assert _parses(["daskquant", "quantize", *shlex.split(submit)]).colors == 16
+    assert _parses(["daskquant", "quantize", *shlex.split(submit)]).n_colors == 16
 
 
 # -- distributed.yaml ----------------------------------------------------------------------

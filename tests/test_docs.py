@@ -28,7 +28,8 @@ import tifffile
 import daskquant as dq
 
 # The internal names these checks need, in one place: update them here when the modules move.
-from daskquant._cli._main import _demo_image, _demo_options, _parser
+from daskquant._cli._commands import _demo_image, _demo_options
+from daskquant._cli._parser import build_parser as _parser
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
@@ -309,8 +310,12 @@ def test_header_picture_is_what_the_demo_makes():
     assert "![before/after](demo_preview.jpg)" in _page("index.md")
     args = _parser().parse_args(["demo"])
     image = _demo_image(args.size)
-    fit = dq.fit_palette(image, **_demo_options(args.colors))
-    picture = cv2.cvtColor(cv2.imread(str(DOCS / "demo_preview.jpg")), cv2.COLOR_BGR2RGB)
+
+    # The internal names these checks need, in one place: update them here when the modules move.
+    fit = dq.fit_palette(image, **_demo_options(args.n_colors))
+    picture = cv2.cvtColor(
+        cv2.imread(str(README.parent / "docs/demo_preview.jpg")), cv2.COLOR_BGR2RGB
+    )
     width = picture.shape[1]
     side = width // 2  # two square halves side by side, the swatch below them
     # Resampled differently and JPEG-compressed: a few levels off on average (another

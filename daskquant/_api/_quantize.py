@@ -1,17 +1,17 @@
-"""``quantize``: open, fit (or take a palette), label, write the store, draw the preview."""
+"""``quantize`` as a pipeline: plan (inputs, options, chunks) -> fit or resume -> label ->
+write -> summarize (and draw the preview). Each step is a function below ``_run``."""
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import shutil
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import dask
 import dask.array as da
@@ -20,27 +20,23 @@ import zarr
 from numpy.typing import ArrayLike, NDArray
 
 from daskquant._api._fit import FitResult, Init, Method, fit_palette, to_palette
+from daskquant._api._inputs import Input, Source, open_inputs
 from daskquant._api._labels import label_image, palette_centers
+from daskquant._api._options import QuantizeOptions, resume_request
 from daskquant._api._quality import QUALITY_MAX_PIXELS
 from daskquant._api._quality import quality as measure_quality
 from daskquant._color._display import rgb8_palette
 from daskquant._color._dither import Dither
 from daskquant._color._palettes import load_palette
 from daskquant._color._spaces import ColorSpace
-from daskquant._engine._sources import persist_in_memory
-from daskquant._errors import DaskQuantError, InputError, InvalidParameterError, StoreError
+from daskquant._errors import DaskQuantError, InvalidParameterError, StoreError
 from daskquant._io._collection import (
-    check_compatible,
-    collection_paths,
-    image_names,
-    is_collection,
     pixel_set,
 )
-from daskquant._io._layout import Layout, as_image
+from daskquant._io._layout import Layout
 from daskquant._io._ome import write_ome_image
-from daskquant._io._readers import decoded_in_memory, open_image
 from daskquant._store._preview import store_preview
-from daskquant._store._resume import check_request, input_fingerprint, path_print, value_token
+from daskquant._store._resume import check_request, input_fingerprint
 from daskquant._store._store import (
     ImageRecord,
     check_writable,
@@ -58,8 +54,6 @@ __all__ = ["Summary", "quantize"]
 log = logging.getLogger("daskquant")
 
 _PALETTE_SAVED = "palette_saved"  # store attribute: palette, centers and counts are written
-
-Source = ArrayLike | da.Array | str | os.PathLike[str] | Sequence[str | os.PathLike[str]]
 
 
 @dataclass(frozen=True)
@@ -94,17 +88,6 @@ class Summary:
         d = asdict(self)
         d["pixels_per_second"] = self.pixels_per_second
         return _plain(d)
-
-
-@dataclass(frozen=True)
-class _Input:
-    """One image to quantize, prepared: (H, W, C) or (N, H, W, C), channel axis whole."""
-
-    name: str
-    source: str | None
-    array: da.Array
-    layout: Layout
-    in_memory: bool
 
 
 def _block_quantize(
@@ -197,161 +180,248 @@ def quantize(
         A bad option; the output exists (without ``overwrite``), cannot be written, or
         cannot be resumed.
     """
+    options = QuantizeOptions.of(locals())
+    return _run(image, Path(store), options)
+
+
+# -- the pipeline: plan -> fit or resume -> label -> write -> summarize -------------------
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """What a job will do, known before anything is computed or written."""
+
+    out: Path
+    inputs: list[Input]
+    many: bool  # a collection: one palette over several images, each under its name
+    pixels: da.Array  # what the fit sees: the image, or the collection's pixel set
+    request: dict[str, Any]  # see resume_request
+    previous: zarr.Group | None  # the store to resume, if any
+
+    @property
+    def layout(self) -> Layout:
+        return self.inputs[0].layout
+
+
+@dataclass
+class _Colors:
+    """The palette of a job: fitted, given, or saved by the interrupted job it resumes.
+
+    ``palette``, ``counts``, ``n_pixels`` and ``attrs`` are known from the start for a
+    resumed job, after the labels otherwise (see :func:`_count`).
+    """
+
+    centers: NDArray[np.float64]
+    fit: FitResult | None = None
+    resumed: bool = False
+    palette: NDArray | None = None
+    counts: NDArray[np.int64] | None = None
+    n_pixels: int = 0
+    attrs: dict[str, Any] = field(default_factory=dict)
+
+
+def _run(image: Source, out: Path, options: QuantizeOptions) -> Summary:
     t0 = time.perf_counter()
-    palette_source = palette if isinstance(palette, (str, os.PathLike)) else "array"
-    palette_source = str(palette_source)
-    out = Path(store)
-    if resume and overwrite:
-        raise InvalidParameterError(
-            "resume and overwrite exclude each other: resume keeps the chunks already "
-            "written, overwrite starts again"
-        )
+    plan = _plan(image, out, options)
+    colors = _fit_or_resume(plan, options)
+    labels = _label(plan, colors, options)
+    if not colors.resumed:
+        _count(plan, colors, labels, options)
+    group = _open_output(plan, colors, options)
+    records, written, measured = _write(group, plan, colors, labels, options)
+    preview_path = _preview(group, plan, records, options)
+    return _summarize(plan, colors, records, written, measured, preview_path, t0)
+
+
+def _plan(image: Source, out: Path, options: QuantizeOptions) -> _Plan:
+    """Check the output and open every input (reading what must be read to refuse bad
+    input before anything is written); the job's resume request."""
     previous = None
-    if out.exists() and resume:
+    if out.exists() and options.resume:
         previous = open_store(out)
-    elif out.exists() and not overwrite:
+    elif out.exists() and not options.overwrite:
         raise StoreError(
             f"{out} already exists; choose another output path, pass overwrite=True "
-            "(--overwrite) to replace it, or resume=True (--resume) to finish it"
+            "to replace it, or resume=True to finish it"
         )
     check_writable(out)
-    inputs, many = _open_inputs(image, chunks=chunks, level=level)
-    layout = inputs[0].layout
-    if ome and any(i.array.ndim != 3 for i in inputs):
+    with dask.annotate(phase="loading"):
+        inputs, many = open_inputs(image, chunks=options.chunks, level=options.level)
+    if options.ome and any(i.array.ndim != 3 for i in inputs):
         raise InvalidParameterError(
             "ome=True writes 2-D images; pass the images of a stack as a collection of files"
         )
-    arr = pixel_set([i.array for i in inputs]) if many else inputs[0].array
-    request = _plain_json(
-        {
-            "input": input_fingerprint([i.source for i in inputs], image),
-            "n_colors": n_colors,
-            "max_iter": max_iter,
-            "epsilon": epsilon,
-            "attempts": attempts,
-            "init": value_token(init),
-            "seed": value_token(seed),
-            "method": method,
-            "chunks": [[int(c) for c in i.array.chunksize] for i in inputs],
-            "level": level,
-            "palette": (
-                path_print(Path(palette))
-                if isinstance(palette, (str, os.PathLike)) and Path(palette).exists()
-                else value_token(palette)
-            ),
-            "colorspace": colorspace,
-            "dither": dither,
-            "write_image": write_image,
-            "ome": ome,
-        }
+    request = resume_request(
+        options,
+        inputs=input_fingerprint([i.source for i in inputs], image),
+        chunks=[[int(c) for c in i.array.chunksize] for i in inputs],
     )
-    saved = _saved_fit(out, previous, request)
-    fit = None
+    pixels = pixel_set([i.array for i in inputs]) if many else inputs[0].array
+    return _Plan(out, inputs, many, pixels, request, previous)
+
+
+def _fit_or_resume(plan: _Plan, options: QuantizeOptions) -> _Colors:
+    """The palette saved by the job this one resumes, else a fitted one, else the given
+    one."""
+    saved = _saved_fit(plan.out, plan.previous, plan.request)
     if saved is not None:
-        centers, pal, counts, attrs = saved
-        n_pixels = int(np.sum(counts))
-    elif palette is None:
-        fit = fit_palette(
-            arr,
-            n_colors,
-            max_iter=max_iter,
-            epsilon=epsilon,
-            attempts=attempts,
-            init=init,
-            seed=seed,
-            method=method,
-            colorspace=colorspace,
-            on_iteration=on_iteration,
+        return saved
+    if options.palette is None:
+        with dask.annotate(phase="fit"):
+            fit = fit_palette(plan.pixels, options.n_colors, **options.fit_kwargs())
+        return _Colors(fit.centers, fit=fit)
+    given = options.palette
+    if isinstance(given, (str, os.PathLike)):
+        given = load_palette(given, dtype=plan.pixels.dtype, channels=plan.layout.channels)
+    return _Colors(palette_centers(given, plan.layout))
+
+
+def _label(plan: _Plan, colors: _Colors, options: QuantizeOptions) -> list[da.Array]:
+    """Every input's labels, lazily (the fit's own labels of the distinct colors serve
+    where there is no dithering)."""
+    fit = colors.fit
+    color_labels = fit.color_labels if fit and options.dither == "none" else None
+    return [
+        label_image(
+            i.array,
+            plan.layout,
+            colors.centers,
+            color_labels,
+            colorspace=options.colorspace,
+            dither=options.dither,
         )
-        centers = fit.centers
-    else:
-        if isinstance(palette, (str, os.PathLike)):
-            palette = load_palette(palette, dtype=arr.dtype, channels=layout.channels)
-        centers = palette_centers(palette, layout)
-    color_labels = fit.color_labels if fit and dither == "none" else None
-    labels = [
-        label_image(i.array, layout, centers, color_labels, colorspace=colorspace, dither=dither)
-        for i in inputs
+        for i in plan.inputs
     ]
-    if saved is None:
-        pal = to_palette(centers, arr.dtype) if fit is None else fit.palette
-        if fit is None or dither != "none":  # the fit's counts are those of undithered labels
-            (counts,) = dask.compute(
-                sum(da.bincount(lab.ravel(), minlength=len(centers)) for lab in labels)
+
+
+def _count(plan: _Plan, colors: _Colors, labels: list[da.Array], options: QuantizeOptions) -> None:
+    """Complete ``colors`` of a job that starts afresh: palette, counts and attributes
+    (counting the labels where the fit's counts do not apply)."""
+    fit = colors.fit
+    colors.palette = to_palette(colors.centers, plan.pixels.dtype) if fit is None else fit.palette
+    if fit is None or options.dither != "none":  # the fit's counts are those of undithered labels
+        with dask.annotate(phase="counts"):
+            (colors.counts,) = dask.compute(
+                sum(da.bincount(lab.ravel(), minlength=len(colors.centers)) for lab in labels)
             )
-            n_pixels = sum(int(lab.size) for lab in labels)
-        else:
-            counts, n_pixels = fit.counts, fit.n_pixels
-        attrs = _attributes(inputs, layout, fit, centers, many=many, level=level, ome=ome)
-        attrs["labels"] = {"colorspace": colorspace, "dither": dither}
-        attrs["request"] = request
-        if palette is not None:
-            attrs["palette_source"] = palette_source
-        group = create_store(out, attrs, overwrite=overwrite or previous is not None)
+        colors.n_pixels = sum(int(lab.size) for lab in labels)
     else:
-        group = zarr.open_group(str(out), mode="r+")
+        colors.counts, colors.n_pixels = fit.counts, fit.n_pixels
+    attrs = _attributes(plan, fit, colors.centers, options)
+    attrs["labels"] = options.label_attrs()
+    attrs["request"] = plan.request
+    if options.palette is not None:
+        attrs["palette_source"] = options.palette_source()
+    colors.attrs = attrs
+
+
+def _open_output(plan: _Plan, colors: _Colors, options: QuantizeOptions) -> zarr.Group:
+    """The store to write into: the resumed one as it is, else a new one, incomplete."""
+    if colors.resumed:
+        return zarr.open_group(str(plan.out), mode="r+")
+    replace = options.overwrite or plan.previous is not None
+    return create_store(plan.out, colors.attrs, overwrite=replace)
+
+
+def _write(
+    group: zarr.Group,
+    plan: _Plan,
+    colors: _Colors,
+    labels: list[da.Array],
+    options: QuantizeOptions,
+) -> tuple[list[ImageRecord], int, dict[str, float] | None]:
+    """Write the palette, every image and the attributes, then mark the store complete;
+    the image records, the number of chunks written and the quality measured."""
+    assert colors.palette is not None and colors.counts is not None
     try:
-        if saved is None:
-            write_arrays(group, {"palette": pal, "centers": centers, "counts": counts}, {})
+        if not colors.resumed:
+            arrays = {"palette": colors.palette, "centers": colors.centers}
+            write_arrays(group, {**arrays, "counts": colors.counts}, {})
             # Only now are they whole (an array's zarr.json is written before its data).
             group.attrs[_PALETTE_SAVED] = True
-        records, written = _write_images(
-            group,
-            inputs,
-            labels,
-            pal,
-            many=many,
-            ome=ome,
-            write_image=write_image,
-            level=level,
-            resume=saved is not None,
-        )
-        measured = None
-        if quality if quality is not None else n_pixels <= QUALITY_MAX_PIXELS:
-            # Measured on the written labels, so they are not computed a second time.
-            stored = [da.from_zarr(group[r.labels[0]]) for r in records]
-            measured = measure_quality([i.array for i in inputs], stored, pal)
+        with dask.annotate(phase="writing"):
+            records, written = _write_images(
+                group, plan, labels, colors.palette, options, resume=colors.resumed
+            )
+        measured = _quality(group, plan, colors, records, options)
+        attrs = colors.attrs
+        if measured is not None:
             attrs["quality"] = {k: _json_number(v) for k, v in measured.items()}
         group.attrs["daskquant"] = {**attrs, "images": [r.as_dict() for r in records]}
         mark_complete(group)
     except DaskQuantError:
         # An input that fails to decode half-way: leave nothing behind, as for bad input
         # found before writing. Other failures (and a resumed job) keep the incomplete
-        # store, for inspection and --resume.
-        if saved is None:
-            shutil.rmtree(out, ignore_errors=True)
+        # store, for inspection and resume=True.
+        if not colors.resumed:
+            shutil.rmtree(plan.out, ignore_errors=True)
         raise
-    preview_path = None
-    if preview is not None:
-        # An image in memory is shown from there; a file is read again through its own
-        # pyramid where it has one (see daskquant._store._preview).
-        first = inputs[0]
-        before = first.array if first.in_memory or first.source is None else None
-        preview_path = str(store_preview(group, records[0], preview, before=before))
-    shape = tuple(int(s) for s in arr.shape)
+    return records, written, measured
+
+
+def _quality(
+    group: zarr.Group,
+    plan: _Plan,
+    colors: _Colors,
+    records: list[ImageRecord],
+    options: QuantizeOptions,
+) -> dict[str, float] | None:
+    """PSNR and CIEDE2000 of the written result, if asked (by default for small images)."""
+    asked = options.quality
+    assert colors.palette is not None
+    if not (asked if asked is not None else colors.n_pixels <= QUALITY_MAX_PIXELS):
+        return None
+    # Measured on the written labels, so they are not computed a second time.
+    stored = [da.from_zarr(group[r.labels[0]]) for r in records]
+    with dask.annotate(phase="quality"):
+        return measure_quality([i.array for i in plan.inputs], stored, colors.palette)
+
+
+def _preview(
+    group: zarr.Group, plan: _Plan, records: list[ImageRecord], options: QuantizeOptions
+) -> str | None:
+    if options.preview is None:
+        return None
+    # An image in memory is shown from there; a file is read again through its own
+    # pyramid where it has one (see daskquant._store._preview).
+    first = plan.inputs[0]
+    before = first.array if first.in_memory or first.source is None else None
+    with dask.annotate(phase="preview"):
+        return str(store_preview(group, records[0], options.preview, before=before))
+
+
+def _summarize(
+    plan: _Plan,
+    colors: _Colors,
+    records: list[ImageRecord],
+    written: int,
+    measured: dict[str, float] | None,
+    preview_path: str | None,
+    t0: float,
+) -> Summary:
+    shape = tuple(int(s) for s in plan.pixels.shape)
+    assert colors.palette is not None and colors.counts is not None
     return Summary(
-        store=str(out),
-        shape=(shape[0], shape[-1]) if many else shape,
-        dtype=str(arr.dtype),
-        n_colors=len(centers),
-        n_pixels=n_pixels,
-        **_fit_facts(fit, attrs.get("fit")),
+        store=str(plan.out),
+        shape=(shape[0], shape[-1]) if plan.many else shape,
+        dtype=str(plan.pixels.dtype),
+        n_colors=len(colors.centers),
+        n_pixels=colors.n_pixels,
+        **_fit_facts(colors.fit, colors.attrs.get("fit")),
         seconds=time.perf_counter() - t0,
-        palette=np.asarray(pal, np.float64).tolist(),
-        counts=[int(c) for c in counts],
+        palette=np.asarray(colors.palette, np.float64).tolist(),
+        counts=[int(c) for c in colors.counts],
         preview=preview_path,
         extra={
             "chunks_written": written,
-            **({"resumed": True} if saved is not None else {}),
-            **({"images": [r.as_dict() for r in records]} if many else {}),
+            **({"resumed": True} if colors.resumed else {}),
+            **({"images": [r.as_dict() for r in records]} if plan.many else {}),
             **({"quality": measured} if measured is not None else {}),
         },
     )
 
 
-def _saved_fit(
-    out: Path, previous: zarr.Group | None, request: dict[str, Any]
-) -> tuple[NDArray[np.float64], NDArray, NDArray[np.int64], dict[str, Any]] | None:
+def _saved_fit(out: Path, previous: zarr.Group | None, request: dict[str, Any]) -> _Colors | None:
     """What an interrupted job saved before writing: centers, palette, counts, attributes.
 
     None when there is nothing to resume (no store, or one stopped before its palette was
@@ -366,12 +436,14 @@ def _saved_fit(
         isinstance(previous.get(n), zarr.Array) for n in names
     ):
         return None
-    kept = {k: v for k, v in attrs.items() if k not in ("images", "quality")}
-    return (
+    counts = np.asarray(previous["counts"], np.int64)
+    return _Colors(
         np.asarray(previous["centers"], np.float64),
-        np.asarray(previous["palette"]),
-        np.asarray(previous["counts"], np.int64),
-        kept,
+        resumed=True,
+        palette=np.asarray(previous["palette"]),
+        counts=counts,
+        n_pixels=int(np.sum(counts)),
+        attrs={k: v for k, v in attrs.items() if k not in ("images", "quality")},
     )
 
 
@@ -391,11 +463,6 @@ def _fit_facts(fit: FitResult | None, saved: dict[str, Any] | None) -> dict[str,
     }
 
 
-def _plain_json(value: dict[str, Any]) -> dict[str, Any]:
-    """``value`` as it reads back from the store's JSON attributes (tuples become lists)."""
-    return cast(dict[str, Any], json.loads(json.dumps(value)))
-
-
 def _plain(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: _plain(v) for k, v in value.items()}
@@ -411,107 +478,73 @@ def _json_number(value: float) -> float | str:
     return float(value) if np.isfinite(value) else str(value)
 
 
-def _open_inputs(
-    image: Source, *, chunks: tuple[int, ...] | int | None, level: int
-) -> tuple[list[_Input], bool]:
-    """The prepared inputs, and whether they are a collection. Reads every header (and
-    every file OpenCV decodes) before anything is written, so bad input writes nothing."""
-    if is_collection(image):
-        paths = collection_paths(image)  # type: ignore[arg-type]
-        raw = [open_image(p, chunks=_spatial(chunks), level=level) for p in paths]
-        check_compatible(paths, raw)
-        names = image_names(paths)
-        inputs = [
-            _prepare(name, str(p), a, in_memory=decoded_in_memory(p))
-            for name, p, a in zip(names, paths, raw, strict=True)
-        ]
-        return inputs, True
-    if isinstance(image, (str, os.PathLike)):
-        path = Path(os.fspath(image))
-        arr = open_image(path, chunks=_spatial(chunks), level=level)
-        name = path.stem if path.is_file() else path.name.removesuffix(".zarr")
-        in_memory = decoded_in_memory(path)
-        return [_prepare(name or "image", str(path), arr, in_memory=in_memory)], False
-    if not isinstance(image, (np.ndarray, da.Array, zarr.Array)):
-        image = np.asarray(image)  # nested lists and other array-likes
-    arr = open_image(image, level=level)
-    prepared, layout = as_image(arr, chunks=chunks)
-    in_memory = decoded_in_memory(image)
-    if in_memory:
-        prepared = persist_in_memory(prepared)
-    return [_Input("image", None, prepared, layout, in_memory)], False
-
-
-def _spatial(chunks: tuple[int, ...] | int | None) -> tuple[int, ...] | int | None:
-    # A trailing channel size, as arrays take it, means nothing for a file.
-    if isinstance(chunks, tuple) and len(chunks) == 3:
-        return chunks[:2]
-    return chunks
-
-
-def _prepare(name: str, source: str, arr: da.Array, *, in_memory: bool) -> _Input:
-    try:
-        prepared, layout = as_image(arr)
-    except InputError as exc:
-        raise InputError(f"{source}: {exc}") from exc
-    if in_memory:
-        prepared = persist_in_memory(prepared)
-    return _Input(name, source, prepared, layout, in_memory)
-
-
 def _write_images(
     group: zarr.Group,
-    inputs: list[_Input],
+    plan: _Plan,
     labels: list[da.Array],
     pal: NDArray,
+    options: QuantizeOptions,
     *,
-    many: bool,
-    ome: bool,
-    write_image: bool,
-    level: int,
     resume: bool,
 ) -> tuple[list[ImageRecord], int]:
     """Write every image's labels (and quantized image) in its layout (with ``resume``,
     only the chunks not yet written); their records and the number of chunks written."""
     shared = dask.delayed(pal, pure=True)
     images = []
-    for inp, lab in zip(inputs, labels, strict=True):
+    for inp, lab in zip(plan.inputs, labels, strict=True):
         fn = partial(_block_quantize, layout=inp.layout)
         images.append(da.map_blocks(fn, inp.array, lab[..., None], shared, dtype=inp.array.dtype))
+    if options.ome:
+        return _write_ome(group, plan, labels, images, pal, level=options.level, resume=resume)
     records = []
-    written = 0
-    if ome:
-        colors = rgb8_palette(pal, pal.dtype)
-        for inp, lab, img in zip(inputs, labels, images, strict=True):
-            prefix = f"images/{inp.name}/" if many else ""
-            target = group.require_group(prefix.rstrip("/")) if many else group
-            chunks = (inp.array.chunks[0][0], inp.array.chunks[1][0])
-            paths, n = write_ome_image(
-                target,
-                name=inp.name,
-                image=img,
-                labels=lab,
-                colors=colors,
-                chunks=chunks,
-                resume=resume,
-            )
-            written += n
-            records.append(_record(inp, paths["labels"], paths["image"], prefix, level))
-        return records, written
     large: dict[str, da.Array] = {}
-    for inp, lab, img in zip(inputs, labels, images, strict=True):
-        suffix = f"/{inp.name}" if many else ""
+    for inp, lab, img in zip(plan.inputs, labels, images, strict=True):
+        suffix = f"/{inp.name}" if plan.many else ""
         large[f"labels{suffix}"] = lab
-        if write_image:
+        if options.write_image:
             large[f"image{suffix}"] = img[..., 0] if inp.layout.squeeze else img
-        image_paths = [f"image{suffix}"] if write_image else []
-        records.append(_record(inp, [f"labels{suffix}"], image_paths, "", level))
+        image_paths = [f"image{suffix}"] if options.write_image else []
+        records.append(_record(inp, [f"labels{suffix}"], image_paths, "", options.level))
     written = write_large(group, large, resume=resume)
     return records, written
 
 
+def _write_ome(
+    group: zarr.Group,
+    plan: _Plan,
+    labels: list[da.Array],
+    images: list[da.Array],
+    pal: NDArray,
+    *,
+    level: int,
+    resume: bool,
+) -> tuple[list[ImageRecord], int]:
+    """The OME-Zarr layout of :func:`_write_images`: each image a multiscale pyramid with
+    its labels beside it, a collection's under ``images/<name>``."""
+    many = plan.many
+    records = []
+    written = 0
+    colors = rgb8_palette(pal, pal.dtype)
+    for inp, lab, img in zip(plan.inputs, labels, images, strict=True):
+        prefix = f"images/{inp.name}/" if many else ""
+        target = group.require_group(prefix.rstrip("/")) if many else group
+        chunks = (inp.array.chunks[0][0], inp.array.chunks[1][0])
+        paths, n = write_ome_image(
+            target,
+            name=inp.name,
+            image=img,
+            labels=lab,
+            colors=colors,
+            chunks=chunks,
+            resume=resume,
+        )
+        written += n
+        records.append(_record(inp, paths["labels"], paths["image"], prefix, level))
+    return records, written
+
+
 def _record(
-    inp: _Input, labels: list[str], image: list[str], prefix: str, level: int
+    inp: Input, labels: list[str], image: list[str], prefix: str, level: int
 ) -> ImageRecord:
     return ImageRecord(
         name=inp.name,
@@ -524,20 +557,16 @@ def _record(
 
 
 def _attributes(
-    inputs: list[_Input],
-    layout: Layout,
-    fit: FitResult | None,
-    centers: NDArray,
-    *,
-    many: bool,
-    level: int,
-    ome: bool,
+    plan: _Plan, fit: FitResult | None, centers: NDArray, options: QuantizeOptions
 ) -> dict[str, Any]:
+    """The store's ``daskquant`` attributes known before writing: version, layout, input
+    and fit (the caller adds those that come from the options alone)."""
+    inputs, many, layout = plan.inputs, plan.many, plan.layout
     first = inputs[0].array
     attrs: dict[str, Any] = {
         "version": __version__,
         "n_colors": len(centers),
-        "layout": ("ome-" if ome else "") + ("collection" if many else "image"),
+        "layout": ("ome-" if options.ome else "") + ("collection" if many else "image"),
         "input": {
             "source": [i.source for i in inputs] if many else (inputs[0].source or "array"),
             "shape": None if many else list(first.shape),
@@ -545,7 +574,7 @@ def _attributes(
             "chunks": [int(c[0]) for c in first.chunks],
             "channels": layout.channels,
             "alpha": layout.alpha,
-            "level": level,
+            "level": options.level,
         },
     }
     if fit is None:

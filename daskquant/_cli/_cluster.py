@@ -153,43 +153,61 @@ def connect(
         ``timeout`` seconds; or the TLS handshake fails (the message names the certificate
         that is not trusted).
     """
-    from distributed import Client, LocalCluster
-
     if not timeout > 0:
         raise InvalidParameterError(f"timeout must be a positive number, got {timeout!r}")
-    address = scheduler_address(scheduler, tls=bool(tls_ca_file or tls_cert or tls_key))
+    tls = bool(tls_ca_file or tls_cert or tls_key)
+    address = scheduler_address(scheduler, tls=tls)
     if address is None:
-        if tls_ca_file or tls_cert or tls_key:
+        if tls:
             raise InvalidParameterError(
                 "the TLS options are for a remote scheduler: give --scheduler tls://HOST:PORT "
                 f"(or set {ENV_ADDRESS})"
             )
-        n_workers, threads = local_size(workers, threads_per_worker)
-        with _sigint_ignored():
-            cluster = LocalCluster(
-                n_workers=n_workers,
-                threads_per_worker=threads,
-                processes=True,
-                memory_limit=_memory_limit(memory_limit),
-                dashboard_address=":0",
-                # The workers' own logs (a heartbeat lost as the cluster closes on Ctrl-C)
-                # would come after the one line that says what happened; --debug shows them.
-                silence_logs=logging.WARNING
-                if log.isEnabledFor(logging.DEBUG)
-                else logging.CRITICAL,
-            )
-        with cluster, Client(cluster) as client:
-            # Workers the nannies start again later (after a crash) ignore Ctrl-C too.
-            client.register_plugin(_sigint_plugin())
-            log.info("local cluster: %d workers x %d threads", n_workers, threads)
+        with _local_client(workers, threads_per_worker, memory_limit) as client:
             yield client
         return
-
     sizing = {
         "--workers": workers,
         "--threads-per-worker": threads_per_worker,
         "--memory-limit": memory_limit,
     }
+    _refuse_local_sizing(sizing, scheduler, address)
+    security = _security(address, tls_ca_file, tls_cert, tls_key)
+    client = _remote_client(address, security, timeout)
+    try:
+        _wait_for_workers(client, address, timeout)
+        yield client
+    finally:
+        client.close()
+
+
+@contextmanager
+def _local_client(
+    workers: int | None, threads_per_worker: int | None, memory_limit: str | None
+) -> Iterator[Client]:
+    """A client of a LocalCluster of worker processes, sized by :func:`local_size`."""
+    from distributed import Client, LocalCluster
+
+    n_workers, threads = local_size(workers, threads_per_worker)
+    with _sigint_ignored():
+        cluster = LocalCluster(
+            n_workers=n_workers,
+            threads_per_worker=threads,
+            processes=True,
+            memory_limit=_memory_limit(memory_limit),
+            dashboard_address=":0",
+            # The workers' own logs (a heartbeat lost as the cluster closes on Ctrl-C)
+            # would come after the one line that says what happened; --debug shows them.
+            silence_logs=logging.WARNING if log.isEnabledFor(logging.DEBUG) else logging.CRITICAL,
+        )
+    with cluster, Client(cluster) as client:
+        # Workers the nannies start again later (after a crash) ignore Ctrl-C too.
+        client.register_plugin(_sigint_plugin())
+        log.info("local cluster: %d workers x %d threads", n_workers, threads)
+        yield client
+
+
+def _refuse_local_sizing(sizing: dict[str, Any], scheduler: str | None, address: str) -> None:
     local_only = [name for name, value in sizing.items() if value is not None]
     if local_only:
         source = "--scheduler" if scheduler else f"${ENV_ADDRESS}"
@@ -197,9 +215,14 @@ def connect(
             f"{', '.join(local_only)} size the local cluster and cannot be used with a "
             f"scheduler ({source} {address}); size the workers where they are started"
         )
-    security = _security(address, tls_ca_file, tls_cert, tls_key)
+
+
+def _remote_client(address: str, security: Security | None, timeout: float) -> Client:
+    """A client of the scheduler at ``address``; a failure says what to check."""
+    from distributed import Client
+
     try:
-        client = Client(address, timeout=timeout, security=security, set_as_default=True)
+        return Client(address, timeout=timeout, security=security, set_as_default=True)
     except (OSError, TimeoutError) as exc:
         refused = _tls_failure(exc)
         if refused is not None:
@@ -218,17 +241,16 @@ def connect(
         ) from exc
     except Exception as exc:  # e.g. an SSL error raised by a malformed certificate
         raise DaskQuantError(f"cannot connect to the Dask scheduler at {address}: {exc}") from exc
+
+
+def _wait_for_workers(client: Client, address: str, timeout: float) -> None:
     try:
-        try:
-            client.wait_for_workers(1, timeout=timeout)
-        except (OSError, TimeoutError) as exc:
-            raise DaskQuantError(
-                f"the Dask scheduler at {address} has no workers after {timeout:g} s; "
-                "start workers with `dask worker ADDRESS`"
-            ) from exc
-        yield client
-    finally:
-        client.close()
+        client.wait_for_workers(1, timeout=timeout)
+    except (OSError, TimeoutError) as exc:
+        raise DaskQuantError(
+            f"the Dask scheduler at {address} has no workers after {timeout:g} s; "
+            "start workers with `dask worker ADDRESS`"
+        ) from exc
 
 
 @contextmanager

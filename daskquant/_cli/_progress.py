@@ -4,9 +4,11 @@ The library computes through whatever Dask scheduler is active and prints nothin
 its phases from outside, :class:`GraphProgress`, a scheduler plugin, counts the tasks of
 every graph one client submits and publishes ``(graph, done, total)`` as scheduler events;
 :class:`ProgressDisplay`, in the client, subscribes to them and draws a bar per graph,
-named after the graph's tasks (histogram, statistics, init, writing, ...), next to the
-``on_iteration`` lines of the fit. The plugin class is imported on the scheduler by
-reference, so daskquant must be installed there, as it must anyway for the tasks.
+named after the phase the library declared for it (``dask.annotate(phase=...)`` around
+each compute of :func:`daskquant.quantize`: loading, fit, counts, writing, quality,
+preview), next to the ``on_iteration`` lines of the fit. The plugin class is imported on
+the scheduler by reference, so daskquant must be installed there, as it must anyway for
+the tasks.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ class GraphProgress(SchedulerPlugin):
     """Scheduler plugin: tasks done per graph of one client, published on ``topic``.
 
     Each event is ``{"graph": n, "done": d, "total": t}``; the first of a graph also carries
+    ``"phase"``, the phase its tasks were annotated with (None if none), and
     ``"prefixes"``, the most frequent task-name prefixes of the graph (what it computes).
     Events of a graph are at most ``interval`` seconds apart, except the first and the last.
     """
@@ -55,7 +58,13 @@ class GraphProgress(SchedulerPlugin):
         self._scheduler = scheduler
 
     def update_graph(
-        self, scheduler: Scheduler, *, client: str, tasks: list[Any], **kwargs: Any
+        self,
+        scheduler: Scheduler,
+        *,
+        client: str,
+        tasks: list[Any],
+        annotations: dict[str, dict[Any, Any]] | None = None,
+        **kwargs: Any,
     ) -> None:
         if client != self.client_id:
             return
@@ -80,6 +89,7 @@ class GraphProgress(SchedulerPlugin):
                 "graph": graph,
                 "done": 0,
                 "total": len(todo),
+                "phase": _declared_phase(todo, (annotations or {}).get("phase", {})),
                 "prefixes": [list(p) for p in prefixes],
             },
         )
@@ -111,9 +121,15 @@ class GraphProgress(SchedulerPlugin):
         scheduler.log_event(self.topic, msg)
 
 
-# Names of the phases, from the task-name prefixes of a graph (first match wins).
-_PHASES = (
-    ("store", "writing"),
+def _declared_phase(keys: list[Any], phases: dict[Any, Any]) -> str | None:
+    """The phase most of ``keys`` were annotated with, or None."""
+    declared = Counter(str(phases[k]) for k in keys if k in phases).most_common(1)
+    return declared[0][0] if declared else None
+
+
+# The steps of the fit, by the task-name prefixes of its graphs (first match wins): the
+# fit's computes are made in the engine, which declares only that they are the fit's.
+_FIT_STEPS = (
     ("histogram", "histogram"),
     ("stats", "statistics"),
     ("partials", "iteration"),
@@ -122,23 +138,23 @@ _PHASES = (
     ("farthest", "farthest points"),
     ("lookup", "labels"),
     ("labels", "labels"),
-    ("bincount", "counts"),
-    ("getitem", "preview"),  # subsampled image and labels
     ("rechunk", "loading"),
     ("array", "loading"),
 )
 
 
-def phase_name(prefixes: list[str]) -> str:
-    """What a graph does, from its most frequent task-name prefixes (most frequent first)."""
+def phase_name(phase: str | None, prefixes: list[str]) -> str:
+    """The name shown for a graph: its declared phase (a step of the fit for one of the
+    fit's graphs, from its most frequent task-name prefixes), "compute" if undeclared."""
+    if phase is None:
+        return "compute"
+    if phase != "fit":
+        return phase
     for prefix in prefixes:
-        for part, name in _PHASES:
+        for part, name in _FIT_STEPS:
             if part in prefix:
                 return name
-    if not prefixes:
-        return "compute"
-    first = prefixes[0].lstrip("_")
-    return first.removeprefix("block_") or "compute"
+    return phase
 
 
 @dataclass
@@ -271,15 +287,15 @@ class ProgressDisplay:
         _, msg = event
         with self._lock:
             graph = int(msg["graph"])
-            if "prefixes" in msg and self._last is not None:
-                name = phase_name([str(p[0]) for p in msg["prefixes"]])
-                if name != "iteration":
+            name = None
+            if "prefixes" in msg:  # the first event of a graph
+                name = phase_name(msg.get("phase"), [str(p[0]) for p in msg["prefixes"]])
+                if self._last is not None and name != "iteration":
                     self._end_attempt()
             bar = self._bars.get(graph)
             if bar is None:
-                if "prefixes" not in msg:
+                if name is None:
                     return  # the start of this graph was missed
-                name = phase_name([str(p[0]) for p in msg["prefixes"]])
                 bar = self._bars[graph] = _Bar(name, int(msg["total"]))
             bar.done = int(msg["done"])
             if bar.done >= bar.total:

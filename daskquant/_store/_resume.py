@@ -18,7 +18,7 @@ from dask.base import tokenize
 
 from daskquant._errors import StoreError
 
-__all__ = ["check_request", "input_fingerprint", "path_print", "value_token"]
+__all__ = ["check_request", "input_fingerprint", "palette_token", "path_print", "value_token"]
 
 
 def input_fingerprint(sources: Sequence[str | None], image: Any) -> list[Any]:
@@ -56,17 +56,25 @@ def value_token(value: Any) -> Any:
     return "array:" + tokenize(value)
 
 
+def palette_token(palette: Any) -> Any:
+    """A fixed palette in a request: a file or store by :func:`path_print` (so an edited
+    file is noticed), a name (``"web216"``) or array by :func:`value_token`."""
+    if isinstance(palette, (str, os.PathLike)) and Path(palette).exists():
+        return path_print(Path(palette))
+    return value_token(palette)
+
+
 def check_request(store: str | Path, saved: dict[str, Any] | None, asked: dict[str, Any]) -> None:
     """Refuse to resume ``store`` if it was made for another request than ``asked``."""
     if saved is None:
         raise StoreError(
             f"{store}: the store does not record how it was made, so it cannot be resumed; "
-            "pass --overwrite (overwrite=True) to start again"
+            "pass overwrite=True to start again"
         )
     differ = [k for k in sorted(set(saved) | set(asked)) if saved.get(k) != asked.get(k)]
     if differ:
         what = ", ".join(f"{k} (store: {saved.get(k)!r}, now: {asked.get(k)!r})" for k in differ)
         raise StoreError(
             f"{store} was made with other inputs or options, so it cannot be resumed: {what}; "
-            "rerun with the same ones, or pass --overwrite (overwrite=True) to start again"
+            "rerun with the same ones, or pass overwrite=True to start again"
         )

@@ -14,7 +14,8 @@ import zarr
 
 import daskquant as dq
 from daskquant._api._fit import Init, Method
-from daskquant._cli._main import INITS, METHODS, _parser, main
+from daskquant._cli._main import main
+from daskquant._cli._parser import build_parser as _parser
 from daskquant._cli._samples import photo as bundled_photo
 
 
@@ -112,27 +113,24 @@ def test_demo_runs_the_readme_command(tmp_path, on, capsys):
     assert (out / "demo.zarr").is_dir() and (out / "demo_preview.png").is_file()
 
 
+def _quantize_actions():
+    import argparse
+
+    sub = next(a for a in _parser()._actions if isinstance(a, argparse._SubParsersAction))
+    return sub.choices["quantize"]._actions
+
+
 def test_parser_defaults_are_the_library_defaults():
-    assert INITS == get_args(Init) and METHODS == get_args(Method)
+    # Derived from QuantizeOptions (see tests/api/test__options.py); checked here against
+    # the signature users see.
     args = _parser().parse_args(["quantize", "in.png", "out.zarr"])
     defaults = inspect.signature(dq.quantize).parameters
-    for option, parameter in [
-        ("colors", "n_colors"),
-        ("max_iter", "max_iter"),
-        ("epsilon", "epsilon"),
-        ("attempts", "attempts"),
-        ("init", "init"),
-        ("seed", "seed"),
-        ("method", "method"),
-        ("chunks", "chunks"),
-        ("level", "level"),
-        ("ome", "ome"),
-        ("write_image", "write_image"),
-        ("overwrite", "overwrite"),
-        ("resume", "resume"),
-        ("preview", "preview"),
-    ]:
-        assert getattr(args, option) == defaults[parameter].default, option
+    for name, parameter in defaults.items():
+        if parameter.kind is inspect.Parameter.KEYWORD_ONLY and name != "on_iteration":
+            assert getattr(args, name) == parameter.default, name
+    actions = {a.dest: a for a in _quantize_actions()}
+    assert tuple(actions["init"].choices) == get_args(Init)
+    assert tuple(actions["method"].choices) == get_args(Method)
     assert _parser().parse_args(["quantize", "a", "b", "--chunks", "512,256"]).chunks == (512, 256)
 
 
@@ -343,22 +341,53 @@ def test_python_dash_m_daskquant():
 # -- the progress display -----------------------------------------------------------------
 
 
+# The phase quantize declares for a graph, by its most frequent task-name prefix.
+_PHASE_OF = {"block_histogram": "fit", "block_partials": "fit", "store-map": "writing"}
+
+
 def _event(graph, done, total, *prefixes):
     msg = {"graph": graph, "done": done, "total": total}
     if prefixes:
         msg["prefixes"] = [[p, 1] for p in prefixes]
+        msg["phase"] = _PHASE_OF.get(prefixes[0])
     return (0.0, msg)
 
 
 def test_phase_names():
     from daskquant._cli._progress import phase_name
 
-    assert phase_name(["block_histogram", "combine_histograms"]) == "histogram"
-    assert phase_name(["store-map", "block_lookup-store-map"]) == "writing"
-    assert phase_name(["block_partials", "combine_partials"]) == "iteration"
-    assert phase_name(["rechunk-merge", "array"]) == "loading"
-    assert phase_name(["_block_frobnicate"]) == "frobnicate"
-    assert phase_name([]) == "compute"
+    assert phase_name("writing", ["store-map", "block_lookup-store-map"]) == "writing"
+    assert phase_name("quality", ["_block_sums"]) == "quality"
+    # The fit's graphs are named after their step.
+    assert phase_name("fit", ["block_histogram", "combine_histograms"]) == "histogram"
+    assert phase_name("fit", ["block_partials", "combine_partials"]) == "iteration"
+    assert phase_name("fit", ["rechunk-merge", "array"]) == "loading"
+    assert phase_name("fit", ["_block_frobnicate"]) == "fit"
+    # Names are declared, not guessed: a graph without a phase is a computation.
+    assert phase_name(None, ["store-map"]) == "compute"
+    assert phase_name(None, []) == "compute"
+
+
+def test_quantize_declares_its_phases(tmp_path):
+    # The annotations reach a scheduler plugin, as GraphProgress receives them.
+    from distributed import Client, LocalCluster
+    from distributed.diagnostics.plugin import SchedulerPlugin
+
+    class Phases(SchedulerPlugin):
+        def __init__(self):
+            self.seen = []
+
+        def update_graph(self, scheduler, *, annotations=None, **kwargs):
+            self.seen.extend(set((annotations or {}).get("phase", {}).values()))
+
+    rgb = bundled_photo("motorcycle_left.png")[::4, ::4]
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False) as cluster:
+        with Client(cluster):
+            plugin = Phases()
+            cluster.scheduler.add_plugin(plugin, name="phases")
+            out, preview = tmp_path / "o.zarr", tmp_path / "p.png"
+            dq.quantize(rgb, out, n_colors=4, seed=0, dither="bayer2", preview=preview)
+    assert {"fit", "counts", "writing", "quality", "preview"} <= set(plugin.seen)
 
 
 def test_progress_lines_off_a_terminal():

@@ -1,0 +1,99 @@
+"""The inputs of :func:`daskquant.quantize`, opened and prepared: one image (an array or a
+file) or a collection of files, each as an (H, W, C) or (N, H, W, C) dask array."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import dask.array as da
+import numpy as np
+import zarr
+from numpy.typing import ArrayLike
+
+from daskquant._engine._sources import persist_in_memory
+from daskquant._errors import InputError
+from daskquant._io._collection import (
+    check_compatible,
+    collection_paths,
+    image_names,
+    is_collection,
+)
+from daskquant._io._layout import Layout, as_image
+from daskquant._io._readers import decoded_in_memory, open_image
+
+__all__ = ["Input", "Source", "open_inputs"]
+
+Source = ArrayLike | da.Array | str | os.PathLike[str] | Sequence[str | os.PathLike[str]]
+
+
+@dataclass(frozen=True)
+class Input:
+    """One image to quantize, prepared: (H, W, C) or (N, H, W, C), channel axis whole."""
+
+    name: str
+    source: str | None
+    array: da.Array
+    layout: Layout
+    in_memory: bool
+
+
+def open_inputs(
+    image: Source, *, chunks: tuple[int, ...] | int | None, level: int
+) -> tuple[list[Input], bool]:
+    """The prepared inputs, and whether they are a collection. Reads every header (and
+    every file OpenCV decodes) before anything is written, so bad input writes nothing.
+
+    One file is a collection of one, but named as a single image is (its stem, or the
+    name of a Zarr folder), and stored in the single-image layout.
+    """
+    if is_collection(image):
+        paths = collection_paths(image)  # type: ignore[arg-type]
+        return _file_inputs(paths, image_names(paths), chunks=chunks, level=level), True
+    if isinstance(image, (str, os.PathLike)):
+        path = Path(os.fspath(image))
+        name = path.stem if path.is_file() else path.name.removesuffix(".zarr")
+        return _file_inputs([path], [name or "image"], chunks=chunks, level=level), False
+    return [_array_input(image, chunks=chunks, level=level)], False
+
+
+def _file_inputs(
+    paths: list[Path], names: list[str], *, chunks: tuple[int, ...] | int | None, level: int
+) -> list[Input]:
+    raw = [open_image(p, chunks=_spatial(chunks), level=level) for p in paths]
+    check_compatible(paths, raw)
+    return [
+        _prepare(name, str(p), a, in_memory=decoded_in_memory(p))
+        for name, p, a in zip(names, paths, raw, strict=True)
+    ]
+
+
+def _array_input(image: Any, *, chunks: tuple[int, ...] | int | None, level: int) -> Input:
+    if not isinstance(image, (np.ndarray, da.Array, zarr.Array)):
+        image = np.asarray(image)  # nested lists and other array-likes
+    arr = open_image(image, level=level)
+    prepared, layout = as_image(arr, chunks=chunks)
+    in_memory = decoded_in_memory(image)
+    if in_memory:
+        prepared = persist_in_memory(prepared)
+    return Input("image", None, prepared, layout, in_memory)
+
+
+def _spatial(chunks: tuple[int, ...] | int | None) -> tuple[int, ...] | int | None:
+    # A trailing channel size, as arrays take it, means nothing for a file.
+    if isinstance(chunks, tuple) and len(chunks) == 3:
+        return chunks[:2]
+    return chunks
+
+
+def _prepare(name: str, source: str, arr: da.Array, *, in_memory: bool) -> Input:
+    try:
+        prepared, layout = as_image(arr)
+    except InputError as exc:
+        raise InputError(f"{source}: {exc}") from exc
+    if in_memory:
+        prepared = persist_in_memory(prepared)
+    return Input(name, source, prepared, layout, in_memory)

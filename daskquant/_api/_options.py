@@ -1,0 +1,232 @@
+"""The options of :func:`daskquant.quantize`, declared once.
+
+:class:`QuantizeOptions` holds them; everything else is derived from its fields: the checks
+that relate options to each other (:meth:`QuantizeOptions.__post_init__`), the command
+line's flags (choices from the ``Literal`` types, defaults from the field defaults, help
+from the field metadata; see :mod:`daskquant._cli._parser`), the resume request recorded in
+the store (:func:`resume_request`) and the store attributes that come from options
+(:meth:`QuantizeOptions.label_attrs`). Adding an option is adding a field (and, if the
+command line should not take it as ``--name``, a line in the parser's flag table).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Literal, cast, get_args, get_origin, get_type_hints
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+from daskquant._api._fit import Init, Method
+from daskquant._color._dither import Dither
+from daskquant._color._spaces import ColorSpace
+from daskquant._errors import InvalidParameterError
+from daskquant._store._resume import palette_token, value_token
+
+__all__ = [
+    "NOT_IN_REQUEST",
+    "QuantizeOptions",
+    "option_choices",
+    "option_default",
+    "option_fields",
+    "option_help",
+    "option_type",
+    "resume_request",
+]
+
+# Names used by the runtime type hints of the fields (get_type_hints resolves them here).
+_HINT_NAMES = {
+    "ArrayLike": ArrayLike,
+    "Callable": Callable,
+    "Init": Init,
+    "Method": Method,
+    "ColorSpace": ColorSpace,
+    "Dither": Dither,
+    "Path": Path,
+    "np": np,
+    "os": os,
+}
+
+
+def _help(text: str) -> dict[str, str]:
+    """A field's metadata: its command-line help (``%(default)s`` is the field's default)."""
+    return {"help": text}
+
+
+@dataclass(frozen=True, kw_only=True)
+class QuantizeOptions:
+    """Every option of :func:`daskquant.quantize`, with its default; see there for what
+    each one means. Options that exclude each other are refused on construction."""
+
+    n_colors: int = field(default=16, metadata=_help("number of colors K (%(default)s)"))
+    max_iter: int = field(default=20, metadata=_help("most Lloyd updates (%(default)s)"))
+    epsilon: float | None = field(
+        default=None,
+        metadata=_help("stop when no center moves more (1.0 in RGB, 0.2 in lab/din99)"),
+    )
+    attempts: int | None = field(
+        default=None, metadata=_help("runs, the best is kept (default: 4 for 8-bit, else 1)")
+    )
+    init: Init | ArrayLike = field(default="k-means++", metadata=_help("seeding (%(default)s)"))
+    seed: int | np.random.Generator | None = field(
+        default=None, metadata=_help("random seed, for a reproducible result")
+    )
+    method: Method = field(default="auto", metadata=_help("fit path (%(default)s)"))
+    chunks: tuple[int, ...] | int | None = field(
+        default=None, metadata=_help("chunk size in pixels (per axis)")
+    )
+    level: int = field(
+        default=0, metadata=_help("resolution level of a pyramidal input (%(default)s)")
+    )
+    palette: ArrayLike | str | os.PathLike[str] | None = field(
+        default=None,
+        metadata=_help(
+            "fixed palette, no fit: hex colors, gray:N, web216, a .txt/.json/.gpl file, an "
+            "indexed PNG or an earlier output store"
+        ),
+    )
+    colorspace: ColorSpace = field(
+        default="rgb", metadata=_help("where distances are measured (%(default)s)")
+    )
+    dither: Dither = field(
+        default="none",
+        metadata=_help(
+            "ordered dithering of the labels (%(default)s); floyd-steinberg only for one chunk"
+        ),
+    )
+    quality: bool | None = field(
+        default=None,
+        metadata=_help("report PSNR and mean CIEDE2000 (default: for images up to 16.7 MP)"),
+    )
+    write_image: bool = field(default=False, metadata=_help("also store the quantized image"))
+    ome: bool = field(default=False, metadata=_help("write an OME-Zarr (NGFF) image"))
+    overwrite: bool = field(default=False, metadata=_help("replace an existing store"))
+    resume: bool = field(
+        default=False,
+        metadata=_help(
+            "finish the store of an interrupted run of this same command: reuse its "
+            "palette, write only the missing chunks"
+        ),
+    )
+    preview: str | Path | None = field(
+        default=None, metadata=_help("write a before/after picture here")
+    )
+    on_iteration: Callable[[int, float], None] | None = field(default=None)
+
+    def __post_init__(self) -> None:
+        if self.resume and self.overwrite:
+            raise InvalidParameterError(
+                "resume and overwrite exclude each other: resume keeps the chunks already "
+                "written, overwrite starts again"
+            )
+
+    @classmethod
+    def of(cls, values: Mapping[str, Any]) -> QuantizeOptions:
+        """The options among ``values`` (a call's arguments; other names are ignored)."""
+        return cls(**{name: values[name] for name in option_fields() if name in values})
+
+    def label_attrs(self) -> dict[str, Any]:
+        """The store's ``labels`` attribute: how pixels were assigned to the palette."""
+        return {"colorspace": self.colorspace, "dither": self.dither}
+
+    def palette_source(self) -> str:
+        """The store's ``palette_source`` attribute for a fixed palette: its path or name,
+        else ``"array"``."""
+        given = self.palette
+        return str(given) if isinstance(given, (str, os.PathLike)) else "array"
+
+    def fit_kwargs(self) -> dict[str, Any]:
+        """The keyword arguments :func:`daskquant.fit_palette` takes from these options."""
+        names = ("max_iter", "epsilon", "attempts", "init", "seed", "method", "colorspace")
+        return {name: getattr(self, name) for name in (*names, "on_iteration")}
+
+
+# Options that do not change what the store holds, so a resumed job may differ in them.
+# Every other option is in the resume request (see resume_request): a new option is
+# checked on resume unless it is added here, with the reason.
+NOT_IN_REQUEST: dict[str, str] = {
+    "quality": "measured again by every run, resumed or not",
+    "overwrite": "how to treat an existing store, not what to write",
+    "resume": "how to treat an existing store, not what to write",
+    "preview": "a picture outside the store",
+    "on_iteration": "a progress callback",
+}
+
+# How an option is named in the request, where its value itself is not plain JSON.
+_TOKENS: dict[str, Callable[[Any], Any]] = {
+    "init": value_token,
+    "seed": value_token,
+    "palette": palette_token,
+}
+
+
+def resume_request(
+    options: QuantizeOptions, *, inputs: list[Any], chunks: list[list[int]]
+) -> dict[str, Any]:
+    """What a job is asked to do, as stored in (and compared with) its store.
+
+    Parameters
+    ----------
+    options : QuantizeOptions
+    inputs : list
+        The inputs' fingerprint (:func:`daskquant._store._resume.input_fingerprint`).
+    chunks : list of lists of int
+        Each input's chunk shape as planned (it decides which chunks exist).
+
+    Returns
+    -------
+    dict
+        ``input`` and every option but those in :data:`NOT_IN_REQUEST`, as the JSON
+        attributes read back (tuples become lists).
+    """
+    request: dict[str, Any] = {"input": inputs}
+    for name in option_fields():
+        if name in NOT_IN_REQUEST:
+            continue
+        value = chunks if name == "chunks" else getattr(options, name)
+        request[name] = _TOKENS.get(name, _plain_value)(value)
+    return cast(dict[str, Any], json.loads(json.dumps(request)))
+
+
+def _plain_value(value: Any) -> Any:
+    return value
+
+
+def option_fields() -> tuple[str, ...]:
+    """The option names, in their order of :func:`daskquant.quantize`'s signature."""
+    return tuple(f.name for f in fields(QuantizeOptions))
+
+
+def option_default(name: str) -> Any:
+    """The default of option ``name``."""
+    return next(f.default for f in fields(QuantizeOptions) if f.name == name)
+
+
+def option_help(name: str) -> str | None:
+    """The command-line help of option ``name`` (None: not an option of the command line)."""
+    return cast("str | None", _fields()[name].metadata.get("help"))
+
+
+def option_choices(name: str) -> tuple[Any, ...] | None:
+    """The values of the ``Literal`` in option ``name``'s type, or None if it has none."""
+    hint = get_type_hints(QuantizeOptions, localns=_HINT_NAMES)[name]
+    for part in (hint, *get_args(hint)):
+        if get_origin(part) is Literal:
+            return get_args(part)
+    return None
+
+
+def option_type(name: str) -> type:
+    """What a command-line value of option ``name`` is parsed as: the first type of its
+    union if that is bool, int or float (``int | None``: int), else str."""
+    hint = get_type_hints(QuantizeOptions, localns=_HINT_NAMES)[name]
+    first = next(t for t in (get_args(hint) or (hint,)) if t is not type(None))
+    return first if first in (bool, int, float) else str
+
+
+def _fields() -> dict[str, Any]:
+    return {f.name: f for f in fields(QuantizeOptions)}

@@ -1,0 +1,178 @@
+"""The commands of ``daskquant``: each turns its parsed arguments into one library call."""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from daskquant._api._options import option_fields
+from daskquant._cli._summary import print_info, print_palette, print_summary
+
+if TYPE_CHECKING:
+    import numpy as np
+    from numpy.typing import NDArray
+
+    from daskquant._api._quantize import Summary
+    from daskquant._cli._cluster import ClusterInfo
+
+__all__ = ["COMMANDS"]
+
+# The arguments of daskquant._cli._cluster.connect, as the parser names them.
+_CLUSTER = (
+    "workers",
+    "threads_per_worker",
+    "memory_limit",
+    "tls_ca_file",
+    "tls_cert",
+    "tls_key",
+    "timeout",
+)
+
+
+def _run(args: argparse.Namespace, source: Any, output: Any, options: dict[str, Any]) -> int:
+    """Connect, quantize with progress, print the summary: shared by quantize and demo."""
+    import daskquant as dq
+    from daskquant._cli._cluster import cluster_info, connect
+    from daskquant._cli._progress import ProgressDisplay
+    from daskquant._store._store import store_state
+
+    display = ProgressDisplay(
+        enabled=not args.quiet, max_iter=options.get("max_iter"), epsilon=options.get("epsilon")
+    )
+    try:
+        with connect(args.scheduler, **{k: getattr(args, k) for k in _CLUSTER}) as client:
+            cluster = cluster_info(client)
+            display.line(str(cluster))
+            if cluster.dashboard:
+                bokeh = cluster.kind != "local" or importlib.util.find_spec("bokeh") is not None
+                note = "" if bokeh else "  (pip install bokeh to see it)"
+                display.line(f"dashboard: {cluster.dashboard}{note}")
+            with display.watching(client):
+                summary = dq.quantize(source, output, on_iteration=display.iteration, **options)
+    except KeyboardInterrupt:
+        raise KeyboardInterrupt(f"interrupted: {store_state(output)}") from None
+    _print_result(args, summary, cluster)
+    return 0
+
+
+def _print_result(args: argparse.Namespace, summary: Summary, cluster: ClusterInfo) -> None:
+    if not args.json:
+        print_summary(summary, cluster)
+        return
+    result = summary.as_dict()
+    result["cluster"] = {
+        "kind": cluster.kind,
+        "address": cluster.address,
+        "workers": cluster.workers,
+        "threads": cluster.threads,
+        "memory": cluster.memory,
+    }
+    print(json.dumps(result))
+
+
+def _quantize(args: argparse.Namespace) -> int:
+    # The parser names every option's flag after the option (see _cli._parser).
+    options = {name: getattr(args, name) for name in option_fields() if hasattr(args, name)}
+    source = args.inputs[0] if len(args.inputs) == 1 else args.inputs
+    return _run(args, source, args.output, options)
+
+
+def _demo_image(size: int) -> NDArray[np.uint8]:
+    """The demo's (size, size, 3) uint8 RGB mosaic of real photographs."""
+    from daskquant._cli._samples import photo_mosaic
+
+    return photo_mosaic(size, size, seed=0)
+
+
+def _demo_options(colors: int) -> dict[str, Any]:
+    """How the demo fits: the recipe's cv2 criteria (EPS + MAX_ITER, 20, 1.0), seed 0."""
+    return {"n_colors": colors, "max_iter": 19, "epsilon": 1.0, "seed": 0}
+
+
+def _demo(args: argparse.Namespace) -> int:
+    import cv2
+
+    from daskquant._errors import InvalidParameterError
+
+    if args.size < 16:
+        raise InvalidParameterError(f"--size must be at least 16 pixels, got {args.size}")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    sample = out / f"sample_mosaic_{args.size}.png"
+    if not sample.exists():
+        rgb = _demo_image(args.size)
+        cv2.imwrite(str(sample), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+        if not args.quiet:
+            print(
+                f"wrote {sample}: a {args.size} x {args.size} mosaic of real photographs",
+                file=sys.stderr,
+            )
+    options = {
+        **_demo_options(args.n_colors),
+        "overwrite": True,
+        "preview": out / "demo_preview.png",
+    }
+    return _run(args, sample, out / "demo.zarr", options)
+
+
+def _info(args: argparse.Namespace) -> int:
+    import numpy as np
+    import zarr
+
+    import daskquant as dq
+    from daskquant._store._store import chunk_progress, is_complete
+
+    group = dq.open_store(args.store)
+    attrs: dict[str, Any] = dict(group.attrs)
+    meta: dict[str, Any] = attrs.get("daskquant") or {}
+    arrays = {
+        name: {"shape": list(a.shape), "dtype": str(a.dtype), "chunks": list(a.chunks)}
+        for name, a in group.members(max_depth=None)
+        if isinstance(a, zarr.Array)
+    }
+    complete = is_complete(group)
+    done, total = chunk_progress(group)
+    if args.json:
+        info = {"store": str(args.store), "complete": complete, "arrays": arrays}
+        info["chunks"] = {"written": done, "total": total}
+        print(json.dumps({**info, "daskquant": meta}))
+        return 0
+    print_info(str(args.store), meta, arrays, complete=complete, chunks=(done, total))
+    if complete and "palette" in arrays and "counts" in arrays:
+        palette = np.asarray(group["palette"])
+        counts = np.asarray(group["counts"])
+        tty = sys.stdout.isatty()
+        print_palette(palette.tolist(), counts.tolist(), str(palette.dtype), tty=tty)
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    import daskquant as dq
+
+    written = dq.export(args.store, args.file, name=args.name, overwrite=args.overwrite)
+    if not args.quiet:
+        print(f"wrote {written}", file=sys.stderr)
+    return 0
+
+
+def _preview(args: argparse.Namespace) -> int:
+    import daskquant as dq
+
+    written = dq.preview(args.store, args.file, max_side=args.max_side, name=args.name)
+    if not args.quiet:
+        print(f"wrote {written}", file=sys.stderr)
+    return 0
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "quantize": _quantize,
+    "demo": _demo,
+    "info": _info,
+    "export": _export,
+    "preview": _preview,
+}

@@ -1,0 +1,225 @@
+"""The ``daskquant`` argument parser. The flags of ``quantize`` (and those ``demo`` shares)
+are derived from :class:`daskquant._api._options.QuantizeOptions`: each option is ``--name``
+(``--max-iter`` for ``max_iter``) unless :data:`_SPELLINGS` says otherwise, its choices
+are the values of its ``Literal`` type, its default and help those of its field.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+from typing import Any
+
+from daskquant import __version__
+from daskquant._api._options import (
+    option_choices,
+    option_default,
+    option_fields,
+    option_help,
+    option_type,
+)
+
+__all__ = ["build_parser", "flag_names", "with_flags"]
+
+# Options spelled otherwise than --name on the command line (the first is the main one).
+_SPELLINGS: dict[str, tuple[str, ...]] = {
+    "n_colors": ("-k", "--colors"),
+    "write_image": ("--write-rgb", "--write-image"),
+}
+# Metavars of options whose values are not plain numbers or choices.
+_METAVARS = {"chunks": "N[,N...]", "palette": "SOURCE", "preview": "PNG"}
+# Options the command line does not take as flags.
+_NOT_FLAGS = ("on_iteration",)  # a callback: the command line passes its progress display
+
+
+def _chunks(text: str) -> int | tuple[int, ...]:
+    try:
+        sizes = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a size in pixels or sizes per axis (1024 or 1024,2048), got {text!r}"
+        ) from None
+    if any(s < 1 for s in sizes):
+        raise argparse.ArgumentTypeError(f"chunk sizes must be positive, got {text!r}")
+    return sizes[0] if len(sizes) == 1 else sizes
+
+
+# How an option's values are read, by its type (bool: a switch; bool | None: --x/--no-x).
+_PARSERS: dict[str, Any] = {"chunks": _chunks}
+
+
+def _add_option(parser: argparse.ArgumentParser | Any, name: str) -> None:
+    """Add the flag of option ``name`` to ``parser`` (a parser or an argument group)."""
+    spellings = _SPELLINGS.get(name, ("--" + name.replace("_", "-"),))
+    default = option_default(name)
+    kw: dict[str, Any] = {"dest": name, "default": default, "help": option_help(name)}
+    kind = option_type(name)
+    if kind is bool:
+        kw["action"] = "store_true" if default is False else argparse.BooleanOptionalAction
+    else:
+        choices = option_choices(name)
+        if choices is not None:
+            kw["choices"] = choices
+        else:
+            kw["type"] = _PARSERS.get(name, kind)
+            if name in _METAVARS:
+                kw["metavar"] = _METAVARS[name]
+    parser.add_argument(*spellings, **kw)
+
+
+def _common_options(parser: argparse.ArgumentParser, default: Any) -> None:
+    # Accepted before and after the command: the command's copies default to SUPPRESS
+    # so that they do not reset what was given before it.
+    parser.add_argument(
+        "--debug", action="store_true", default=default, help="show tracebacks, debug logs"
+    )
+    parser.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        default=default,
+        help="no progress, cluster, dashboard or warning lines on stderr",
+    )
+
+
+def _cluster_options(q: argparse.ArgumentParser) -> None:
+    g = q.add_argument_group("where it runs")
+    g.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="a running Dask scheduler (tcp://HOST:PORT or tls://HOST:PORT); "
+        "default: $DASK_SCHEDULER_ADDRESS, else a local cluster",
+    )
+    g.add_argument("--workers", type=int, metavar="N", help="local cluster: worker processes")
+    g.add_argument(
+        "--threads-per-worker", type=int, metavar="N", help="local cluster: threads each"
+    )
+    g.add_argument(
+        "--memory-limit",
+        metavar="SIZE",
+        help="local cluster: memory per worker (4GiB; default: an equal share)",
+    )
+    g.add_argument("--tls-ca-file", metavar="PEM", help="TLS: certificate authority")
+    g.add_argument("--tls-cert", metavar="PEM", help="TLS: client certificate")
+    g.add_argument("--tls-key", metavar="PEM", help="TLS: client private key")
+    g.add_argument(
+        "--timeout",
+        type=float,
+        default=10.0,
+        metavar="SECONDS",
+        help="give up on an unreachable scheduler, or one without workers (default 10)",
+    )
+
+
+def _output_options(q: argparse.ArgumentParser) -> None:
+    q.add_argument("--json", action="store_true", help="print the summary as JSON")
+
+
+def _quantize_command(sub: Any, common: argparse.ArgumentParser) -> None:
+    q = sub.add_parser("quantize", parents=[common], help="quantize an image into a Zarr store")
+    q.add_argument(
+        "inputs",
+        nargs="+",
+        metavar="INPUT",
+        help="image file (PNG, JPEG, TIFF, ...), Zarr array or OME-Zarr image; several "
+        "files, a folder or a quoted glob pattern make a collection with one palette",
+    )
+    q.add_argument("output", metavar="OUTPUT", help="output Zarr store (a folder)")
+    for name in option_fields():
+        if name not in _NOT_FLAGS:
+            _add_option(q, name)
+    _output_options(q)
+    _cluster_options(q)
+
+
+def _demo_command(sub: Any, common: argparse.ArgumentParser) -> None:
+    d = sub.add_parser(
+        "demo", parents=[common], help="quantize a sample mosaic of real photos (make demo)"
+    )
+    d.add_argument("--out", default="out", help="folder for the sample, store and preview")
+    _add_option(d, "n_colors")
+    d.add_argument("--size", type=int, default=2520, help="side of the square mosaic (pixels)")
+    _output_options(d)
+    _cluster_options(d)
+
+
+def _store_commands(sub: Any, common: argparse.ArgumentParser) -> None:
+    i = sub.add_parser(
+        "info", parents=[common], help="what a store holds and whether it is complete"
+    )
+    i.add_argument("store")
+    _output_options(i)
+
+    e = sub.add_parser(
+        "export", parents=[common], help="write a store's labels as a paletted PNG or TIFF"
+    )
+    e.add_argument("store")
+    e.add_argument("file", help="output image (.png, .tif, .tiff)")
+    e.add_argument("--name", help="which image of a collection")
+    e.add_argument("--overwrite", action="store_true", help="replace an existing file")
+
+    v = sub.add_parser("preview", parents=[common], help="before/after picture of a store")
+    v.add_argument("store")
+    v.add_argument("file", help="output PNG")
+    v.add_argument("--max-side", type=int, default=1024, help="longest side of each half (1024)")
+    v.add_argument("--name", help="which image of a collection")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The parser of the ``daskquant`` command and its subcommands."""
+    p = argparse.ArgumentParser(
+        prog="daskquant",
+        description="Reduce very large images to K colors with k-means on Dask.",
+        epilog="Without --scheduler (or DASK_SCHEDULER_ADDRESS) the work runs on a local "
+        "cluster of worker processes sized to this machine.",
+    )
+    _common_options(p, False)
+    common = argparse.ArgumentParser(add_help=False)
+    _common_options(common, argparse.SUPPRESS)
+    p.add_argument("--version", action="version", version=f"daskquant {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _quantize_command(sub, common)
+    _demo_command(sub, common)
+    _store_commands(sub, common)
+    return p
+
+
+# -- parameters as flags -------------------------------------------------------------------
+
+
+def flag_names(parser: argparse.ArgumentParser, command: str) -> dict[str, str]:
+    """The flag of each parameter of ``command``: ``{"n_colors": "--colors", ...}``, taken
+    from the parser (so the table cannot disagree with it)."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            sub = action.choices[command]
+            return {
+                a.dest: next(s for s in a.option_strings if s.startswith("--"))
+                for a in sub._actions
+                if a.option_strings and a.dest != "help"
+            }
+    return {}
+
+
+# ``name=value`` as library messages name a parameter: a quoted string, a tuple, a list or
+# a word (``overwrite=True``, ``level=3``, ``colorspace='lab'``, ``chunks=(0, 5)``).
+_SETTING = re.compile(r"\b([a-z_]+)=('[^']*'|\"[^\"]*\"|\([^)]*\)|\[[^\]]*\]|[^\s,;:)]+)")
+
+
+def with_flags(message: str, flags: dict[str, str]) -> str:
+    """``message`` of a library error as the command line says it: each ``name=value`` of
+    a parameter that has a flag becomes the flag (``overwrite=True``: ``--overwrite``,
+    ``n_colors=16``: ``--colors 16``, ``chunks=(0, 5)``: ``--chunks 0,5``)."""
+
+    def flag(match: re.Match[str]) -> str:
+        name, value = match.groups()
+        if name not in flags or value == "False":  # a switch left off has no flag to name
+            return match.group(0)
+        if value == "True":
+            return flags[name]
+        plain = value.strip("'\"").strip("()[]").replace(", ", ",")
+        return f"{flags[name]} {plain}"
+
+    said = _SETTING.sub(flag, message)
+    # Messages that still give the flag beside the parameter ("overwrite=True (--overwrite)").
+    return re.sub(r"(--[a-z][a-z-]*) \(\1\)", r"\1", said)
