@@ -23,18 +23,18 @@ from daskquant._api._fit import FitResult, Init, Method, fit_palette, to_palette
 from daskquant._api._inputs import Input, Source, open_inputs
 from daskquant._api._labels import label_image, palette_centers
 from daskquant._api._options import QuantizeOptions, resume_request
+from daskquant._api._palette import load_palette
 from daskquant._api._quality import QUALITY_MAX_PIXELS
 from daskquant._api._quality import quality as measure_quality
 from daskquant._color._display import rgb8_palette
 from daskquant._color._dither import Dither
-from daskquant._color._palettes import load_palette
 from daskquant._color._spaces import ColorSpace
 from daskquant._errors import DaskQuantError, InvalidParameterError, StoreError
 from daskquant._io._collection import (
     pixel_set,
 )
 from daskquant._io._layout import Layout
-from daskquant._io._ome import write_ome_image
+from daskquant._store._ome import write_ome_image
 from daskquant._store._preview import store_preview
 from daskquant._store._resume import check_request, input_fingerprint
 from daskquant._store._store import (

@@ -15,7 +15,7 @@ import json
 import os
 import re
 from pathlib import PurePath
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -277,18 +277,3 @@ def image_colors(img: NDArray, name: str) -> tuple[NDArray, np.dtype]:
             f"{MAX_COLORS}); save the palette as an indexed PNG or a swatch image",
         )
     return np.ascontiguousarray(colors[np.argsort(first)]), img.dtype
-
-
-if TYPE_CHECKING:  # TRANSITIONAL, with __getattr__ below
-    from daskquant._api._palette import load_palette  # noqa: F401
-
-
-def __getattr__(name: str) -> Any:
-    # TRANSITIONAL, until the merge rewires daskquant/_api/_quantize.py to import
-    # load_palette from daskquant._api._palette (it moved there: _color must not import
-    # _store, which reading a palette from a store needs). Delete this function then.
-    if name == "load_palette":
-        from daskquant._api import _palette
-
-        return _palette.load_palette
-    raise AttributeError(name)

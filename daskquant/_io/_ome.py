@@ -95,14 +95,3 @@ def _axis_names(axes: Any, ndim: int) -> list[str]:
     if axes is None:  # versions 0.1 and 0.2: always t, c, z, y, x
         return ["t", "c", "z", "y", "x"][-ndim:]
     return [a if isinstance(a, str) else str(a["name"]) for a in axes]
-
-
-def __getattr__(name: str) -> Any:
-    # TRANSITIONAL, until the merge rewires daskquant/_api/_quantize.py to import
-    # write_ome_image from daskquant._store._ome (the writer moved there: _io must not
-    # import _store). Delete this function then.
-    if name == "write_ome_image":
-        from daskquant._store import _ome
-
-        return _ome.write_ome_image
-    raise AttributeError(name)
