@@ -132,6 +132,40 @@ def _sha(data: NDArray) -> str:
     return hashlib.sha256(np.ascontiguousarray(data).tobytes()).hexdigest()[:20]
 
 
+SMALL = 4096  # float arrays up to this size are recorded as values, not digests
+
+
+def _record(data: NDArray) -> str | list[float]:
+    """A digest of an array, or the values of a small float array (centers, palettes).
+
+    Float results differ in their last bits between machines (BLAS dot products and NumPy's
+    SIMD cbrt, log and power are not correctly rounded), so those are compared to a relative
+    tolerance (:func:`same`); integer arrays (labels, images) must match exactly.
+    """
+    if data.dtype.kind == "f" and data.size <= SMALL:
+        return [float(v) for v in np.ravel(data)]
+    return _sha(data)
+
+
+def same(got: Any, want: Any, rel: float = 1e-9) -> bool:
+    """Equal, floats to ``rel`` relative tolerance, recursively through lists and dicts."""
+    if isinstance(want, float) or isinstance(got, float):
+        return bool(np.isclose(got, want, rtol=rel, atol=rel))
+    if isinstance(want, dict):
+        return (
+            isinstance(got, dict)
+            and got.keys() == want.keys()
+            and all(same(got[k], want[k], rel) for k in want)
+        )
+    if isinstance(want, list):
+        return (
+            isinstance(got, list)
+            and len(got) == len(want)
+            and all(same(g, w, rel) for g, w in zip(got, want, strict=True))
+        )
+    return bool(got == want)
+
+
 def _normal(value: Any, tmp: str) -> Any:
     """Attributes without what differs between runs: temporary paths, file times, version."""
     if isinstance(value, dict):
@@ -151,7 +185,7 @@ def store_digest(path: Path, tmp: Path) -> dict[str, Any]:
     for name, node in sorted(group.members(max_depth=None)):
         if isinstance(node, zarr.Array):
             data = node[...]
-            arrays[name] = [str(data.dtype), list(data.shape), _sha(data)]
+            arrays[name] = [str(data.dtype), list(data.shape), _record(data)]
     real = str(tmp.resolve())
     attrs = _normal(_normal(group.attrs.asdict(), real), str(tmp))
     return {"arrays": arrays, "attrs": attrs}
@@ -189,7 +223,7 @@ def kmeans_digest(result: tuple[float, Any, Any]) -> dict[str, Any]:
     return {
         "compactness": float(score),
         "labels": _sha(np.asarray(labels)),
-        "centers": _sha(centers),
+        "centers": _record(np.asarray(centers)),
     }
 
 
