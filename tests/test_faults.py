@@ -618,7 +618,7 @@ def test_a_shared_table_survives_the_loss_of_a_worker(nanny_cluster):
     # worker, so losing the one that got it first loses nothing.
     import dask.array as da
 
-    from daskquant._engine._sources import share_once
+    from daskquant._engine._dask import share_once
 
     def run(client: Any) -> np.ndarray:
         table = np.arange(256, dtype=np.uint8)[::-1].copy()

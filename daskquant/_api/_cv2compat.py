@@ -11,9 +11,10 @@ from numpy.typing import ArrayLike, NDArray
 
 from daskquant._api._fit import _check_int, _rng
 from daskquant._engine import _kernels as kernels
-from daskquant._engine._lloyd import LloydRun, compactness, run_lloyd, update_centers
-from daskquant._engine._seeding import in_z_order, kmeans_plus_plus, random_centers
-from daskquant._engine._sources import HistogramSource, PixelSource, Source, histogram_capable
+from daskquant._engine._attempts import Attempt, Seeds, best_of
+from daskquant._engine._lloyd import repair_opencv
+from daskquant._engine._points import HistogramSource
+from daskquant._engine._sources import PixelSource, histogram_capable
 from daskquant._errors import InputError, InvalidParameterError
 
 __all__ = [
@@ -101,6 +102,35 @@ def kmeans(
     """
     k = _check_int("K", K, 1)
     attempts = max(_check_int("attempts", attempts, -(1 << 31)), 1)
+    arr = _points(data, k)
+    max_updates, epsilon = opencv_criteria(criteria, k)
+    _, rng = _rng(seed)
+    use_labels = bool(flags & KMEANS_USE_INITIAL_LABELS)
+    labels0 = _initial_labels(bestLabels, arr, k) if use_labels else None
+    seeds = _seeds(arr)
+    init = "k-means++" if flags & KMEANS_PP_CENTERS else "random"
+    names = [init] * attempts
+    if labels0 is not None:
+        zeros = np.zeros((k, arr.shape[1]))
+        pixels = PixelSource(arr, channels=arr.shape[1], alpha=None)
+        seeds.given, _ = repair_opencv(
+            pixels, pixels.partials(zeros, labels=labels0), zeros, labels=labels0
+        )
+        names[0] = "given"
+    best, score = best_of(
+        seeds,
+        k,
+        [Attempt(name, rng) for name in names],
+        max_iter=max_updates,
+        epsilon=epsilon,
+        repair=repair_opencv,
+    )
+    labels = _labels(arr, best.previous, data)
+    return score, labels, best.centers.astype(np.float32)
+
+
+def _points(data: Any, k: int) -> da.Array:
+    """``data`` as an (N, C) dask array of numeric rows, in chunks of rows."""
     arr = data if isinstance(data, da.Array) else da.asarray(np.asarray(data))
     if arr.ndim == 1:
         arr = arr[:, None]
@@ -109,50 +139,23 @@ def kmeans(
     n, c = arr.shape
     if n < k:
         raise InputError(f"there can't be more clusters (K={k}) than points (N={n})")
-    arr = arr.rechunk((min(n, _ROWS_PER_CHUNK), c))
-    max_updates, epsilon = opencv_criteria(criteria, k)
-    _, rng = _rng(seed)
-    pixels = PixelSource(arr, channels=c, alpha=None)
-    source: Source = pixels
-    labels0 = None
-    if flags & KMEANS_USE_INITIAL_LABELS:
-        labels0 = _initial_labels(bestLabels, arr, k)
-    if histogram_capable(arr.dtype, c):
-        hist = pixels.histogram()
-        source = HistogramSource(hist)
-        seed_set = (hist.colors.astype(np.float64), hist.counts.astype(np.float64))
-        low, high = seed_set[0].min(axis=0), seed_set[0].max(axis=0)
-    else:
-        stats = pixels.stats()
-        if stats.n_nonfinite:
-            raise InputError(f"data has {stats.n_nonfinite} rows with NaN or inf values")
-        low, high = stats.low, stats.high
-        seed_set = None
+    return arr.rechunk((min(n, _ROWS_PER_CHUNK), c))
 
-    best: LloydRun | None = None
-    best_score = np.inf
-    ordered = None  # the k-means++ points in Z-order, made at the first draw
-    for attempt in range(attempts):
-        if attempt == 0 and labels0 is not None:
-            zeros = np.zeros((k, c))
-            raw = pixels.partials(zeros, labels=labels0)
-            start, _ = update_centers(pixels, raw, zeros, labels=labels0)
-        elif flags & KMEANS_PP_CENTERS:
-            if ordered is None:
-                if seed_set is None:
-                    seed_set = pixels.seed_points(n, int(rng.integers(1 << 62)))
-                done = source.order if isinstance(source, HistogramSource) else None
-                ordered = in_z_order(*seed_set, order=done)
-            start = kmeans_plus_plus(*ordered, k, rng)
-        else:
-            start = random_centers(low, high, k, rng)
-        run = run_lloyd(source, start, max_iter=max_updates, epsilon=epsilon)
-        score = compactness(run.partials, run.centers, exact=source.exact)
-        if score < best_score:
-            best, best_score = run, score
-    assert best is not None
-    labels = _labels(arr, best.previous, data)
-    return best_score, labels, best.centers.astype(np.float32)
+
+def _seeds(arr: da.Array) -> Seeds:
+    """The source (the exact histogram of 8-bit data with C <= 3, else the rows) and what
+    the seeders draw from."""
+    n, c = arr.shape
+    pixels = PixelSource(arr, channels=c, alpha=None)
+    if histogram_capable(arr.dtype, c):
+        hist = HistogramSource(pixels.histogram())
+        points = (hist.points.astype(np.float64), hist.counts.astype(np.float64))
+        low, high = points[0].min(axis=0), points[0].max(axis=0)
+        return Seeds(hist, low, high, points=points, order=hist.order)
+    stats = pixels.stats()
+    if stats.n_nonfinite:
+        raise InputError(f"data has {stats.n_nonfinite} rows with NaN or inf values")
+    return Seeds(pixels, stats.low, stats.high, pixels=pixels, n_valid=n)
 
 
 def _initial_labels(best_labels: Any, arr: da.Array, k: int) -> da.Array:

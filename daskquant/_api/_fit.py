@@ -6,7 +6,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Literal
+from typing import Any, Literal
 
 import dask.array as da
 import numpy as np
@@ -15,27 +15,16 @@ from numpy.typing import ArrayLike, NDArray
 from daskquant._color._palettes import MAX_COLORS
 from daskquant._color._spaces import (
     ColorSpace,
-    PointSource,
     check_colorspace,
     from_space,
     rgb_scale,
     to_space,
 )
-from daskquant._engine._lloyd import LloydRun, compactness, run_lloyd
-from daskquant._engine._seeding import (
-    in_z_order,
-    kmeans_parallel,
-    kmeans_plus_plus,
-    random_centers,
-)
-from daskquant._engine._sources import (
-    HistogramSource,
-    PixelSource,
-    Source,
-    WeightedPoints,
-    histogram_capable,
-    persist_in_memory,
-)
+from daskquant._engine._attempts import Attempt, Seeds, best_of
+from daskquant._engine._dask import persist_in_memory
+from daskquant._engine._lloyd import LloydRun, compactness, repair_distinct
+from daskquant._engine._points import HistogramSource, PointSource, WeightedPoints
+from daskquant._engine._sources import PixelSource, Source, histogram_capable
 from daskquant._errors import InputError, InvalidParameterError, TooFewColorsError
 from daskquant._io._layout import Layout, as_image
 
@@ -225,6 +214,75 @@ def fit_palette(
     >>> sorted(fit.palette.tolist())
     [[0, 0, 0], [200, 200, 200]]
     """
+    k, max_iter, attempts, epsilon, given = _checked(
+        n_colors, max_iter, attempts, epsilon, method, init, colorspace
+    )
+    arr, layout = as_image(image, chunks=chunks)
+    space = check_colorspace(colorspace, arr.dtype, layout.channels)
+    if not isinstance(image, da.Array):
+        arr = persist_in_memory(arr)
+    if given is not None and (given.shape != (k, layout.channels) or not np.isfinite(given).all()):
+        raise InvalidParameterError(
+            f"init: given centers must be a finite ({k}, {layout.channels}) array, "
+            f"got shape {given.shape}"
+        )
+    seed_value, rng = _rng(seed)
+    capable = histogram_capable(arr.dtype, layout.channels)
+    if attempts is None:
+        attempts = _default_attempts(capable and given is None, space)
+    if method == "histogram" and not capable:
+        raise InvalidParameterError(
+            f"method='histogram' needs 8-bit input with at most 3 clustered channels; this "
+            f"image is {arr.dtype} with {layout.channels}. Use method='pixels' or 'auto'."
+        )
+    if space != "rgb" and given is not None:
+        given = to_space(given, space, scale=rgb_scale(arr.dtype))
+    data = _fit_data(arr, layout, space, method, k)
+    data.seeds.given = given
+    names = [init if isinstance(init, str) else "k-means++"] * attempts
+    if given is not None:
+        names[0] = "given"
+    best, _ = best_of(
+        data.seeds,
+        k,
+        [Attempt(name, rng) for name in names],
+        max_iter=max_iter,
+        epsilon=epsilon,
+        repair=repair_distinct,
+        on_iteration=on_iteration,
+    )
+    return _result(
+        best,
+        data,
+        arr,
+        layout,
+        space,
+        init=init if isinstance(init, str) else "given",
+        attempts=attempts,
+        seed=seed_value,
+        max_iter=max_iter,
+        epsilon=float(epsilon),
+    )
+
+
+def _default_attempts(histogram: bool, space: ColorSpace) -> int:
+    """Several attempts where each costs O(distinct colors) (the exact histogram, drawn
+    from the image: no given centers), more in a perceptual space; else one."""
+    if not histogram:
+        return 1
+    return HISTOGRAM_ATTEMPTS if space == "rgb" else PERCEPTUAL_ATTEMPTS
+
+
+def _checked(
+    n_colors: int,
+    max_iter: int,
+    attempts: int | None,
+    epsilon: float | None,
+    method: str,
+    init: object,
+    colorspace: str,
+) -> tuple[int, int, int | None, float, NDArray[np.float64] | None]:
+    """fit_palette's parameters checked: K, max_iter, attempts, epsilon, given centers."""
     k = _check_int("n_colors", n_colors, 1, MAX_COLORS)
     max_iter = _check_int("max_iter", max_iter, 0)
     if attempts is not None:
@@ -237,58 +295,34 @@ def fit_palette(
         raise InvalidParameterError(
             f"method must be 'auto', 'histogram' or 'pixels', got {method!r}"
         )
-    given = None
     if not isinstance(init, str):
-        given = np.asarray(init, np.float64)
-    elif init not in ("k-means++", "k-means||", "random"):
+        return k, max_iter, attempts, epsilon, np.asarray(init, np.float64)
+    if init not in ("k-means++", "k-means||", "random"):
         raise InvalidParameterError(
             "init must be 'k-means++', 'k-means||', 'random' or a (K, C) array of centers, "
             f"got {init!r}"
         )
-    arr, layout = as_image(image, chunks=chunks)
-    space = check_colorspace(colorspace, arr.dtype, layout.channels)
-    perceptual = space != "rgb"  # CIELAB or DIN99
-    if not isinstance(image, da.Array):
-        arr = persist_in_memory(arr)
-    if given is not None and (given.shape != (k, layout.channels) or not np.isfinite(given).all()):
-        raise InvalidParameterError(
-            f"init: given centers must be a finite ({k}, {layout.channels}) array, "
-            f"got shape {given.shape}"
-        )
-    seed_value, rng = _rng(seed)
-    capable = histogram_capable(arr.dtype, layout.channels)
-    if attempts is None:
-        attempts = 1
-        if capable and given is None:
-            attempts = PERCEPTUAL_ATTEMPTS if perceptual else HISTOGRAM_ATTEMPTS
-    if method == "histogram" and not capable:
-        raise InvalidParameterError(
-            f"method='histogram' needs 8-bit input with at most 3 clustered channels; this "
-            f"image is {arr.dtype} with {layout.channels}. Use method='pixels' or 'auto'."
-        )
-    if perceptual and given is not None:
-        given = to_space(given, space, scale=rgb_scale(arr.dtype))
+    return k, max_iter, attempts, epsilon, None
+
+
+@dataclass
+class _FitData:
+    """Where a fit runs and what it seeds from, with what it learnt about the image."""
+
+    source: Source
+    seeds: Seeds
+    n_valid: int
+    n_distinct: int | None
+    codes: NDArray[np.uint32] | None  # the distinct colors' codes (histogram path)
+
+
+def _fit_data(arr: da.Array, layout: Layout, space: ColorSpace, method: str, k: int) -> _FitData:
+    """The source the Lloyd updates run on (the histogram, its points in a perceptual space,
+    or the pixels) and the seeders' data, after checking there are enough colors."""
     pixels = PixelSource(arr, channels=layout.channels, alpha=layout.alpha)
-    source: Source = pixels
-    n_distinct = None
-    codes = None
-    if capable:
-        hist = pixels.histogram()
-        n_valid, n_distinct = int(hist.counts.sum()), int(hist.codes.shape[0])
-        _check_enough(n_valid, n_distinct, k, layout)
-        colors, codes = hist.colors, hist.codes
-        points = to_space(colors, space) if perceptual else colors.astype(np.float64)
-        low, high = points.min(axis=0), points.max(axis=0)
-        seed_set: tuple[NDArray, NDArray] | None = (points, hist.counts)
-        if perceptual:
-            source = PointSource(points, hist.counts)
-            if method == "pixels":
-                source = pixels = _space_pixels(arr, layout, space)
-        elif method != "pixels":
-            source = HistogramSource(hist)
-    else:
-        if perceptual:
-            source = pixels = _space_pixels(arr, layout, space)
+    if not histogram_capable(arr.dtype, layout.channels):
+        if space != "rgb":
+            pixels = _space_pixels(arr, layout, space)
         stats = pixels.stats()
         if stats.n_nonfinite:
             raise InputError(
@@ -296,70 +330,63 @@ def fit_palette(
                 "replace them (for example with numpy.nan_to_num) or mask them with an alpha "
                 "channel"
             )
-        n_valid, low, high, seed_set = stats.n_valid, stats.low, stats.high, None
-        _check_enough(n_valid, n_distinct, k, layout)
-    method_used = "histogram" if isinstance(source, (HistogramSource, PointSource)) else "pixels"
+        _check_enough(stats.n_valid, None, k, layout)
+        seeds = Seeds(pixels, stats.low, stats.high, pixels=pixels, n_valid=stats.n_valid)
+        return _FitData(pixels, seeds, stats.n_valid, None, None)
+    hist = pixels.histogram()
+    n_valid, n_distinct = int(hist.counts.sum()), int(hist.codes.shape[0])
+    _check_enough(n_valid, n_distinct, k, layout)
+    points = hist.colors.astype(np.float64) if space == "rgb" else to_space(hist.colors, space)
+    source: Source = pixels
+    if space != "rgb":
+        source = PointSource(points, hist.counts)
+        if method == "pixels":
+            source = _space_pixels(arr, layout, space)
+    elif method != "pixels":
+        source = HistogramSource(hist)
+    order = source.order if isinstance(source, WeightedPoints) else None
+    low, high = points.min(axis=0), points.max(axis=0)
+    seeds = Seeds(source, low, high, points=(points, hist.counts), order=order)
+    return _FitData(source, seeds, n_valid, n_distinct, hist.codes)
 
-    best: LloydRun | None = None
-    best_score = np.inf
-    ordered = None  # the k-means++ points in Z-order, made at the first draw
-    for attempt in range(attempts):
-        if given is not None and attempt == 0:
-            start = given
-        elif isinstance(init, str) and init == "random":
-            start = random_centers(np.asarray(low, float), np.asarray(high, float), k, rng)
-        elif isinstance(init, str) and init == "k-means||":
-            start = kmeans_parallel(source, k, rng)
-        else:
-            if ordered is None:
-                if seed_set is None:
-                    seed_set = pixels.seed_points(n_valid, int(rng.integers(1 << 62)))
-                # The distinct colors' source holds their Z-order already (its boxes use it).
-                done = source.order if capable and isinstance(source, WeightedPoints) else None
-                ordered = in_z_order(*seed_set, order=done)
-            start = kmeans_plus_plus(*ordered, k, rng)
-        run = run_lloyd(
-            source,
-            start,
-            max_iter=max_iter,
-            epsilon=epsilon,
-            on_iteration=on_iteration,
-            distinct=True,
-        )
-        score = compactness(run.partials, run.centers, exact=source.exact)
-        log.info("attempt %d: %d iterations, compactness %.6g", attempt + 1, run.n_iter, score)
-        if score < best_score:
-            best, best_score = run, score
-    assert best is not None
+
+def _result(
+    best: LloydRun,
+    data: _FitData,
+    arr: da.Array,
+    layout: Layout,
+    space: ColorSpace,
+    **request: Any,
+) -> FitResult:
+    """The fit's result from its kept run (centers in the input's values, final counts) and
+    the ``request`` it answers (init, attempts, seed, max_iter, epsilon)."""
     centers = work = best.centers
-    if perceptual:
+    if space != "rgb":
         # Back to the input's values (clipped to the sRGB gamut); the labels (and counts)
         # are those of these centers.
         scale = rgb_scale(arr.dtype)
         centers = from_space(best.centers, space, scale=scale)
         work = to_space(centers, space, scale=scale)
+    source = data.source
     final = source.partials(work)
     if source.exact:
         total = compactness(final, work, exact=True)
     else:  # float data: the direct sum of distances avoids the cancellation of Q - S^2/n
         total = float(final.dist.sum())
+    in_memory = isinstance(source, (HistogramSource, PointSource))
     return FitResult(
         centers=centers,
         palette=to_palette(centers, arr.dtype),
         compactness=total,
         n_iter=best.n_iter,
         converged=best.converged,
-        method=method_used,
-        init=init if isinstance(init, str) else "given",
-        attempts=attempts,
-        seed=seed_value,
-        n_pixels=n_valid,
-        n_distinct=n_distinct,
-        max_iter=max_iter,
-        epsilon=float(epsilon),
+        method="histogram" if in_memory else "pixels",
+        n_pixels=data.n_valid,
+        n_distinct=data.n_distinct,
         counts=final.counts,
-        color_labels=_color_labels(source, work, layout, codes),
+        color_labels=_color_labels(source, work, layout, data.codes),
         colorspace=space,
+        **request,
     )
 
 

@@ -14,7 +14,7 @@ import numpy as np
 import zarr
 from numpy.typing import ArrayLike
 
-from daskquant._engine._sources import persist_in_memory
+from daskquant._engine._dask import persist_in_memory
 from daskquant._errors import InputError
 from daskquant._io._collection import (
     check_compatible,

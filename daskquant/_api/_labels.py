@@ -34,8 +34,8 @@ from daskquant._color._spaces import (
 )
 from daskquant._engine import _kernels as K
 from daskquant._engine._codes import ColorCoding, coding_for
+from daskquant._engine._dask import share_once
 from daskquant._engine._lookup import Points, distinct_labels, table_piece
-from daskquant._engine._sources import share_once
 from daskquant._errors import InvalidParameterError
 from daskquant._io._layout import Layout, as_image
 

@@ -20,7 +20,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from daskquant._color._spaces import ciede2000, rgb_to_lab
-from daskquant._engine._sources import tree_reduce
+from daskquant._engine._dask import tree_reduce
 from daskquant._errors import InvalidParameterError
 from daskquant._io._layout import Layout, as_image
 

@@ -1,4 +1,4 @@
-"""Perceptual color spaces for quantization: CIELAB (D65), DIN99, CIEDE2000, a point source.
+"""Perceptual color spaces for quantization: CIELAB (D65), DIN99, CIEDE2000.
 
 RGB values are sRGB in the image's own scale: 0..255 for uint8, 0..65535 for uint16 (any
 unsigned integer: 0..its maximum), 0..1 for floats. The conversions are plain NumPy on
@@ -9,12 +9,6 @@ the fit converts the distinct colors of the histogram and when a chunk is labell
 DIN99 (DIN 6176) is CIELAB with lightness and chroma compressed logarithmically (and a* b*
 rotated and scaled) so that Euclidean distances follow perceived differences, and CIEDE2000,
 more closely than in CIELAB, where chroma differences of saturated colors count too much.
-
-:class:`PointSource` holds Lab points with their pixel counts (the distinct colors of an 8-bit
-image) and answers the Lloyd driver's questions like ``_sources.HistogramSource``. Its sums are
-float64, not exact integers, taken in a fixed order (index order for the sums, a fixed split
-for the distances), so the result is deterministic (the same on every machine and for every
-chunking of the image, since the histogram is exact) but not integer-exact.
 """
 
 from __future__ import annotations
@@ -24,12 +18,10 @@ from typing import Literal
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from daskquant._engine._sources import WeightedPoints
 from daskquant._errors import InvalidParameterError
 
 __all__ = [
     "ColorSpace",
-    "PointSource",
     "check_colorspace",
     "ciede2000",
     "din99_to_lab",
@@ -283,27 +275,3 @@ def ciede2000(lab1: ArrayLike, lab2: ArrayLike) -> NDArray[np.float64]:
     r_t = -np.sin(np.radians(2.0 * d_theta)) * r_c
     tl, tc, th = d_l / s_l, d_c / s_c, d_h / s_h
     return np.sqrt(np.maximum(tl * tl + tc * tc + th * th + r_t * tc * th, 0.0))
-
-
-class PointSource(WeightedPoints):
-    """Points (M, C) float64 with pixel counts (M,): the Lab values of an image's distinct
-    colors. The Lloyd driver's source protocol (see ``_sources``), in memory.
-
-    Memberships come from the exact boxed search of ``_kernels``, as on the 8-bit histogram
-    path; the float64 sums are taken per fixed range of boxes and added in a fixed order,
-    so they do not depend on the thread count.
-
-    Parameters
-    ----------
-    points : (M, C) float64 ndarray
-        Distinct points (distinct colors map to distinct Lab values).
-    counts : (M,) int64 ndarray
-        Pixels of each point.
-    """
-
-    exact = False
-
-    def __init__(self, points: NDArray[np.float64], counts: NDArray[np.int64]) -> None:
-        self.points = np.ascontiguousarray(points, np.float64)
-        self.counts = np.ascontiguousarray(counts, np.int64)
-        self.channels = self.points.shape[1]

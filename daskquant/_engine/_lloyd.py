@@ -1,4 +1,4 @@
-"""The Lloyd loop with OpenCV's stopping rules and empty-cluster repair, over any source.
+"""The Lloyd loop with OpenCV's stopping rules and the two empty-cluster repairs, over any source.
 
 One source question (one compute) per Lloyd update. Centers are float64 means of exact
 partial sums, so the loop gives the same numbers whichever source answers.
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,7 +18,7 @@ from numpy.typing import NDArray
 from daskquant._engine._sources import Partials, Source
 from daskquant._errors import DaskQuantError, TooFewColorsError
 
-__all__ = ["LloydRun", "compactness", "run_lloyd", "update_centers"]
+__all__ = ["LloydRun", "Repair", "compactness", "repair_distinct", "repair_opencv", "run_lloyd"]
 
 log = logging.getLogger("daskquant")
 
@@ -38,77 +39,116 @@ class LloydRun:
     converged: bool
 
 
-def update_centers(
-    source: Source,
-    partials: Partials,
-    assigned_from: NDArray[np.float64],
-    *,
-    labels: Any = None,
-    distinct: bool = False,
+class _Moves:
+    """Partial sums being repaired: pixels moved from one cluster to another, one at a time."""
+
+    def __init__(self, partials: Partials) -> None:
+        self.sums, self.sq = partials.sums.copy(), partials.sq.copy()
+        self.counts, self.dist = partials.counts.copy(), partials.dist
+        self.used: dict[tuple[int, bytes], int] = {}  # pixels moved out of (cluster, color)
+
+    def empty(self) -> list[int]:
+        return [int(k) for k in np.flatnonzero(self.counts == 0)]
+
+    def mean(self, k: int) -> NDArray[np.float64]:
+        return self.sums[k] / self.counts[k]
+
+    def taken(self, k: int) -> int:
+        return sum(v for (c, _), v in self.used.items() if c == k)
+
+    def times_moved(self, k: int, color: NDArray) -> int:
+        return self.used.get((k, color.tobytes()), 0)
+
+    def move(self, color: NDArray, giver: int, k: int) -> None:
+        x = color.astype(self.sums.dtype)
+        self.sums[giver] -= x
+        self.sq[giver] -= x * x
+        self.counts[giver] -= 1
+        self.sums[k] += x
+        self.sq[k] += x * x
+        self.counts[k] += 1
+        key = (giver, color.tobytes())
+        self.used[key] = self.used.get(key, 0) + 1
+        log.debug("empty cluster %d filled from cluster %d", k, giver)
+
+    def result(self) -> tuple[NDArray[np.float64], Partials]:
+        centers = self.sums / self.counts[:, None]
+        return centers, Partials(self.sums, self.sq, self.counts, self.dist)
+
+
+def _no_color_left(n_empty: int) -> TooFewColorsError:
+    return TooFewColorsError(
+        f"{n_empty} clusters are empty and no cluster has a color left to give: "
+        "the image has fewer distinct colors than n_colors; ask for fewer colors"
+    )
+
+
+def repair_opencv(
+    source: Source, partials: Partials, assigned_from: NDArray[np.float64], *, labels: Any = None
 ) -> tuple[NDArray[np.float64], Partials]:
-    """Means of the clusters, after the repair of empty clusters.
+    """Means of the clusters after OpenCV's repair of empty clusters, one at a time.
 
-    An empty cluster takes a pixel from the largest cluster: the member farthest from that
-    cluster's mean. Returns the centers and the sums after the moves.
-
-    ``distinct=False`` is OpenCV's repair, one empty cluster at a time (the largest cluster
-    and its mean are found again after each move; a color may be moved more than once, which
-    makes duplicate centers): one source question per empty cluster. ``distinct=True`` (the
-    image API) fills all empty clusters of an update from one question, each with a different
-    color, and raises TooFewColorsError rather than duplicate a center.
+    Each empty cluster takes one pixel from the largest cluster: the member farthest from
+    that cluster's mean; the largest cluster and its mean are found again after each move
+    (a color may be moved more than once, which makes duplicate centers). One source
+    question per empty cluster. Returns the centers and the sums after the moves.
     """
-    sums, sq, counts = partials.sums.copy(), partials.sq.copy(), partials.counts.copy()
-    used: dict[tuple[int, bytes], int] = {}  # pixels moved out of (cluster, color)
-    spent: set[int] = set()  # clusters with no color left to give (distinct mode)
-
-    def move(color: NDArray, source_k: int, k: int) -> None:
-        x = color.astype(sums.dtype)
-        sums[source_k] -= x
-        sq[source_k] -= x * x
-        counts[source_k] -= 1
-        sums[k] += x
-        sq[k] += x * x
-        counts[k] += 1
-        key = (source_k, color.tobytes())
-        used[key] = used.get(key, 0) + 1
-        log.debug("empty cluster %d filled from cluster %d", k, source_k)
-
-    empty = [int(k) for k in np.flatnonzero(counts == 0)]
+    moves = _Moves(partials)
+    empty = moves.empty()
     while empty:
-        candidates = np.where([i in spent for i in range(len(counts))], -1, counts)
+        largest = int(np.argmax(moves.counts))
+        if moves.counts[largest] <= 0:
+            raise _no_color_left(len(empty))
+        want = moves.taken(largest) + 1
+        base = moves.mean(largest)
+        _, colors, n = source.farthest(assigned_from, largest, base, want, labels=labels)
+        for color, available in zip(colors, n, strict=True):
+            if moves.times_moved(largest, color) < available:
+                moves.move(color, largest, empty.pop(0))
+                break
+        else:
+            raise DaskQuantError(
+                f"cannot fill empty cluster {empty[0]}: the largest cluster has no member "
+                "left to move (this is a bug; please report it with the input)"
+            )
+    return moves.result()
+
+
+def repair_distinct(
+    source: Source, partials: Partials, assigned_from: NDArray[np.float64], *, labels: Any = None
+) -> tuple[NDArray[np.float64], Partials]:
+    """Means of the clusters after the image API's repair: all empty clusters at once.
+
+    The largest cluster gives its farthest members from its mean, each a different color,
+    to all empty clusters of the update from one source question; it never gives the
+    nearest color listed, so it keeps pixels and a one-color cluster gives nothing. When
+    it has no color left to give, the next largest gives. Raises TooFewColorsError rather
+    than duplicate a center.
+    """
+    moves = _Moves(partials)
+    empty = moves.empty()
+    spent: set[int] = set()  # clusters with no color left to give
+    while empty:
+        candidates = np.where([i in spent for i in range(len(moves.counts))], -1, moves.counts)
         largest = int(np.argmax(candidates))
         if candidates[largest] <= 0:
-            raise TooFewColorsError(
-                f"{len(empty)} clusters are empty and no cluster has a color left to give: "
-                "the image has fewer distinct colors than n_colors; ask for fewer colors"
-            )
-        base = sums[largest] / counts[largest]
-        taken = sum(v for (c, _), v in used.items() if c == largest)
-        want = len(empty) + taken + 1 if distinct else taken + 1
-        _, colors, n = source.farthest(assigned_from, largest, base, want, labels=labels)
-        if distinct:
-            # Never give the nearest color listed: the giving cluster keeps all its pixels of
-            # that color, so it is never emptied, and a one-color cluster gives nothing.
-            colors, n = colors[:-1], n[:-1]
+            raise _no_color_left(len(empty))
+        want = len(empty) + moves.taken(largest) + 1
+        base = moves.mean(largest)
+        _, colors, _ = source.farthest(assigned_from, largest, base, want, labels=labels)
         moved_any = False
-        for color, available in zip(colors, n, strict=True):
+        for color in colors[:-1]:
             if not empty:
                 break
-            if used.get((largest, color.tobytes()), 0) >= (1 if distinct else available):
-                continue
-            move(color, largest, empty.pop(0))
-            moved_any = True
-            if not distinct:
-                break
+            if moves.times_moved(largest, color) == 0:
+                moves.move(color, largest, empty.pop(0))
+                moved_any = True
         if not moved_any:
-            if not distinct:
-                raise DaskQuantError(
-                    f"cannot fill empty cluster {empty[0]}: the largest cluster has no member "
-                    "left to move (this is a bug; please report it with the input)"
-                )
             spent.add(largest)
-    centers = sums / counts[:, None]
-    return centers, Partials(sums, sq, counts, partials.dist)
+    return moves.result()
+
+
+Repair = Callable[..., tuple[NDArray[np.float64], Partials]]
 
 
 def run_lloyd(
@@ -117,8 +157,8 @@ def run_lloyd(
     *,
     max_iter: int,
     epsilon: float,
+    repair: Repair = repair_opencv,
     on_iteration: Any = None,
-    distinct: bool = False,
 ) -> LloydRun:
     """Lloyd updates from ``initial`` until every center moves at most ``epsilon``.
 
@@ -130,8 +170,9 @@ def run_lloyd(
         Most center updates after the start centers (OpenCV's ``maxCount - 1``).
     epsilon : float
         Stop when the largest center shift (Euclidean) is at most this.
-    distinct : bool
-        Refuse to create duplicate centers (see :func:`update_centers`).
+    repair : callable
+        The repair of empty clusters: :func:`repair_opencv` (``cv2.kmeans``) or
+        :func:`repair_distinct` (the image API, which never duplicates a center).
     """
     eps2 = epsilon * epsilon
     centers = np.asarray(initial, np.float64)
@@ -140,7 +181,7 @@ def run_lloyd(
     while n_iter < max_iter:
         t0 = time.perf_counter()
         raw = source.partials(centers)
-        new, partials = update_centers(source, raw, centers, distinct=distinct)
+        new, partials = repair(source, raw, centers)
         shift = float(np.max(np.sum((new - centers) ** 2, axis=1)))
         previous, centers = centers, new
         n_iter += 1

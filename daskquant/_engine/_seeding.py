@@ -8,8 +8,6 @@ needs no sample of the data in one process.
 from __future__ import annotations
 
 import itertools
-import os
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numba
@@ -17,6 +15,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from daskquant._engine._kernels import box_bounds, box_gap, z_order
+from daskquant._engine._threads import pool, thread_count
 from daskquant._errors import TooFewColorsError
 
 __all__ = ["in_z_order", "kmeans_parallel", "kmeans_plus_plus", "random_centers"]
@@ -39,8 +38,7 @@ def random_centers(
 
 _BLOCK = 1 << 8  # points per block (fixed, so sums do not depend on threads); small, so the
 # blocks are tight in color space and a candidate skips most of them
-_THREADS = max(1, min(4, os.cpu_count() or 1))
-_POOL = ThreadPoolExecutor(_THREADS)
+_THREADS = 4  # most threads scoring candidates (block ranges: see _Trials)
 
 
 @numba.njit(nogil=True, cache=True)
@@ -132,7 +130,7 @@ class _Trials:
         self.newdist = np.empty((trials, points.shape[0]))
         self.costs = np.empty((trials, n_blocks))
         self.newmax = np.empty((trials, n_blocks))
-        edges = np.linspace(0, n_blocks, _THREADS + 1).astype(int)
+        edges = np.linspace(0, n_blocks, thread_count(_THREADS) + 1).astype(int)
         self.ranges = [(a, b) for a, b in itertools.pairwise(edges) if b > a]
 
     def score(self, cands: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -151,7 +149,7 @@ class _Trials:
             self.costs[:t],
             self.newmax[:t],
         )
-        for job in [_POOL.submit(_trial_costs, *args, a, b) for a, b in self.ranges]:
+        for job in [pool(_THREADS).submit(_trial_costs, *args, a, b) for a, b in self.ranges]:
             job.result()
         return self.costs[:t].sum(axis=1)
 

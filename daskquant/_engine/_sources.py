@@ -10,11 +10,8 @@ once per compute, as a single key every block task depends on.
 from __future__ import annotations
 
 import itertools
-import os
-import warnings
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from functools import cached_property, partial
+from functools import partial
 from typing import Any, Protocol
 
 import dask
@@ -24,21 +21,19 @@ from numpy.typing import NDArray
 
 from daskquant._engine import _kernels as K
 from daskquant._engine._codes import ColorCoding, coding_for
+from daskquant._engine._dask import tree_reduce
 
 __all__ = [
+    "Farthest",
     "Histogram",
-    "HistogramSource",
     "Partials",
     "PixelSource",
     "Source",
-    "WeightedPoints",
+    "Stats",
+    "combine_partials",
     "histogram_capable",
-    "persist_in_memory",
-    "share_once",
-    "tree_reduce",
 ]
 
-FAN_IN = 8
 _SEED_SAMPLE = 1 << 18  # pixels drawn for k-means++ seeding when no exact histogram exists
 
 
@@ -95,36 +90,6 @@ class Source(Protocol):
         *,
         labels: Any = None,
     ) -> Farthest: ...
-
-
-def persist_in_memory(arr: da.Array) -> da.Array:
-    """Place an array that is already in the client's memory on the workers, once.
-
-    Without this, every compute would embed the array's data in its graph again. The data
-    has to travel once anyway, so the "large graph" warning for this transfer is silenced.
-    Persisted (not scattered) keys keep their tasks on the scheduler: a chunk lost with a
-    worker is made again, so a job survives the loss of workers.
-    """
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*large graph.*", category=UserWarning)
-        return arr.persist()
-
-
-def share_once(value: NDArray) -> Any:
-    """A large array that many tasks read (a lookup table): on the workers once.
-
-    With a distributed client it is scattered, so the graph holds a reference rather than
-    the data; otherwise a single delayed key. Scattered data has no task to make it again,
-    so it goes to every worker (``broadcast``): a worker that dies takes one copy with it,
-    and the others, and the workers that replace it, still find it.
-    """
-    try:
-        from distributed import default_client
-
-        client = default_client()
-    except (ImportError, ValueError):
-        return dask.delayed(value, pure=True)
-    return client.scatter(value, hash=True, broadcast=True)
 
 
 def histogram_capable(dtype: np.dtype, channels: int) -> bool:
@@ -232,16 +197,6 @@ def _combine_stats(*parts: Stats) -> Stats:
         sum(p.n_valid for p in parts),
         sum(p.n_nonfinite for p in parts),
     )
-
-
-def tree_reduce(parts: list[Any], combine: Any) -> Any:
-    """Combine delayed partials in a tree of fan-in FAN_IN; returns one Delayed."""
-    while len(parts) > 1:
-        parts = [
-            dask.delayed(combine, pure=True)(*parts[i : i + FAN_IN])
-            for i in range(0, len(parts), FAN_IN)
-        ]
-    return parts[0]
 
 
 def _uniform(
@@ -370,7 +325,7 @@ class PixelSource:
 
     def partials(self, centers: NDArray[np.float64], *, labels: Any = None) -> Partials:
         c = np.asarray(centers, np.float64)
-        return self._reduce(_block_partials, _combine_partials, c, labels=labels)
+        return self._reduce(_block_partials, combine_partials, c, labels=labels)
 
     def farthest(
         self,
@@ -412,7 +367,7 @@ class PixelSource:
         return points, weights.astype(np.float64)
 
 
-def _combine_partials(*parts: Partials) -> Partials:
+def combine_partials(*parts: Partials) -> Partials:
     total = parts[0]
     for p in parts[1:]:
         total = total + p
@@ -423,107 +378,3 @@ def _block_offsets(chunks: tuple[tuple[int, ...], ...]) -> list[tuple[int, ...]]
     """Start of every block on the non-channel axes, in ``to_delayed().ravel()`` order."""
     starts = [np.concatenate([[0], np.cumsum(c)[:-1]]).astype(int).tolist() for c in chunks]
     return [tuple(s) for s in itertools.product(*starts[:-1])]
-
-
-_PARTS = 8  # box ranges per partials call: fixed, so float sums do not depend on threads
-_POOL = ThreadPoolExecutor(max(1, min(_PARTS, os.cpu_count() or 1)))
-
-
-class WeightedPoints:
-    """Distinct points held in memory with their pixel counts.
-
-    Answers every source question in memory: partial sums by the boxed exact search of
-    ``_kernels`` (points in Z-order boxes, box ranges on threads, combined in a fixed
-    order), the farthest members of a cluster, a random pick and sample (k-means||), and
-    the memberships of the last partials call. Subclasses set ``points`` (M, C), ``counts``
-    (M,), ``channels`` and ``exact``.
-    """
-
-    points: NDArray
-    counts: NDArray[np.int64]
-    channels: int
-    exact: bool
-    _boxes: K.Boxes | None = None
-    _last: NDArray[np.float64] | None = None  # the centers of the last partials call
-
-    @cached_property
-    def order(self) -> NDArray[np.int64]:
-        """The points' Z-order (:func:`~daskquant._engine._kernels.z_order`), computed once: every
-        box size and the k-means++ seeding walk the points in it."""
-        return K.z_order(self.points)
-
-    def partials(self, centers: NDArray[np.float64], *, labels: Any = None) -> Partials:
-        # Not for concurrent calls on one source (the Lloyd driver asks one at a time).
-        centers = np.ascontiguousarray(centers, np.float64)
-        size = K.box_size(centers.shape[0])
-        if self._boxes is None or self._boxes.box != size:
-            self._boxes = K.Boxes(self.points, self.counts, box=size, order=self.order)
-        boxes = self._boxes
-        edges = np.linspace(0, boxes.n_boxes, _PARTS + 1).astype(int)
-        ranges = [(a, b) for a, b in itertools.pairwise(edges) if b > a]
-        self._last = None  # the labels are being rewritten
-        jobs = [_POOL.submit(K.boxed_partial_sums, boxes, centers, a, b) for a, b in ranges]
-        parts = [Partials(*job.result()) for job in jobs]
-        self._last = centers.copy()
-        return _combine_partials(*parts)
-
-    def _counts_of(self, points: NDArray) -> NDArray[np.int64]:
-        """Pixel count of each of the given distinct points."""
-        rows = [np.flatnonzero((self.points == p).all(axis=1))[0] for p in points]
-        return self.counts[np.asarray(rows, np.int64)]
-
-    def farthest(
-        self,
-        centers: NDArray[np.float64],
-        k: int,
-        base: NDArray[np.float64],
-        n: int,
-        *,
-        labels: Any = None,
-    ) -> Farthest:
-        if labels is None:
-            labels = self.labels_for(centers)  # the last partials' memberships, if they fit
-        d, points, _ = K.farthest_members(self.points, centers, k, base, n, labels=labels)
-        return d, points, self._counts_of(points)
-
-    def pick(self, key: int) -> NDArray[np.float64]:
-        """One point drawn with probability proportional to its pixel count."""
-        cum = np.cumsum(self.counts)
-        u = np.random.default_rng(key).random() * cum[-1]
-        return self.points[int(np.searchsorted(cum, u, side="right"))].astype(np.float64)
-
-    def sample(
-        self, centers: NDArray[np.float64] | None, scale: float, key: int
-    ) -> NDArray[np.float64]:
-        """Points kept as if each of their pixels were kept with the given probability."""
-        p = np.full(self.points.shape[0], scale)
-        if centers is not None:
-            p = np.minimum(1.0, scale * K.min_distances(self.points, centers))
-        kept = 1.0 - (1.0 - p) ** self.counts
-        keep = np.random.default_rng(key).random(self.points.shape[0]) < kept
-        return self.points[keep].astype(np.float64)
-
-    def labels_for(self, centers: NDArray[np.float64]) -> NDArray[np.int32] | None:
-        """Nearest-center label of every point, if the last partials used ``centers``
-        (the boxes then hold exactly those memberships)."""
-        if self._boxes is None or self._last is None or not np.array_equal(self._last, centers):
-            return None
-        return self._boxes.labels_in_input_order()
-
-
-class HistogramSource(WeightedPoints):
-    """The distinct colors of an 8-bit image weighted by their pixel counts, in memory.
-
-    Every question costs O(distinct colors), not O(pixels), and the answers are bit-identical
-    to :class:`PixelSource`'s: both searches find the exact nearest center and integer sums
-    are exact.
-    """
-
-    def __init__(self, hist: Histogram) -> None:
-        self.hist = hist
-        self.points, self.counts = hist.colors, hist.counts
-        self.channels = hist.channels
-        self.exact = True
-
-    def _counts_of(self, points: NDArray) -> NDArray[np.int64]:
-        return self.hist.counts[np.searchsorted(self.hist.codes, self.hist.coding.encode(points))]

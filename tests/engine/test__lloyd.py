@@ -1,4 +1,5 @@
-"""Empty-cluster repair in update_centers: OpenCV's sequential one and the distinct one."""
+"""The two empty-cluster repairs: OpenCV's one at a time (repair_opencv) and the image API's
+batch of distinct colors (repair_distinct)."""
 
 from __future__ import annotations
 
@@ -12,8 +13,9 @@ from numpy.typing import NDArray
 
 import daskquant as dq
 from daskquant._engine import _kernels as K
-from daskquant._engine._lloyd import update_centers
-from daskquant._engine._sources import HistogramSource, Partials, PixelSource
+from daskquant._engine._lloyd import repair_distinct, repair_opencv
+from daskquant._engine._points import HistogramSource
+from daskquant._engine._sources import Partials, PixelSource
 
 # Start centers for a 3-channel 8-bit image: two inside the data, six that no pixel is
 # nearest to (far out, or a copy of center 0, which wins the tie), so six clusters are empty.
@@ -73,8 +75,8 @@ def test_distinct_repair_fills_every_empty_cluster(photo: NDArray, chunks: Any) 
     assert len(empty) == 6
     assert_same_partials(raw, hist.partials(centers))
 
-    new, after = update_centers(pixels, raw, centers, distinct=True)
-    new_h, after_h = update_centers(hist, hist.partials(centers), centers, distinct=True)
+    new, after = repair_distinct(pixels, raw, centers)
+    new_h, after_h = repair_distinct(hist, hist.partials(centers), centers)
     # The two sources give bit-identical centers and sums.
     np.testing.assert_array_equal(new, new_h)
     assert_same_partials(after, after_h)
@@ -95,8 +97,8 @@ def test_sequential_repair_same_on_both_sources(photo: NDArray) -> None:
     # OpenCV's repair (dq.kmeans) asks one question per empty cluster: same answers too.
     centers = start_centers(photo)
     pixels, hist = sources(photo)
-    new, after = update_centers(pixels, pixels.partials(centers), centers, distinct=False)
-    new_h, after_h = update_centers(hist, hist.partials(centers), centers, distinct=False)
+    new, after = repair_opencv(pixels, pixels.partials(centers), centers)
+    new_h, after_h = repair_opencv(hist, hist.partials(centers), centers)
     np.testing.assert_array_equal(new, new_h)
     assert_same_partials(after, after_h)
     assert np.isfinite(new).all() and (after.counts > 0).all()
@@ -108,13 +110,13 @@ def test_distinct_repair_uint16_pixels(astronaut: NDArray[np.uint8]) -> None:
     pixels = PixelSource(da.from_array(image, chunks=64), channels=3, alpha=None)
     raw = pixels.partials(centers)
     assert (raw.counts == 0).sum() == 6
-    new, after = update_centers(pixels, raw, centers, distinct=True)
+    new, after = repair_distinct(pixels, raw, centers)
     assert np.isfinite(new).all() and (after.counts > 0).all()
     assert np.unique(new, axis=0).shape[0] == 8
     # The same repair as on the 8-bit image, scaled: uint16 x 257 keeps every order.
     pixels8, _ = sources(astronaut)
     centers8 = start_centers(astronaut)
-    new8, _ = update_centers(pixels8, pixels8.partials(centers8), centers8, distinct=True)
+    new8, _ = repair_distinct(pixels8, pixels8.partials(centers8), centers8)
     empty = np.flatnonzero(raw.counts == 0)
     np.testing.assert_array_equal(new[empty], new8[empty] * 257)  # the colors moved
     np.testing.assert_allclose(new, new8 * 257, rtol=1e-15)  # means: 257 S / n vs S / n
@@ -132,7 +134,7 @@ def test_distinct_repair_takes_more_than_one_cluster() -> None:
     for source in sources(image, (5, 7, 3)):
         raw = source.partials(centers)
         assert raw.counts.tolist() == [120, 20, 0, 0, 0, 0]
-        new, after = update_centers(source, raw, centers, distinct=True)
+        new, after = repair_distinct(source, raw, centers)
         assert np.isfinite(new).all() and (after.counts > 0).all()
         assert np.unique(new, axis=0).shape[0] == 6
         assert after.counts.sum() == 140
@@ -146,7 +148,7 @@ def test_distinct_repair_never_empties_the_largest_cluster() -> None:
     for source in sources(image, (1, 2, 3)):
         with warnings.catch_warnings():
             warnings.simplefilter("error", RuntimeWarning)  # 0 / 0
-            new, after = update_centers(source, source.partials(centers), centers, distinct=True)
+            new, after = repair_distinct(source, source.partials(centers), centers)
         assert np.isfinite(new).all() and (after.counts > 0).all()
         assert np.unique(new, axis=0).shape[0] == 4
 
@@ -188,7 +190,7 @@ def test_distinct_repair_single_color_clusters_raise() -> None:
     raw = pixels.partials(centers)
     assert raw.counts.tolist() == [100, 50, 30, 0, 0]
     with pytest.raises(dq.TooFewColorsError):
-        update_centers(pixels, raw, centers, distinct=True)
+        repair_distinct(pixels, raw, centers)
 
 
 # --- through the public API -------------------------------------------------------------

@@ -15,8 +15,9 @@ import daskquant as dq
 from daskquant._cli._samples import photo_mosaic
 from daskquant._engine import _seeding
 from daskquant._engine._kernels import z_order
+from daskquant._engine._points import HistogramSource
 from daskquant._engine._seeding import in_z_order, kmeans_parallel, kmeans_plus_plus
-from daskquant._engine._sources import Histogram, HistogramSource, PixelSource
+from daskquant._engine._sources import Histogram, PixelSource
 
 # Spatial chunks of the 200 x 200 test photo: square, ragged, strips, and a single chunk.
 CHUNKINGS: list[Any] = [64, (100, 300), (50, 91), (200, 200)]

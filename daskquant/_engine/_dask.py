@@ -1,0 +1,61 @@
+"""How the engine puts work on Dask: data placed once, results combined in a fixed tree.
+
+Every source question is one compute whose per-block parts are combined by
+:func:`tree_reduce` (fixed fan-in, so sums never form a linear chain and their order does not
+depend on the scheduler); data already in the client's memory goes to the workers once
+(:func:`persist_in_memory`), and a large table many tasks read is shared once
+(:func:`share_once`).
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import dask
+import dask.array as da
+from numpy.typing import NDArray
+
+__all__ = ["FAN_IN", "persist_in_memory", "share_once", "tree_reduce"]
+
+FAN_IN = 8
+
+
+def persist_in_memory(arr: da.Array) -> da.Array:
+    """Place an array that is already in the client's memory on the workers, once.
+
+    Without this, every compute would embed the array's data in its graph again. The data
+    has to travel once anyway, so the "large graph" warning for this transfer is silenced.
+    Persisted (not scattered) keys keep their tasks on the scheduler: a chunk lost with a
+    worker is made again, so a job survives the loss of workers.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*large graph.*", category=UserWarning)
+        return arr.persist()
+
+
+def share_once(value: NDArray) -> Any:
+    """A large array that many tasks read (a lookup table): on the workers once.
+
+    With a distributed client it is scattered, so the graph holds a reference rather than
+    the data; otherwise a single delayed key. Scattered data has no task to make it again,
+    so it goes to every worker (``broadcast``): a worker that dies takes one copy with it,
+    and the others, and the workers that replace it, still find it.
+    """
+    try:
+        from distributed import default_client
+
+        client = default_client()
+    except (ImportError, ValueError):
+        return dask.delayed(value, pure=True)
+    return client.scatter(value, hash=True, broadcast=True)
+
+
+def tree_reduce(parts: list[Any], combine: Any) -> Any:
+    """Combine delayed partials in a tree of fan-in FAN_IN; returns one Delayed."""
+    while len(parts) > 1:
+        parts = [
+            dask.delayed(combine, pure=True)(*parts[i : i + FAN_IN])
+            for i in range(0, len(parts), FAN_IN)
+        ]
+    return parts[0]
