@@ -11,7 +11,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from daskquant._api._fit import _check_int, _rng
 from daskquant._engine import _kernels as kernels
-from daskquant._engine._attempts import Attempt, Seeds, best_of
+from daskquant._engine._attempts import Seeds, best_of, plan
 from daskquant._engine._lloyd import repair_opencv
 from daskquant._engine._points import HistogramSource
 from daskquant._engine._sources import PixelSource, histogram_capable
@@ -89,7 +89,8 @@ def kmeans(
         ``KMEANS_RANDOM_CENTERS``, ``KMEANS_PP_CENTERS``, optionally
         ``| KMEANS_USE_INITIAL_LABELS``.
     seed : int, Generator or None
-        Replaces OpenCV's global RNG.
+        Replaces OpenCV's global RNG: attempt ``i`` draws from child ``i`` of
+        ``numpy.random.SeedSequence(seed)``.
 
     Returns
     -------
@@ -104,7 +105,7 @@ def kmeans(
     attempts = max(_check_int("attempts", attempts, -(1 << 31)), 1)
     arr = _points(data, k)
     max_updates, epsilon = opencv_criteria(criteria, k)
-    _, rng = _rng(seed)
+    seed_value, _ = _rng(seed)
     use_labels = bool(flags & KMEANS_USE_INITIAL_LABELS)
     labels0 = _initial_labels(bestLabels, arr, k) if use_labels else None
     seeds = _seeds(arr)
@@ -117,10 +118,11 @@ def kmeans(
             pixels, pixels.partials(zeros, labels=labels0), zeros, labels=labels0
         )
         names[0] = "given"
+    planned, seeds.sample_key = plan(names, seed_value)
     best, score = best_of(
         seeds,
         k,
-        [Attempt(name, rng) for name in names],
+        planned,
         max_iter=max_updates,
         epsilon=epsilon,
         repair=repair_opencv,

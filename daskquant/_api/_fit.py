@@ -20,7 +20,7 @@ from daskquant._color._spaces import (
     rgb_scale,
     to_space,
 )
-from daskquant._engine._attempts import Attempt, Seeds, best_of
+from daskquant._engine._attempts import Seeds, best_of, plan
 from daskquant._engine._dask import persist_in_memory
 from daskquant._engine._lloyd import LloydRun, compactness, repair_distinct
 from daskquant._engine._points import HistogramSource, PointSource, WeightedPoints
@@ -175,7 +175,9 @@ def fit_palette(
         color histogram of 8-bit images, and otherwise on a uniform sample of 2^18 pixels
         chosen by a hash of their position (so it does not depend on chunking).
     seed : int, Generator or None
-        Randomness; None draws a seed, which is recorded in the result.
+        Randomness; None draws a seed, which is recorded in the result (a Generator gives
+        one draw). Attempt ``i`` draws from child ``i`` of ``numpy.random.SeedSequence(seed)``,
+        so each attempt's result does not depend on the others.
     method : {"auto", "histogram", "pixels"}
         "histogram" runs every iteration on the distinct colors weighted by their counts
         (8-bit input with at most 3 clustered channels; bit-identical to "pixels", much
@@ -226,7 +228,7 @@ def fit_palette(
             f"init: given centers must be a finite ({k}, {layout.channels}) array, "
             f"got shape {given.shape}"
         )
-    seed_value, rng = _rng(seed)
+    seed_value, _ = _rng(seed)
     capable = histogram_capable(arr.dtype, layout.channels)
     if attempts is None:
         attempts = _default_attempts(capable and given is None, space)
@@ -242,10 +244,11 @@ def fit_palette(
     names = [init if isinstance(init, str) else "k-means++"] * attempts
     if given is not None:
         names[0] = "given"
+    planned, data.seeds.sample_key = plan(names, seed_value)
     best, _ = best_of(
         data.seeds,
         k,
-        [Attempt(name, rng) for name in names],
+        planned,
         max_iter=max_iter,
         epsilon=epsilon,
         repair=repair_distinct,

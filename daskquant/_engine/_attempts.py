@@ -5,6 +5,11 @@ centers with a seeder named in :data:`SEEDERS`, runs Lloyd updates from them
 (:func:`run_attempt`), and the run with the lowest compactness is kept (the first on ties,
 as OpenCV). An attempt is a pure function of the source, its seeder's name and its random
 generator, so attempts can run in any order or place.
+
+Randomness: attempt ``i`` of a fit with seed ``s`` draws from child ``i`` of
+``numpy.random.SeedSequence(s)`` (:func:`plan`), and the sample of pixels k-means++ seeds
+from (where there is no exact histogram) from the root itself, so no attempt depends on
+another having run before it.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from daskquant._engine._seeding import (
 )
 from daskquant._engine._sources import PixelSource, Source
 
-__all__ = ["SEEDERS", "Attempt", "Seeds", "best_of", "run_attempt"]
+__all__ = ["SEEDERS", "Attempt", "Seeds", "best_of", "plan", "run_attempt"]
 
 log = logging.getLogger("daskquant")
 
@@ -48,6 +53,8 @@ class Seeds:
         The Z-order of ``points``, where a source has computed it already.
     given : (K, C) float64 ndarray or None
         Start centers given by the caller.
+    sample_key : int
+        The key of the pixel sample k-means++ seeds from (where ``points`` is None).
     """
 
     source: Source
@@ -58,18 +65,19 @@ class Seeds:
     n_valid: int = 0
     order: NDArray[np.int64] | None = None
     given: NDArray[np.float64] | None = None
+    sample_key: int = 0
     _ordered: tuple[NDArray[np.float64], NDArray[np.float64]] | None = field(
         default=None, repr=False
     )
 
-    def ordered(self, rng: np.random.Generator) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    def ordered(self) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
         """The k-means++ points and weights in Z-order, made at the first call (a sample of
-        the pixels, keyed by a draw from ``rng``, where there are no points)."""
+        the pixels, keyed by ``sample_key``, where there are no points)."""
         if self._ordered is None:
             points = self.points
             if points is None:
                 assert self.pixels is not None, "Seeds needs points or pixels"
-                points = self.pixels.seed_points(self.n_valid, int(rng.integers(1 << 62)))
+                points = self.pixels.seed_points(self.n_valid, self.sample_key)
             self._ordered = in_z_order(*points, order=self.order)
         return self._ordered
 
@@ -84,7 +92,7 @@ def _given(seeds: Seeds, n_centers: int, rng: np.random.Generator) -> NDArray[np
 
 SEEDERS: dict[str, Seeder] = {
     "random": lambda s, k, rng: random_centers(s.low, s.high, k, rng),
-    "k-means++": lambda s, k, rng: kmeans_plus_plus(*s.ordered(rng), k, rng),
+    "k-means++": lambda s, k, rng: kmeans_plus_plus(*s.ordered(), k, rng),
     "k-means||": lambda s, k, rng: kmeans_parallel(s.source, k, rng),
     "given": _given,
 }
@@ -95,7 +103,21 @@ class Attempt:
     """One k-means run to make: the seeder's name (a key of SEEDERS) and its randomness."""
 
     init: str
-    rng: np.random.Generator
+    seed: np.random.SeedSequence
+
+
+def plan(inits: Sequence[str], seed: int) -> tuple[list[Attempt], int]:
+    """The attempts of a fit with ``seed``, one per seeder name, each with its own child
+    seed, and the key of the pixel sample k-means++ seeds from.
+
+    >>> attempts, key = plan(["k-means++"] * 3, seed=0)
+    >>> [a.seed.spawn_key for a in attempts]
+    [(0,), (1,), (2,)]
+    """
+    root = np.random.SeedSequence(seed)
+    children = root.spawn(len(inits))
+    sample_key = int(root.generate_state(1, np.uint64)[0] >> np.uint64(2))
+    return [Attempt(i, s) for i, s in zip(inits, children, strict=True)], sample_key
 
 
 def run_attempt(
@@ -109,7 +131,8 @@ def run_attempt(
     on_iteration: Any = None,
 ) -> tuple[LloydRun, float]:
     """Seed, run Lloyd updates to convergence; the run and its compactness."""
-    start = SEEDERS[attempt.init](seeds, n_centers, attempt.rng)
+    rng = np.random.default_rng(attempt.seed)
+    start = SEEDERS[attempt.init](seeds, n_centers, rng)
     source = seeds.source
     run = run_lloyd(
         source, start, max_iter=max_iter, epsilon=epsilon, repair=repair, on_iteration=on_iteration

@@ -8,7 +8,7 @@ import pytest
 from _oracles import brute_compactness
 from numpy.typing import NDArray
 
-from daskquant._engine._attempts import SEEDERS, Attempt, Seeds, best_of, run_attempt
+from daskquant._engine._attempts import SEEDERS, Attempt, Seeds, best_of, plan, run_attempt
 from daskquant._engine._lloyd import repair_distinct, repair_opencv
 from daskquant._engine._points import HistogramSource
 from daskquant._engine._sources import PixelSource
@@ -42,7 +42,7 @@ def test_best_of_keeps_the_lowest_of_the_runs_made_one_by_one(
         run_attempt(
             make(image),
             6,
-            Attempt(init, np.random.default_rng(i)),
+            Attempt(init, np.random.SeedSequence(i)),
             repair=repair_distinct,
             **LLOYD,
         )  # type: ignore[operator]
@@ -51,7 +51,7 @@ def test_best_of_keeps_the_lowest_of_the_runs_made_one_by_one(
     best, score = best_of(
         make(image),  # type: ignore[operator]
         6,
-        [Attempt(init, np.random.default_rng(i)) for i in range(3)],
+        [Attempt(init, np.random.SeedSequence(i)) for i in range(3)],
         repair=repair_distinct,
         **LLOYD,
     )
@@ -97,14 +97,43 @@ def test_an_attempt_depends_only_on_its_own_rng(astronaut: NDArray) -> None:
     image = astronaut[:128, :128]
     seeds = pixel_seeds(image)
     alone, score = run_attempt(
-        seeds, 5, Attempt("k-means++", np.random.default_rng(7)), repair=repair_opencv, **LLOYD
+        seeds, 5, Attempt("k-means++", np.random.SeedSequence(7)), repair=repair_opencv, **LLOYD
     )
     for i in range(2):
         run_attempt(
-            seeds, 5, Attempt("random", np.random.default_rng(i)), repair=repair_opencv, **LLOYD
+            seeds, 5, Attempt("random", np.random.SeedSequence(i)), repair=repair_opencv, **LLOYD
         )
     again, score2 = run_attempt(
-        seeds, 5, Attempt("k-means++", np.random.default_rng(7)), repair=repair_opencv, **LLOYD
+        seeds, 5, Attempt("k-means++", np.random.SeedSequence(7)), repair=repair_opencv, **LLOYD
     )
     np.testing.assert_array_equal(alone.centers, again.centers)
     assert score == score2
+
+
+def test_the_pixel_sample_does_not_depend_on_which_attempt_runs_first(astronaut: NDArray) -> None:
+    # Without an exact histogram, k-means++ seeds from a sample of the pixels keyed by the
+    # fit's root seed, not by the first attempt's draws.
+    arr = da.from_array(astronaut[:128, :128].astype(np.float32), chunks=(64, 64, 3))
+    pixels = PixelSource(arr, channels=3, alpha=None)
+    stats = pixels.stats()
+    attempts, key = plan(["k-means++"] * 3, seed=5)
+    results = {}
+    for order in ([0, 1, 2], [2, 1, 0]):
+        seeds = Seeds(pixels, stats.low, stats.high, pixels=pixels, n_valid=stats.n_valid)
+        seeds.sample_key = key
+        for i in order:
+            run, _ = run_attempt(seeds, 5, attempts[i], repair=repair_distinct, **LLOYD)
+            results.setdefault(i, []).append(run.centers)
+    for a, b in results.values():
+        np.testing.assert_array_equal(a, b)
+
+
+def test_plan_gives_each_attempt_its_own_child_seed() -> None:
+    attempts, key = plan(["random", "k-means++"], seed=9)
+    again, key2 = plan(["random", "k-means++", "k-means++"], seed=9)
+    assert key == key2
+    for a, b in zip(attempts, again, strict=False):  # more attempts leave the first ones alone
+        assert (a.init, a.seed.spawn_key) == (b.init, b.seed.spawn_key)
+        assert np.random.default_rng(a.seed).random() == np.random.default_rng(b.seed).random()
+    draws = {np.random.default_rng(a.seed).random() for a in again}
+    assert len(draws) == 3
