@@ -24,6 +24,7 @@ from daskquant._io._collection import (
 )
 from daskquant._io._layout import Layout, as_image
 from daskquant._io._readers import decoded_in_memory, open_image
+from daskquant._io._storage import location
 
 __all__ = ["Input", "Source", "open_inputs"]
 
@@ -55,7 +56,7 @@ def open_inputs(
         return _file_inputs(paths, image_names(paths), chunks=chunks, level=level), True
     if isinstance(image, (str, os.PathLike)):
         path = Path(os.fspath(image))
-        name = path.stem if path.is_file() else path.name.removesuffix(".zarr")
+        name = path.stem if location(path).is_file() else path.name.removesuffix(".zarr")
         return _file_inputs([path], [name or "image"], chunks=chunks, level=level), False
     return [_array_input(image, chunks=chunks, level=level)], False
 
