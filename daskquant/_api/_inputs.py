@@ -16,6 +16,7 @@ from numpy.typing import ArrayLike
 
 from daskquant._engine._sources import persist_in_memory
 from daskquant._errors import InputError
+from daskquant._io._chunks import file_chunks
 from daskquant._io._collection import (
     check_compatible,
     collection_paths,
@@ -64,7 +65,7 @@ def open_inputs(
 def _file_inputs(
     paths: list[Path], names: list[str], *, chunks: tuple[int, ...] | int | None, level: int
 ) -> list[Input]:
-    raw = [open_image(p, chunks=_spatial(chunks), level=level) for p in paths]
+    raw = [open_image(p, chunks=file_chunks(chunks), level=level) for p in paths]
     check_compatible(paths, raw)
     return [
         _prepare(name, str(p), a, in_memory=decoded_in_memory(p))
@@ -81,13 +82,6 @@ def _array_input(image: Any, *, chunks: tuple[int, ...] | int | None, level: int
     if in_memory:
         prepared = persist_in_memory(prepared)
     return Input("image", None, prepared, layout, in_memory)
-
-
-def _spatial(chunks: tuple[int, ...] | int | None) -> tuple[int, ...] | int | None:
-    # A trailing channel size, as arrays take it, means nothing for a file.
-    if isinstance(chunks, tuple) and len(chunks) == 3:
-        return chunks[:2]
-    return chunks
 
 
 def _prepare(name: str, source: str, arr: da.Array, *, in_memory: bool) -> Input:
