@@ -217,6 +217,4 @@ def with_flags(message: str, flags: dict[str, str]) -> str:
         plain = value.strip("'\"").strip("()[]").replace(", ", ",")
         return f"{flags[name]} {plain}"
 
-    said = _SETTING.sub(flag, message)
-    # Messages that still give the flag beside the parameter ("overwrite=True (--overwrite)").
-    return re.sub(r"(--[a-z][a-z-]*) \(\1\)", r"\1", said)
+    return _SETTING.sub(flag, message)

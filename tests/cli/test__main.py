@@ -283,6 +283,11 @@ def test_info_says_when_a_store_is_unfinished(png, tmp_path, on, capsys):
     assert main(["info", str(out)]) == 0
     assert "complete  NO" in capsys.readouterr().out
     assert np.asarray(zarr.open_group(str(out))["labels"]).max() < 3
+    # The library says resume=True; export has no such flag, so the line names quantize's.
+    assert main(["export", str(out), str(tmp_path / "o.png")]) == 1
+    err = capsys.readouterr().err
+    assert "the store is incomplete" in err and err.rstrip().endswith("again with --resume")
+    assert "resume=True" not in err
 
 
 def test_info_on_a_missing_store_exits_1(tmp_path, capsys):
