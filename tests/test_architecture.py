@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -135,6 +136,35 @@ def test_functions_are_short() -> None:
     long = {name: n for name, n in lengths.items() if n > LONG}
     assert longest == {}, f"over {LONGEST} lines"
     assert len(long) <= MOST_LONG, f"more than {MOST_LONG} functions over {LONG} lines: {long}"
+
+
+def _docstrings(tree: ast.AST) -> set[int]:
+    """The ids of the docstring nodes of a module and of its classes and functions."""
+    kinds = (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)
+    return {
+        id(node.body[0].value)
+        for node in ast.walk(tree)
+        if isinstance(node, kinds)
+        and node.body
+        and isinstance(node.body[0], ast.Expr)
+        and isinstance(node.body[0].value, ast.Constant)
+    }
+
+
+def test_library_messages_name_parameters_not_flags() -> None:
+    # The library says overwrite=True; only the command line says --overwrite (it translates).
+    flag = re.compile(r"(?<![\w-])--[a-z][a-z-]+")
+    wrong = []
+    for path in _sources():
+        if _layer(_module_name(path)) == "daskquant._cli":
+            continue
+        tree = ast.parse(path.read_text())
+        docstrings = _docstrings(tree)
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str):
+                if id(node) not in docstrings and flag.search(node.value):
+                    wrong.append(f"{path.relative_to(ROOT.parent)}:{node.lineno} {node.value!r}")
+    assert wrong == []
 
 
 def test_init_only_reexports() -> None:

@@ -403,7 +403,7 @@ def test_ctrl_c_stops_cleanly_and_says_what_state_the_store_is_in(
     assert "Traceback" not in err.decode()
     said = re.fullmatch(
         rf"daskquant: error: interrupted: {re.escape(str(out))} is incomplete \((\d+) of "
-        r"(\d+) chunks written\); rerun the same command with --resume to finish it",
+        r"(\d+) chunks written\); rerun it with --resume to finish it",
         lines[-1],
     )
     assert said, lines[-1]

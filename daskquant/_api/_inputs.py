@@ -16,6 +16,7 @@ from numpy.typing import ArrayLike
 
 from daskquant._engine._dask import persist_in_memory
 from daskquant._errors import InputError
+from daskquant._io._chunks import file_chunks
 from daskquant._io._collection import (
     check_compatible,
     collection_paths,
@@ -24,6 +25,7 @@ from daskquant._io._collection import (
 )
 from daskquant._io._layout import Layout, as_image
 from daskquant._io._readers import decoded_in_memory, open_image
+from daskquant._io._storage import location
 
 __all__ = ["Input", "Source", "open_inputs"]
 
@@ -55,7 +57,7 @@ def open_inputs(
         return _file_inputs(paths, image_names(paths), chunks=chunks, level=level), True
     if isinstance(image, (str, os.PathLike)):
         path = Path(os.fspath(image))
-        name = path.stem if path.is_file() else path.name.removesuffix(".zarr")
+        name = path.stem if location(path).is_file() else path.name.removesuffix(".zarr")
         return _file_inputs([path], [name or "image"], chunks=chunks, level=level), False
     return [_array_input(image, chunks=chunks, level=level)], False
 
@@ -63,7 +65,7 @@ def open_inputs(
 def _file_inputs(
     paths: list[Path], names: list[str], *, chunks: tuple[int, ...] | int | None, level: int
 ) -> list[Input]:
-    raw = [open_image(p, chunks=_spatial(chunks), level=level) for p in paths]
+    raw = [open_image(p, chunks=file_chunks(chunks), level=level) for p in paths]
     check_compatible(paths, raw)
     return [
         _prepare(name, str(p), a, in_memory=decoded_in_memory(p))
@@ -80,13 +82,6 @@ def _array_input(image: Any, *, chunks: tuple[int, ...] | int | None, level: int
     if in_memory:
         prepared = persist_in_memory(prepared)
     return Input("image", None, prepared, layout, in_memory)
-
-
-def _spatial(chunks: tuple[int, ...] | int | None) -> tuple[int, ...] | int | None:
-    # A trailing channel size, as arrays take it, means nothing for a file.
-    if isinstance(chunks, tuple) and len(chunks) == 3:
-        return chunks[:2]
-    return chunks
 
 
 def _prepare(name: str, source: str, arr: da.Array, *, in_memory: bool) -> Input:

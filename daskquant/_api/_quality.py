@@ -125,17 +125,36 @@ def quality(
     >>> round(q["mse"], 4), round(q["ciede2000"], 3)
     (16.6667, 2.516)
     """
+    parts, setup = _tasks(_pairs(image, labels), palette, chunks=chunks)
+    (total,) = dask.compute(tree_reduce(parts, _combine))
+    return _measures(total, setup)
+
+
+# What every image of one measurement shares: dtype, layout, palette (K, C), whether the
+# sums are exact integers, the peak value, and the scale to Lab (None: no CIEDE2000).
+_Setup = tuple[np.dtype, Layout, NDArray, bool, float, float | None]
+
+
+def _pairs(image: Any, labels: Any) -> list[tuple[Any, Any]]:
+    """(image, labels) of the one image, or of each image of a list (a collection)."""
     many = isinstance(image, (list, tuple))
-    images: list[Any] = list(image) if many else [image]  # type: ignore[arg-type]
-    label_list: list[Any] = list(labels) if many else [labels]  # type: ignore[arg-type]
+    images: list[Any] = list(image) if many else [image]
+    label_list: list[Any] = list(labels) if many else [labels]
     if len(images) != len(label_list) or not images:
         raise InvalidParameterError(
             f"labels: give one label array per image ({len(images)} images, "
             f"{len(label_list)} label arrays)"
         )
+    return list(zip(images, label_list, strict=True))
+
+
+def _tasks(
+    pairs: list[tuple[Any, Any]], palette: ArrayLike, *, chunks: tuple[int, ...] | int | None
+) -> tuple[list[Any], _Setup]:
+    """The per-block sums of every image (lazy), and what the images share."""
     parts: list[Any] = []
     setup = None
-    for img, lab in zip(images, label_list, strict=True):
+    for img, lab in pairs:
         arr, layout = as_image(img, chunks=chunks)
         if setup is None:
             setup = _setup(arr, layout, palette)
@@ -145,8 +164,12 @@ def quality(
             )
         parts += _block_tasks(arr, layout, lab, *setup[2:])
     assert setup is not None
+    return parts, setup
+
+
+def _measures(total: _Sums, setup: _Setup) -> dict[str, float]:
+    """PSNR, MSE, mean CIEDE2000 and pixel count from the sums over every block."""
     _, layout, _, exact, peak, scale = setup
-    (total,) = dask.compute(tree_reduce(parts, _combine))
     n = max(total.n, 1)
     mse = float(total.sse) / (n * layout.channels)
     de = float(total.delta_e) / (_FIXED if exact else 1.0) / n if scale is not None else math.nan
@@ -158,9 +181,7 @@ def quality(
     }
 
 
-def _setup(
-    arr: da.Array, layout: Layout, palette: ArrayLike
-) -> tuple[np.dtype, Layout, NDArray, bool, float, float | None]:
+def _setup(arr: da.Array, layout: Layout, palette: ArrayLike) -> _Setup:
     pal = np.asarray(palette)
     if pal.ndim == 1 and layout.channels == 1:
         pal = pal[:, None]

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -34,6 +33,7 @@ from daskquant._io._collection import (
     pixel_set,
 )
 from daskquant._io._layout import Layout
+from daskquant._io._storage import Location, location
 from daskquant._store._ome import write_ome_image
 from daskquant._store._preview import store_preview
 from daskquant._store._resume import check_request, input_fingerprint
@@ -181,7 +181,7 @@ def quantize(
         cannot be resumed.
     """
     options = QuantizeOptions.of(locals())
-    return _run(image, Path(store), options)
+    return _run(image, location(store), options)
 
 
 # -- the pipeline: plan -> fit or resume -> label -> write -> summarize -------------------
@@ -191,7 +191,7 @@ def quantize(
 class _Plan:
     """What a job will do, known before anything is computed or written."""
 
-    out: Path
+    out: Location
     inputs: list[Input]
     many: bool  # a collection: one palette over several images, each under its name
     pixels: da.Array  # what the fit sees: the image, or the collection's pixel set
@@ -220,7 +220,7 @@ class _Colors:
     attrs: dict[str, Any] = field(default_factory=dict)
 
 
-def _run(image: Source, out: Path, options: QuantizeOptions) -> Summary:
+def _run(image: Source, out: Location, options: QuantizeOptions) -> Summary:
     t0 = time.perf_counter()
     plan = _plan(image, out, options)
     colors = _fit_or_resume(plan, options)
@@ -233,7 +233,7 @@ def _run(image: Source, out: Path, options: QuantizeOptions) -> Summary:
     return _summarize(plan, colors, records, written, measured, preview_path, t0)
 
 
-def _plan(image: Source, out: Path, options: QuantizeOptions) -> _Plan:
+def _plan(image: Source, out: Location, options: QuantizeOptions) -> _Plan:
     """Check the output and open every input (reading what must be read to refuse bad
     input before anything is written); the job's resume request."""
     previous = None
@@ -318,7 +318,7 @@ def _count(plan: _Plan, colors: _Colors, labels: list[da.Array], options: Quanti
 def _open_output(plan: _Plan, colors: _Colors, options: QuantizeOptions) -> zarr.Group:
     """The store to write into: the resumed one as it is, else a new one, incomplete."""
     if colors.resumed:
-        return zarr.open_group(str(plan.out), mode="r+")
+        return zarr.open_group(plan.out.zarr_store(), mode="r+")
     replace = options.overwrite or plan.previous is not None
     return create_store(plan.out, colors.attrs, overwrite=replace)
 
@@ -354,7 +354,7 @@ def _write(
         # found before writing. Other failures (and a resumed job) keep the incomplete
         # store, for inspection and resume=True.
         if not colors.resumed:
-            shutil.rmtree(plan.out, ignore_errors=True)
+            plan.out.remove(ignore_errors=True)
         raise
     return records, written, measured
 
@@ -421,7 +421,9 @@ def _summarize(
     )
 
 
-def _saved_fit(out: Path, previous: zarr.Group | None, request: dict[str, Any]) -> _Colors | None:
+def _saved_fit(
+    out: Location, previous: zarr.Group | None, request: dict[str, Any]
+) -> _Colors | None:
     """What an interrupted job saved before writing: centers, palette, counts, attributes.
 
     None when there is nothing to resume (no store, or one stopped before its palette was

@@ -163,16 +163,18 @@ def connect(
                 "the TLS options are for a remote scheduler: give --scheduler tls://HOST:PORT "
                 f"(or set {ENV_ADDRESS})"
             )
-        with _local_client(workers, threads_per_worker, memory_limit) as client:
-            yield client
-        return
-    sizing = {
-        "--workers": workers,
-        "--threads-per-worker": threads_per_worker,
-        "--memory-limit": memory_limit,
-    }
-    _refuse_local_sizing(sizing, scheduler, address)
-    security = _security(address, tls_ca_file, tls_cert, tls_key)
+        chosen = _local_client(workers, threads_per_worker, memory_limit)
+    else:
+        _refuse_local_sizing(scheduler, address, workers, threads_per_worker, memory_limit)
+        security = _security(address, tls_ca_file, tls_cert, tls_key)
+        chosen = _scheduler_client(address, security, timeout)
+    with chosen as client:
+        yield client
+
+
+@contextmanager
+def _scheduler_client(address: str, security: Security | None, timeout: float) -> Iterator[Client]:
+    """A client of the scheduler at ``address`` once it has a worker, closed at the end."""
     client = _remote_client(address, security, timeout)
     try:
         _wait_for_workers(client, address, timeout)
@@ -207,7 +209,19 @@ def _local_client(
         yield client
 
 
-def _refuse_local_sizing(sizing: dict[str, Any], scheduler: str | None, address: str) -> None:
+def _refuse_local_sizing(
+    scheduler: str | None,
+    address: str,
+    workers: int | None,
+    threads_per_worker: int | None,
+    memory_limit: str | None,
+) -> None:
+    """Refuse the options that size a local cluster when the work goes to a scheduler."""
+    sizing = {
+        "--workers": workers,
+        "--threads-per-worker": threads_per_worker,
+        "--memory-limit": memory_limit,
+    }
     local_only = [name for name, value in sizing.items() if value is not None]
     if local_only:
         source = "--scheduler" if scheduler else f"${ENV_ADDRESS}"

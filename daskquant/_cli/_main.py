@@ -72,8 +72,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     _configure_logging(args.debug)
     from daskquant._errors import DaskQuantError, InvalidParameterError
 
-    # The library names its parameters (overwrite=True); here they are flags (--overwrite).
-    flags = flag_names(parser, args.command)
+    # The library names its parameters (overwrite=True); here they are flags (--overwrite):
+    # the command's own, else those of quantize (which finishes a store: --resume).
+    flags = {**flag_names(parser, "quantize"), **flag_names(parser, args.command)}
     try:
         with warnings.catch_warnings():
             if args.quiet:
@@ -84,7 +85,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt as exc:
         if args.debug:
             raise
-        return _fail(str(exc) or "interrupted", 130)
+        return _fail(with_flags(str(exc), flags) or "interrupted", 130)
     except InvalidParameterError as exc:
         if args.debug:
             raise

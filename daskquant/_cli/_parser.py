@@ -18,6 +18,7 @@ from daskquant._api._options import (
     option_help,
     option_type,
 )
+from daskquant._io._chunks import parse_chunks
 
 __all__ = ["build_parser", "flag_names", "with_flags"]
 
@@ -33,15 +34,11 @@ _NOT_FLAGS = ("on_iteration",)  # a callback: the command line passes its progre
 
 
 def _chunks(text: str) -> int | tuple[int, ...]:
+    """``--chunks`` as the library reads the CLI's text (its message for a usage error)."""
     try:
-        sizes = tuple(int(part) for part in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected a size in pixels or sizes per axis (1024 or 1024,2048), got {text!r}"
-        ) from None
-    if any(s < 1 for s in sizes):
-        raise argparse.ArgumentTypeError(f"chunk sizes must be positive, got {text!r}")
-    return sizes[0] if len(sizes) == 1 else sizes
+        return parse_chunks(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 # How an option's values are read, by its type (bool: a switch; bool | None: --x/--no-x).
@@ -220,6 +217,4 @@ def with_flags(message: str, flags: dict[str, str]) -> str:
         plain = value.strip("'\"").strip("()[]").replace(", ", ",")
         return f"{flags[name]} {plain}"
 
-    said = _SETTING.sub(flag, message)
-    # Messages that still give the flag beside the parameter ("overwrite=True (--overwrite)").
-    return re.sub(r"(--[a-z][a-z-]*) \(\1\)", r"\1", said)
+    return _SETTING.sub(flag, message)

@@ -23,6 +23,7 @@ function                   turns
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 
@@ -139,12 +140,8 @@ def spatial_chunks(chunks: Chunks) -> tuple[int, int] | None:
     """
     if chunks is None:
         return None
-    sizes = (chunks, chunks) if isinstance(chunks, (int, np.integer)) else tuple(chunks)
-    if (
-        len(sizes) != 2
-        or any(isinstance(s, bool) or not isinstance(s, (int, np.integer)) for s in sizes)
-        or min(sizes) < 1
-    ):
+    sizes = (chunks, chunks) if _is_int(chunks) else _sizes(chunks)
+    if len(sizes) != 2 or not all(_is_size(s) for s in sizes):
         raise InvalidParameterError(
             f"chunks={chunks!r}: give one positive size in pixels, or (rows, columns)"
         )
@@ -187,14 +184,34 @@ def array_chunks(chunks: tuple[int, ...] | int, ndim: int) -> tuple[int, ...]:
     >>> array_chunks(256, 3), array_chunks((64, 128), 4), array_chunks((2, 64, 128, 3), 4)
     ((256, 256, -1), (1, 64, 128, -1), (2, 64, 128, -1))
     """
-    spatial = (chunks,) * 2 if isinstance(chunks, int) else tuple(chunks)
+    spatial = (chunks,) * 2 if _is_int(chunks) else _sizes(chunks)
     if len(spatial) == ndim:
         spatial = spatial[:-1]
     if len(spatial) == 2 and ndim == 4:
         spatial = (1, *spatial)
-    if len(spatial) != ndim - 1 or any(int(s) < 1 for s in spatial):
+    if len(spatial) != ndim - 1 or not all(_is_size(s) for s in spatial):
         raise InvalidParameterError(
             f"chunks={chunks!r}: give one positive size, or one per spatial axis "
             f"({ndim - 1} values for this image)"
         )
     return (*(int(s) for s in spatial), -1)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
+def _is_size(value: Any) -> bool:
+    """A chunk size: a positive integer (not a bool, a float or a string)."""
+    return _is_int(value) and value >= 1
+
+
+def _sizes(chunks: Any) -> tuple[Any, ...]:
+    """``chunks`` as a tuple of what should be sizes; a lone value (``1.5``, ``"big"``)
+    is one, so that it is refused as a size, not as a type error."""
+    if isinstance(chunks, str):
+        return (chunks,)
+    try:
+        return tuple(chunks)
+    except TypeError:
+        return (chunks,)

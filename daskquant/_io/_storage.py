@@ -3,10 +3,11 @@
 Every other module asks a :class:`Location` (made by :func:`location`, as zarr's
 ``make_store`` makes a store from a ``StoreLike``) whether something exists, is a Zarr
 node, which version of a file it is, what a folder or a Zarr store holds, and for its bytes
-or a Zarr store; none of them calls ``Path.exists``, ``stat``, ``shutil.rmtree`` or
-``os.access`` itself. Local paths only for now: a location for URLs (``s3://``, ...) is a
-second kind of location, chosen in :func:`location` by the URL's scheme (``_KINDS``), with
-the same methods; no caller changes.
+or a Zarr store; a location also creates, replaces and removes files and stores. None of
+the others calls ``Path.exists``, ``stat``, ``shutil.rmtree`` or ``os.access`` itself.
+Local paths only for now: a location for URLs (``s3://``, ...) is a second kind of
+location, chosen in :func:`location` by the URL's scheme (``_KINDS``), with the same
+methods; no caller changes.
 
 Zarr stores answer for their keys through :func:`store_keys` and :func:`delete_keys`, which
 work on any Zarr store, so the chunks a resumed job still has to write are found by listing
@@ -137,9 +138,15 @@ class Location:
         """The file's text, newlines as ``\\n`` (universal newlines)."""
         return self.path.read_text(encoding=encoding)
 
-    def remove(self) -> None:
-        """Delete a whole store (a folder and everything in it)."""
-        shutil.rmtree(self.path)
+    def create(self) -> BinaryIO:
+        """A new file (an existing one is emptied), for writing its bytes."""
+        return self.path.open("wb")
+
+    def remove(self, *, ignore_errors: bool = False) -> None:
+        """Delete a whole store (a folder and everything in it). With ``ignore_errors``,
+        what cannot be deleted (or is not there) is left without an error: clearing up
+        after a failure must not hide the failure."""
+        shutil.rmtree(self.path, ignore_errors=ignore_errors)
 
     def writable_folder(self) -> tuple[Location, bool, bool]:
         """The nearest folder above this location that exists, whether it is a folder, and

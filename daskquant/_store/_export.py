@@ -67,7 +67,8 @@ def export(
     PosixPath('scan.png')
     """
     path = Path(path)
-    suffix = path.suffix.lower()
+    target = location(path)
+    suffix = target.suffix.lower()
     if suffix not in _WRITERS:
         raise InvalidParameterError(
             f"{path}: export writes .png (indexed) or .tif/.tiff (colormap) files; "
@@ -79,7 +80,6 @@ def export(
             f"{path}: a PNG palette holds at most {PNG_MAX_COLORS} colors and {store} has "
             f"{len(colors)}; export to .tif instead"
         )
-    target = location(path)
     if target.exists() and not overwrite:
         raise StoreError(f"{path} already exists; pass overwrite=True to replace it")
     _write_whole(target, lambda tmp: _WRITERS[suffix](tmp, labels, colors))
@@ -102,12 +102,12 @@ def _labels_and_colors(
     return labels, rgb8_palette(palette, palette.dtype)
 
 
-def _write_whole(target: Location, write: Callable[[Path], None]) -> None:
+def _write_whole(target: Location, write: Callable[[Location], None]) -> None:
     """Run ``write`` on a temporary file next to ``target``, then rename it into place: a
     reader sees no file or the whole one, never a part."""
     tmp = target.sibling(f".{target.name}.{os.getpid()}.tmp")
     try:
-        write(tmp.local())
+        write(tmp)
         tmp.replace(target)
     except OSError as exc:
         raise StoreError(f"{target}: cannot write the file ({exc.strerror or exc})") from exc
@@ -125,13 +125,13 @@ def _strip_rows(labels: zarr.Array) -> int:
     return max(1, int(labels.chunks[0]))
 
 
-def _write_png(path: Path, labels: zarr.Array, colors: NDArray[np.uint8]) -> None:
-    with open(path, "wb") as f:
+def _write_png(where: Location, labels: zarr.Array, colors: NDArray[np.uint8]) -> None:
+    with where.create() as f:
         shape = (int(labels.shape[0]), int(labels.shape[1]))
         write_indexed(f, shape, colors, _strips(labels, _strip_rows(labels)))
 
 
-def _write_tiff(path: Path, labels: zarr.Array, colors: NDArray[np.uint8]) -> None:
+def _write_tiff(where: Location, labels: zarr.Array, colors: NDArray[np.uint8]) -> None:
     import tifffile
 
     h, w = labels.shape
@@ -150,7 +150,7 @@ def _write_tiff(path: Path, labels: zarr.Array, colors: NDArray[np.uint8]) -> No
                     yield strip[y : y + tile, x : x + tile].astype(dtype, copy=False)
 
     tifffile.imwrite(
-        path,
+        where.local(),
         tiles(),
         shape=(h, w),
         dtype=dtype,
@@ -164,7 +164,7 @@ def _write_tiff(path: Path, labels: zarr.Array, colors: NDArray[np.uint8]) -> No
 
 
 # Writers by (lower-case) suffix.
-_WRITERS: dict[str, Callable[[Path, zarr.Array, NDArray[np.uint8]], None]] = {
+_WRITERS: dict[str, Callable[[Location, zarr.Array, NDArray[np.uint8]], None]] = {
     ".png": _write_png,
     ".tif": _write_tiff,
     ".tiff": _write_tiff,

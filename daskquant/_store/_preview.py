@@ -210,8 +210,9 @@ def swatch(colors: NDArray[np.uint8], counts: NDArray, width: int) -> NDArray[np
 
 def write_preview(path: str | Path, picture: NDArray[np.uint8]) -> Path:
     """Write an RGB picture as PNG (OpenCV writes BGR, so channels are swapped here)."""
-    path = Path(path)
-    location(path).make_parents()
+    where = location(path)
+    where.make_parents()
+    path = where.local()  # OpenCV writes local files only
     if not cv2.imwrite(str(path), cv2.cvtColor(picture, cv2.COLOR_RGB2BGR)):
         raise StoreError(
             f"{path}: cannot write the preview picture (check the folder and the "

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 from dask.base import tokenize
 
 from daskquant._errors import StoreError
+from daskquant._io._storage import StoreLike, location
 
 __all__ = ["check_request", "input_fingerprint", "palette_token", "path_print", "value_token"]
 
@@ -26,21 +26,17 @@ def input_fingerprint(sources: Sequence[str | None], image: Any) -> list[Any]:
     in-memory array."""
     if all(s is None for s in sources):
         return [value_token(image)]
-    return [path_print(Path(str(source))) for source in sources]
+    return [path_print(str(source)) for source in sources]
 
 
-def path_print(path: Path) -> list[Any]:
+def path_print(path: StoreLike) -> list[Any]:
     """A file by its path, size and modification time; a folder (a Zarr array) by its path,
     file count, total size and latest modification, so a rewritten chunk is noticed."""
-    if path.is_file():
-        stat = path.stat()
-        return [os.fspath(path.resolve()), stat.st_size, stat.st_mtime_ns]
-    files = size = latest = 0
-    for root, _, names in os.walk(path):
-        for name in names:
-            stat = os.stat(os.path.join(root, name))
-            files, size, latest = files + 1, size + stat.st_size, max(latest, stat.st_mtime_ns)
-    return [os.fspath(path.resolve()), files, size, latest]
+    where = location(path)
+    if where.is_file():
+        version = where.version()
+        return [where.resolved(), version.size, version.mtime_ns]
+    return [where.resolved(), *where.tree_version()]
 
 
 def value_token(value: Any) -> Any:
@@ -59,12 +55,12 @@ def value_token(value: Any) -> Any:
 def palette_token(palette: Any) -> Any:
     """A fixed palette in a request: a file or store by :func:`path_print` (so an edited
     file is noticed), a name (``"web216"``) or array by :func:`value_token`."""
-    if isinstance(palette, (str, os.PathLike)) and Path(palette).exists():
-        return path_print(Path(palette))
+    if isinstance(palette, (str, os.PathLike)) and location(palette).exists():
+        return path_print(palette)
     return value_token(palette)
 
 
-def check_request(store: str | Path, saved: dict[str, Any] | None, asked: dict[str, Any]) -> None:
+def check_request(store: StoreLike, saved: dict[str, Any] | None, asked: dict[str, Any]) -> None:
     """Refuse to resume ``store`` if it was made for another request than ``asked``."""
     if saved is None:
         raise StoreError(

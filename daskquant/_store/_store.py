@@ -104,7 +104,7 @@ def _check_replaceable(path: Location, *, overwrite: bool) -> None:
     if not overwrite:
         raise StoreError(
             f"{path} already exists; choose another output path or pass overwrite=True "
-            "(--overwrite) to replace it"
+            "to replace it"
         )
     if not (path.is_dir() and path.is_zarr()):
         raise StoreError(
@@ -306,8 +306,8 @@ def store_state(path: StoreLike) -> str:
         return f"{path} is complete"
     done, total = chunk_progress(group)
     return (
-        f"{path} is incomplete ({done} of {total} chunks written); rerun the same command "
-        "with --resume to finish it"
+        f"{path} is incomplete ({done} of {total} chunks written); rerun it with "
+        "resume=True to finish it"
     )
 
 
@@ -317,7 +317,7 @@ def open_finished(path: StoreLike) -> zarr.Group:
     if not is_complete(group):
         raise StoreError(
             f"{path}: the store is incomplete (its job was interrupted or failed); finish it "
-            "by running the same quantize again with resume=True (--resume)"
+            "by running the same quantize again with resume=True"
         )
     return group
 

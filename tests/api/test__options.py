@@ -135,6 +135,5 @@ def test_library_messages_get_flags_on_the_command_line():
     assert with_flags("fewer than n_colors=16; ask", flags) == "fewer than --colors 16; ask"
     assert with_flags("chunks=(0, 5): give", flags) == "--chunks 0,5: give"
     assert with_flags("level=3: a.tif has 1", flags) == "--level 3: a.tif has 1"
-    # A message that gives both keeps one; names that are no parameter stay.
-    assert with_flags("pass overwrite=True (--overwrite) now", flags) == "pass --overwrite now"
+    # Names that are no parameter stay, and so does a switch left off.
     assert with_flags("x=1 and ome=False", flags) == "x=1 and ome=False"

@@ -151,6 +151,58 @@ def test_argument_errors_exit_2(argv, capsys):
     assert "usage: daskquant" in err and "Traceback" not in err
 
 
+# --chunks text and the chunks= value it spells, for the library.
+_CHUNK_SPELLINGS = [
+    ("40", 40),
+    ("24,16", (24, 16)),
+    ("24,16,3", (24, 16, 3)),  # a trailing channel size, as arrays take it
+    ("0", 0),
+    ("-8", -8),
+    ("0,5", (0, 5)),
+    ("24,16,3,1", (24, 16, 3, 1)),
+    ("24,", (24,)),
+    ("", ()),
+    ("1.5", 1.5),
+    ("big", "big"),
+]
+
+
+@pytest.mark.parametrize(("text", "value"), _CHUNK_SPELLINGS)
+def test_chunks_mean_the_same_in_the_cli_and_the_library(text, value, tmp_path, on, capsys):
+    rgb = bundled_photo("coffee.png")[:48, :40].copy()
+    path = tmp_path / "small.png"
+    cv2.imwrite(str(path), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    code = main(
+        ["quantize", str(path), str(tmp_path / "cli.zarr"), "-k", "2", *on, "--chunks", text]
+    )
+    err = capsys.readouterr().err
+    library = {}
+    for name, call in {
+        "quantize (file)": lambda: dq.quantize(
+            path, tmp_path / "f.zarr", n_colors=2, chunks=value
+        ),
+        "quantize (array)": lambda: dq.quantize(
+            rgb, tmp_path / "a.zarr", n_colors=2, chunks=value
+        ),
+        "fit_palette": lambda: dq.fit_palette(rgb, 2, chunks=value),
+    }.items():
+        try:
+            call()
+            library[name] = "accepted"
+        except dq.InvalidParameterError:
+            library[name] = "refused"
+    if code == 0:
+        assert set(library.values()) == {"accepted"}, library
+        chunks = {
+            zarr.open_group(str(tmp_path / s), mode="r")["labels"].chunks
+            for s in ("cli.zarr", "f.zarr", "a.zarr")
+        }
+        assert len(chunks) == 1
+    else:
+        assert code == 2 and "chunk" in err and "Traceback" not in err, err
+        assert set(library.values()) == {"refused"}, library
+
+
 def test_help_and_version_exit_0(capsys):
     assert main(["--help"]) == 0
     assert "quantize" in capsys.readouterr().out
@@ -231,6 +283,11 @@ def test_info_says_when_a_store_is_unfinished(png, tmp_path, on, capsys):
     assert main(["info", str(out)]) == 0
     assert "complete  NO" in capsys.readouterr().out
     assert np.asarray(zarr.open_group(str(out))["labels"]).max() < 3
+    # The library says resume=True; export has no such flag, so the line names quantize's.
+    assert main(["export", str(out), str(tmp_path / "o.png")]) == 1
+    err = capsys.readouterr().err
+    assert "the store is incomplete" in err and err.rstrip().endswith("again with --resume")
+    assert "resume=True" not in err
 
 
 def test_info_on_a_missing_store_exits_1(tmp_path, capsys):

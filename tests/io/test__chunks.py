@@ -20,9 +20,7 @@ from daskquant._io._chunks import (
 @pytest.mark.parametrize("chunks", [64, (64, 32), np.int64(16)])
 @pytest.mark.parametrize("ndim", [3, 4])
 def test_a_spatial_size_means_the_same_for_arrays_and_files(chunks, ndim) -> None:
-    assert array_chunks(chunks if not isinstance(chunks, np.integer) else int(chunks), ndim) == (
-        full_chunks(spatial_chunks(chunks), ndim)  # type: ignore[arg-type]
-    )
+    assert array_chunks(chunks, ndim) == full_chunks(spatial_chunks(chunks), ndim)  # type: ignore[arg-type]
 
 
 def test_spatial_chunks() -> None:
@@ -39,6 +37,15 @@ def test_array_chunks_take_sizes_per_axis() -> None:
     assert array_chunks((2, 64, 32), 4) == (2, 64, 32, -1)
     with pytest.raises(InvalidParameterError, match=r"\(2 values for this image\)"):
         array_chunks((1, 2, 3, 4), 3)
+
+
+@pytest.mark.parametrize("bad", [0, True, (True, 4), (8.0, 4), 1.5, "big", "64", (8, None)])
+def test_what_is_not_a_size_is_refused_alike_for_arrays_and_files(bad) -> None:
+    # Refused as a parameter (not a TypeError), and never taken as a size (True is not 1).
+    with pytest.raises(InvalidParameterError, match="give one positive size"):
+        array_chunks(bad, 3)
+    with pytest.raises(InvalidParameterError, match="give one positive size"):
+        spatial_chunks(bad)
 
 
 def test_file_chunks_drop_a_channel_size() -> None:

@@ -78,6 +78,25 @@ def test_children_read_remove_and_glob(tmp_path: Path) -> None:
     assert not store.exists()
 
 
+def test_create_writes_a_new_file_or_empties_one(tmp_path: Path) -> None:
+    target = location(tmp_path / "out.png")
+    with target.create() as f:
+        f.write(b"0123456789")
+    with target.create() as f:
+        f.write(b"ab")
+    assert (tmp_path / "out.png").read_bytes() == b"ab"
+
+
+def test_remove_with_and_without_ignore_errors(tmp_path: Path) -> None:
+    store = tmp_path / "out.zarr"
+    zarr.open_group(str(store), mode="w").create_array("x", data=np.arange(4))
+    location(store).remove(ignore_errors=True)
+    assert not store.exists()
+    location(store).remove(ignore_errors=True)  # gone already: no error
+    with pytest.raises(FileNotFoundError):
+        location(store).remove()
+
+
 def test_writable_folder(tmp_path: Path) -> None:
     parent, is_dir, writable = location(tmp_path / "new" / "deeper" / "out.zarr").writable_folder()
     assert (parent.local(), is_dir, writable) == (tmp_path, True, True)

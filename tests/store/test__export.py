@@ -86,8 +86,9 @@ def test_incomplete_store_is_refused(store, tmp_path):
     broken = tmp_path / "broken.zarr"
     shutil.copytree(out, broken)
     zarr.open_group(str(broken), mode="r+").attrs["complete"] = False
-    with pytest.raises(dq.StoreError, match="broken.zarr: the store is incomplete"):
+    with pytest.raises(dq.StoreError, match="broken.zarr: the store is incomplete") as caught:
         dq.export(broken, tmp_path / "x.png")
+    assert str(caught.value).endswith("with resume=True")  # a parameter, not a flag
     with pytest.raises(dq.StoreError, match="incomplete"):
         dq.preview(broken, tmp_path / "x.png")
     assert not (tmp_path / "x.png").exists()
