@@ -2,7 +2,8 @@
 
 A ``ZarrTiffStore`` holds an open file and a lock, so it cannot be pickled. The
 dask array built here carries only the file's path, level and identity; each worker process
-opens the file once (cached) the first time one of its tasks reads a region. Dask chunks
+opens the file once (cached) the first time one of its tasks reads a region, and closes it
+when the cache evicts it. Dask chunks
 are whole multiples of the file's tiles (or strips), so no tile is decoded twice.
 
 Samples are read by what the tags say they are (:mod:`._photometric`): gray, palette,
@@ -15,10 +16,10 @@ from __future__ import annotations
 
 import os
 import threading
+from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from functools import lru_cache
 from typing import Any
 
 import dask
@@ -206,7 +207,8 @@ class _TiffRegion:
 
     def __getitem__(self, key: Any) -> NDArray:
         try:
-            return np.asarray(_zarr_level(self.path, self.level, self.identity)[key])
+            with _HANDLES.level(self.path, self.level, self.identity) as z:
+                return np.asarray(z[key])
         except InputError:
             raise
         except Exception as exc:
@@ -222,18 +224,79 @@ class _TiffRegion:
         return (_TiffRegion, (self.path, self.level, self.shape, self.dtype, self.identity))
 
 
-_open_lock = threading.Lock()
+@dataclass
+class _Open:
+    """One TIFF level opened in this process, and how many reads use it now."""
+
+    tiff: Any  # tifffile.TiffFile
+    store: Any  # its ZarrTiffStore
+    array: Any  # zarr.Array
+    users: int = 0
+    evicted: bool = False
+
+    def close(self) -> None:
+        self.store.close()
+        self.tiff.close()
 
 
-@lru_cache(maxsize=8)
-def _zarr_level(path: str, level: int, identity: tuple[int, int, int]) -> Any:
-    """The Zarr array of one TIFF level, opened once per process (and per file version)."""
+class _Handles:
+    """The TIFF levels open in this process: at most ``size``, the least recently used
+    closed when evicted (once no read uses it), and older versions of a file closed when a
+    newer one is opened. Safe for the threads of a worker."""
+
+    def __init__(self, size: int = 8) -> None:
+        self.size = size
+        self._open: OrderedDict[tuple[str, int, tuple[int, int, int]], _Open] = OrderedDict()
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def level(self, path: str, level: int, identity: tuple[int, int, int]) -> Iterator[Any]:
+        """The Zarr array of one level of ``path`` in the version ``identity``."""
+        key = (path, level, identity)
+        with self._lock:
+            entry = self._open.get(key)
+            if entry is None:
+                entry = self._open[key] = _open_level(path, level, identity)
+                for k in [k for k in self._open if k[:2] == key[:2] and k != key]:
+                    self._evict(self._open.pop(k))  # an older version of the file
+            self._open.move_to_end(key)
+            while len(self._open) > self.size:
+                self._evict(self._open.popitem(last=False)[1])
+            entry.users += 1
+        try:
+            yield entry.array
+        finally:
+            with self._lock:
+                entry.users -= 1
+                if entry.evicted and entry.users == 0:
+                    entry.close()
+
+    def _evict(self, entry: _Open) -> None:
+        entry.evicted = True
+        if entry.users == 0:
+            entry.close()
+
+    def clear(self) -> None:
+        """Close every level no read uses (the others close when their reads end)."""
+        with self._lock:
+            while self._open:
+                self._evict(self._open.popitem()[1])
+
+
+_HANDLES = _Handles()
+
+
+def _open_level(path: str, level: int, identity: tuple[int, int, int]) -> _Open:
+    """Open one TIFF level, if the file is still the version the graph was built for."""
     import tifffile
     import zarr
 
     if _identity(location(path)) != identity:
         raise InputError(f"{path}: the file changed while it was being read; run again")
-    with _open_lock:
-        tf = tifffile.TiffFile(path)
+    tf = tifffile.TiffFile(path)
+    try:
         store = tf.series[0].aszarr(level=level, maxworkers=_DECODE_THREADS)
-        return zarr.open_array(store, mode="r")
+        return _Open(tf, store, zarr.open_array(store, mode="r"))
+    except BaseException:
+        tf.close()
+        raise
