@@ -12,7 +12,6 @@ one-line error that follows the file name.
 
 from __future__ import annotations
 
-import io
 import struct
 import zlib
 from collections.abc import Callable
@@ -23,7 +22,7 @@ import cv2
 import numpy as np
 import tifffile
 from numpy.typing import NDArray
-from PIL import Image, ImageCms
+from PIL import Image, ImageCms, ImageOps
 
 H, W = 16, 24
 
@@ -475,14 +474,384 @@ TIFF: dict[str, Callable[[Path], Case]] = {
     "tiff-truncated": truncated_tiff,
 }
 
-CASES: dict[str, Callable[[Path], Case]] = {**TIFF}
+# -- PNG ------------------------------------------------------------------------------------
+
+
+def _png_chunk(kind: bytes, body: bytes) -> bytes:
+    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+
+def _png_bytes(rows: NDArray, depth: int, color: int, extra: bytes = b"") -> bytes:
+    """A PNG written byte by byte: ``rows`` (H, bytes per row) already packed."""
+    h, w = H, W
+    ihdr = struct.pack(">IIBBBBB", w, h, depth, color, 0, 0, 0)
+    raw = b"".join(b"\0" + bytes(r) for r in rows)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + _png_chunk(b"IHDR", ihdr)
+        + extra
+        + _png_chunk(b"IDAT", zlib.compress(raw))
+        + _png_chunk(b"IEND", b"")
+    )
+
+
+def png_palette(bits: int, *, transparent: bool = False) -> Callable[[Path], Case]:
+    def make(folder: Path) -> Case:
+        rng = _rng(f"png-palette{bits}{transparent}")
+        index = rng.integers(0, 1 << bits, (H, W), dtype=np.uint8)
+        im = Image.fromarray(index, "P")
+        im.putpalette(rng.integers(0, 256, 3 << bits).tolist())
+        path = folder / f"palette{bits}{'-trns' if transparent else ''}.png"
+        im.save(path, bits=bits, **({"transparency": 0} if transparent else {}))
+        return Case(path, _pillow(path, "RGBA" if transparent else "RGB"), reference="Pillow")
+
+    return make
+
+
+def png_gray(bits: int) -> Callable[[Path], Case]:
+    def make(folder: Path) -> Case:
+        levels = _rng(f"png-gray{bits}").integers(0, 1 << bits, (H, W))
+        path = folder / f"gray{bits}.png"
+        Image.fromarray((levels * (255 // ((1 << bits) - 1))).astype(np.uint8), "L").save(
+            path, bits=bits
+        )
+        return Case(path, _pillow(path, "L"), reference="Pillow")
+
+    return make
+
+
+def png_gray_alpha(depth: int) -> Callable[[Path], Case]:
+    """Gray + alpha, 8 or 16 bits: two channels, as the file has them."""
+
+    def make(folder: Path) -> Case:
+        dtype = np.dtype(">u2") if depth == 16 else np.dtype(np.uint8)
+        la = _rng(f"la{depth}").integers(0, 1 << depth, (H, W, 2)).astype(dtype)
+        path = folder / f"gray-alpha{depth}.png"
+        path.write_bytes(_png_bytes(la.reshape(H, -1).view(np.uint8), depth, 4))
+        if depth == 8:
+            return Case(path, _pillow(path, "LA"), reference="Pillow")
+        return Case(path, la.astype(np.uint16), reference="the samples written")
+
+    return make
+
+
+def png_gray_key(folder: Path) -> Case:
+    """Gray with a tRNS color key: pixels of that gray are transparent."""
+    gray = _rng("key").integers(0, 8, (H, W)).astype(np.uint8) * 30
+    path = folder / "gray-key.png"
+    path.write_bytes(_png_bytes(gray, 8, 0, _png_chunk(b"tRNS", struct.pack(">H", 60))))
+    with Image.open(path) as im:
+        assert im.info["transparency"] == 60
+        expected = np.asarray(im.convert("LA"))
+    return Case(path, expected, reference="Pillow")
+
+
+def png_rgb16(alpha: bool) -> Callable[[Path], Case]:
+    def make(folder: Path) -> Case:
+        rgb16 = _rng(f"rgb16{alpha}").integers(
+            0, 65536, (H, W, 4 if alpha else 3), dtype=np.uint16
+        )
+        path = folder / f"rgb{'a' if alpha else ''}16.png"
+        code = cv2.COLOR_RGBA2BGRA if alpha else cv2.COLOR_RGB2BGR
+        assert cv2.imwrite(str(path), cv2.cvtColor(rgb16, code))
+        return Case(path, rgb16, reference="the pixels written (Pillow reads 8 bits only)")
+
+    return make
+
+
+def truncated(suffix: str, refused: str) -> Callable[[Path], Case]:
+    def make(folder: Path) -> Case:
+        path = folder / f"truncated{suffix}"
+        if suffix == ".bmp":
+            Image.fromarray(_smooth(3)).save(path)
+        else:
+            assert cv2.imwrite(str(path), cv2.cvtColor(_smooth(3), cv2.COLOR_RGB2BGR))
+        data = path.read_bytes()
+        path.write_bytes(data[: len(data) * 2 // 3])
+        return Case(path, refused=refused)
+
+    return make
+
+
+PNG: dict[str, Callable[[Path], Case]] = {
+    **{f"png-palette-{b}bit": png_palette(b) for b in (1, 2, 4, 8)},
+    **{f"png-palette-{b}bit-transparent": png_palette(b, transparent=True) for b in (1, 4, 8)},
+    **{f"png-gray-{b}bit": png_gray(b) for b in (1, 2, 4)},
+    "png-gray-alpha-8bit": png_gray_alpha(8),
+    "png-gray-alpha-16bit": png_gray_alpha(16),
+    "png-gray-color-key": png_gray_key,
+    "png-rgb-16bit": png_rgb16(False),
+    "png-rgba-16bit": png_rgb16(True),
+    "png-truncated": truncated(".png", "truncated PNG file"),
+}
+
+
+# -- JPEG -----------------------------------------------------------------------------------
+
+
+def _cmyk_jpeg_expected(path: Path) -> NDArray:
+    """Pillow's CMYK decode (it undoes Adobe's inversion), then the documented formula."""
+    with Image.open(path) as im:
+        assert im.mode == "CMYK"
+        im = ImageOps.exif_transpose(im)
+        return cmyk_formula(np.asarray(im), 255).astype(np.uint8)
+
+
+def jpeg_cmyk(folder: Path) -> Case:
+    """A CMYK JPEG as Photoshop writes them (Adobe marker, inverted), by Pillow."""
+    path = folder / "cmyk.jpg"
+    Image.fromarray(_smooth(4), "CMYK").save(path, quality=95)
+    assert b"Adobe" in path.read_bytes()
+    return Case(path, _cmyk_jpeg_expected(path), reference="Pillow + (255 - C)(255 - K) / 255")
+
+
+def jpeg_ycck(folder: Path) -> Case:
+    """YCCK (Adobe transform 2), by imagecodecs; Adobe stores the inks inverted."""
+    import imagecodecs
+
+    path = folder / "ycck.jpg"
+    path.write_bytes(
+        imagecodecs.jpeg8_encode(
+            255 - _smooth(4), level=95, colorspace="CMYK", outcolorspace="YCCK"
+        )
+    )
+    return Case(path, _cmyk_jpeg_expected(path), reference="Pillow + (255 - C)(255 - K) / 255")
+
+
+def jpeg_cmyk_rotated(folder: Path) -> Case:
+    """A CMYK JPEG with EXIF orientation 6 (rotate 90 degrees clockwise to view)."""
+    path = folder / "cmyk-rotated.jpg"
+    im = Image.fromarray(_smooth(4), "CMYK")
+    exif = im.getexif()
+    exif[0x0112] = 6
+    im.save(path, quality=95, exif=exif.tobytes())
+    expected = _cmyk_jpeg_expected(path)
+    assert expected.shape[:2] == (W, H)
+    return Case(path, expected, reference="Pillow, EXIF transposed + the CMYK formula")
+
+
+def jpeg_stray_bytes(folder: Path) -> Case:
+    """Bytes that are not a marker between two segments (libjpeg skips them, warning
+    "extraneous bytes before marker"): the image is whole."""
+    _, encoded = cv2.imencode(".jpg", cv2.cvtColor(_smooth(3), cv2.COLOR_RGB2BGR))
+    data = encoded.tobytes()
+    expected = cv2.cvtColor(cv2.imdecode(encoded, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+    pos = 2 + 2 + int.from_bytes(data[4:6], "big")  # after SOI and APP0
+    path = folder / "stray-bytes.jpg"
+    path.write_bytes(data[:pos] + b"\x00\x12\x34" + data[pos:])
+    with Image.open(path) as im:  # Pillow decodes it whole too
+        np.testing.assert_array_equal(np.asarray(im), expected)
+    return Case(path, expected, reference="OpenCV and Pillow, the file without the bytes")
+
+
+def jpeg_gray(folder: Path) -> Case:
+    path = folder / "gray.jpg"
+    assert cv2.imwrite(str(path), _smooth(1)[..., 0])
+    return Case(path, _pillow(path, "L"), reference="Pillow")
+
+
+def jpeg_no_end(folder: Path) -> Case:
+    """Every byte but the end marker: neither OpenCV nor Pillow decode the whole image."""
+    path = folder / "no-end.jpg"
+    assert cv2.imwrite(str(path), cv2.cvtColor(_smooth(3), cv2.COLOR_RGB2BGR))
+    path.write_bytes(path.read_bytes()[:-2])
+    return Case(path, refused="truncated or corrupt JPEG file")
+
+
+JPEG: dict[str, Callable[[Path], Case]] = {
+    "jpeg-cmyk-adobe": jpeg_cmyk,
+    "jpeg-ycck-adobe": jpeg_ycck,
+    "jpeg-cmyk-exif-rotated": jpeg_cmyk_rotated,
+    "jpeg-stray-bytes-between-segments": jpeg_stray_bytes,
+    "jpeg-gray": jpeg_gray,
+    "jpeg-without-end-marker": jpeg_no_end,
+    "jpeg-truncated": truncated(".jpg", "truncated or corrupt JPEG file"),
+}
+
+
+# -- BMP (byte by byte: no library writes these variants) ----------------------------------
+
+
+def _bmp(header: bytes, palette: bytes, rows: list[bytes], masks: bytes = b"") -> bytes:
+    """A BMP file: file header, DIB header (+ masks), palette, rows bottom-up padded to 4."""
+    pixels = b"".join(r + b"\0" * (-len(r) % 4) for r in reversed(rows))
+    offset = 14 + len(header) + len(masks) + len(palette)
+    file_header = b"BM" + struct.pack("<IHHI", offset + len(pixels), 0, 0, offset)
+    return file_header + header + masks + palette + pixels
+
+
+def _info_header(bits: int, compression: int, colors: int = 0, size: int = 40) -> bytes:
+    head = struct.pack("<IiiHHIIiiII", size, W, H, 1, bits, compression, 0, 2835, 2835, colors, 0)
+    return head + b"\0" * (size - 40)
+
+
+def _packed(index: NDArray, bits: int) -> list[bytes]:
+    per = 8 // bits
+    rows = []
+    for row in index:
+        padded = np.concatenate([row, np.zeros(-len(row) % per, np.uint8)]).reshape(-1, per)
+        shifts = 8 - bits * (np.arange(per) + 1)
+        rows.append((padded.astype(np.uint16) << shifts).sum(1).astype(np.uint8).tobytes())
+    return rows
+
+
+def bmp_os2(bits: int) -> Callable[[Path], Case]:
+    """OS/2 1.x BMPs: a 12-byte header and 3-byte palette entries (OpenCV reads them gray)."""
+
+    def make(folder: Path) -> Case:
+        rng = _rng(f"os2-{bits}")
+        index = rng.integers(0, 1 << bits, (H, W), dtype=np.uint8)
+        colors = rng.integers(0, 256, (1 << bits, 3), dtype=np.uint8)
+        header = struct.pack("<IHHHH", 12, W, H, 1, bits)
+        rows = [bytes(r) for r in index] if bits == 8 else _packed(index, bits)
+        path = folder / f"os2-palette{bits}.bmp"
+        path.write_bytes(_bmp(header, colors[:, ::-1].tobytes(), rows))
+        return Case(path, colors[index], reference="the colors written")
+
+    return make
+
+
+def _fields(rgb: NDArray, masks: tuple[int, ...], alpha: NDArray | None = None) -> list[bytes]:
+    def place(v: NDArray, mask: int) -> NDArray:
+        return v.astype(np.uint32) << ((mask & -mask).bit_length() - 1)
+
+    px = place(rgb[..., 0], masks[0]) | place(rgb[..., 1], masks[1]) | place(rgb[..., 2], masks[2])
+    if alpha is not None:
+        px |= place(alpha, masks[3])
+    return [r.astype("<u4").tobytes() for r in px]
+
+
+def bmp_bitfields32(folder: Path) -> Case:
+    """32-bit BI_BITFIELDS, masks after a BITMAPINFOHEADER (OpenCV loses a channel)."""
+    rgb8 = _rng("bf32").integers(0, 256, (H, W, 3), dtype=np.uint8)
+    masks = (0xFF0000, 0xFF00, 0xFF)
+    path = folder / "bitfields32.bmp"
+    path.write_bytes(
+        _bmp(_info_header(32, 3), b"", _fields(rgb8, masks), struct.pack("<III", *masks))
+    )
+    return Case(path, rgb8, reference="the pixels written")
+
+
+def bmp_v5_alpha(folder: Path) -> Case:
+    """A BITMAPV5HEADER with an alpha mask: RGBA."""
+    rng = _rng("v5")
+    rgb8 = rng.integers(0, 256, (H, W, 3), dtype=np.uint8)
+    alpha = rng.integers(1, 256, (H, W), dtype=np.uint8)
+    masks = (0xFF0000, 0xFF00, 0xFF, 0xFF000000)
+    head = struct.pack("<IiiHHIIiiII", 124, W, H, 1, 32, 3, 0, 2835, 2835, 0, 0)
+    head += (
+        struct.pack("<IIII", *masks)
+        + b"BGRs"
+        + b"\0" * 36
+        + b"\0" * 12
+        + struct.pack("<I", 4)
+        + b"\0" * 12
+    )
+    path = folder / "v5-alpha.bmp"
+    path.write_bytes(_bmp(head, b"", _fields(rgb8, masks, alpha)))
+    return Case(path, np.dstack([rgb8, alpha]), reference="the pixels written")
+
+
+def bmp_rgb565(folder: Path) -> Case:
+    """16-bit 5-6-5 bitfields: each level scaled to 8 bits as Pillow does."""
+    rng = _rng("565")
+    r, g, b = (rng.integers(0, 1 << n, (H, W)) for n in (5, 6, 5))
+    px = (r << 11 | g << 5 | b).astype("<u2")
+    masks = struct.pack("<III", 0xF800, 0x07E0, 0x001F)
+    path = folder / "rgb565.bmp"
+    path.write_bytes(_bmp(_info_header(16, 3), b"", [row.tobytes() for row in px], masks))
+    return Case(path, _pillow(path, "RGB"), reference="Pillow")
+
+
+def bmp_unused_fourth_byte(folder: Path) -> Case:
+    """32-bit BI_RGB: the 4th byte is unused (here 0): not alpha, or every pixel would be
+    transparent."""
+    rgb8 = _rng("bgrx").integers(0, 256, (H, W, 3), dtype=np.uint8)
+    bgrx = np.dstack([rgb8[..., ::-1], np.zeros((H, W), np.uint8)])
+    path = folder / "bgrx32.bmp"
+    path.write_bytes(_bmp(_info_header(32, 0), b"", [row.tobytes() for row in bgrx]))
+    return Case(path, rgb8, reference="the pixels written")
+
+
+def bmp_gray_palette(folder: Path) -> Case:
+    """An 8-bit BMP whose palette is gray ramps: read as gray, as Pillow does."""
+    index = _rng("graybmp").integers(0, 256, (H, W), dtype=np.uint8)
+    ramp = np.repeat(np.arange(256, dtype=np.uint8)[:, None], 4, 1)
+    ramp[:, 3] = 0
+    path = folder / "gray-palette.bmp"
+    path.write_bytes(_bmp(_info_header(8, 0, 256), ramp.tobytes(), [bytes(r) for r in index]))
+    return Case(path, index, reference="the gray levels written")
+
+
+def bmp_odd_layout(folder: Path) -> Case:
+    """Masks in an order Pillow does not decode (R in the low byte): refused by name."""
+    rgb8 = _rng("odd").integers(0, 256, (H, W, 3), dtype=np.uint8)
+    masks = (0xFF, 0xFF00, 0xFF0000)
+    path = folder / "odd-bitfields.bmp"
+    path.write_bytes(
+        _bmp(_info_header(32, 3), b"", _fields(rgb8, masks), struct.pack("<III", *masks))
+    )
+    return Case(
+        path, refused="Pillow cannot read this BMP file (Unsupported BMP bitfields layout)"
+    )
+
+
+BMP: dict[str, Callable[[Path], Case]] = {
+    **{f"bmp-os2-palette-{b}bit": bmp_os2(b) for b in (1, 4, 8)},
+    "bmp-bitfields-32bit": bmp_bitfields32,
+    "bmp-v5-alpha": bmp_v5_alpha,
+    "bmp-bitfields-565": bmp_rgb565,
+    "bmp-32bit-unused-byte": bmp_unused_fourth_byte,
+    "bmp-gray-palette": bmp_gray_palette,
+    "bmp-refused-bitfields-layout": bmp_odd_layout,
+    "bmp-truncated": truncated(".bmp", "truncated or corrupt BMP file (Pillow: image file is"),
+}
+
+
+# -- WebP, and the pixel limit ---------------------------------------------------------------
+
+
+def webp(lossless: bool, alpha: bool) -> Callable[[Path], Case]:
+    def make(folder: Path) -> Case:
+        pixels = _smooth(4 if alpha else 3)
+        path = folder / f"{'lossless' if lossless else 'lossy'}{'-alpha' if alpha else ''}.webp"
+        Image.fromarray(pixels).save(path, lossless=lossless, quality=80, exact=True)
+        expected = pixels if lossless else _pillow(path)
+        return Case(path, expected, reference="the pixels written" if lossless else "Pillow")
+
+    return make
+
+
+def over_the_limit(suffix: str) -> Callable[[Path], Case]:
+    """A header that claims 40000 x 40000 pixels (1.6 gigapixels), in a few bytes."""
+
+    def make(folder: Path) -> Case:
+        path = folder / f"huge{suffix}"
+        if suffix == ".png":
+            ihdr = struct.pack(">IIBBBBB", 40000, 40000, 8, 0, 0, 0, 0)
+            idat = zlib.compress(b"\0" * 100)
+            data = b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", ihdr) + _png_chunk(b"IDAT", idat)
+            path.write_bytes(data + _png_chunk(b"IEND", b""))
+        else:
+            head = struct.pack("<IiiHHIIiiII", 40, 40000, 40000, 1, 24, 0, 0, 2835, 2835, 0, 0)
+            path.write_bytes(b"BM" + struct.pack("<IHHI", 64, 0, 0, 54) + head + b"\0" * 10)
+        return Case(path, refused="40000 x 40000 pixels, over the limit of 1,073,741,824")
+
+    return make
+
+
+OTHER: dict[str, Callable[[Path], Case]] = {
+    "webp-lossy": webp(False, False),
+    "webp-lossless-alpha": webp(True, True),
+    "limit-png": over_the_limit(".png"),
+    "limit-bmp": over_the_limit(".bmp"),
+}
+
+DECODED = {**PNG, **JPEG, **BMP, **OTHER}
+CASES: dict[str, Callable[[Path], Case]] = {**TIFF, **DECODED}
 
 
 def build(name: str, folder: Path) -> Case:
     """Write case ``name`` into ``folder``."""
     folder.mkdir(parents=True, exist_ok=True)
     return CASES[name](folder)
-
-
-__all__ = ["CASES", "Case", "build", "cmyk_formula"]
-_ = io  # PNG, JPEG and BMP cases below use in-memory buffers
