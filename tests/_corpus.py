@@ -466,7 +466,7 @@ TIFF: dict[str, Callable[[Path], Case]] = {
         "separated-2-inks", "SEPARATED TIFF image with 2 inks (InkSet 2) is not supported"
     ),
     "tiff-refused-ycbcr-subsampled": refused_tiff(
-        "ycbcr-subsampled", "YCbCr TIFF image with 2x2 chroma subsampling and no JPEG"
+        "ycbcr-subsampled", "YCbCr TIFF image with 2x2 chroma subsampling in NONE (not JPEG)"
     ),
     "tiff-refused-miniswhite-float": refused_tiff(
         "miniswhite-float", "MINISWHITE TIFF image with float32 samples is not supported"

@@ -68,9 +68,9 @@ def _over_limit(path: Location, width: int | None = None, height: int | None = N
     limit = pixel_limit()
     if width is not None and height is not None and width * height <= limit:
         return
-    size = "" if width is None or height is None else f"is {width} x {height} pixels, "
+    size = "" if width is None or height is None else f" {width} x {height} pixels,"
     raise InputError(
-        f"{path}: the image {size}over the limit of {limit:,} pixels for files decoded "
+        f"{path}: the image is{size} over the limit of {limit:,} pixels for files decoded "
         "whole in memory; convert it to a tiled TIFF or Zarr (read lazily, in chunks), or "
         "raise the limit with the environment variable OPENCV_IO_MAX_IMAGE_PIXELS"
     )

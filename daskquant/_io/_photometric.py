@@ -308,9 +308,10 @@ def _model(
     if photometric == 6:
         sub = tuple(int(v) for v in _tag(page, "YCbCrSubSampling", (2, 2)))
         if sub != (1, 1):
+            compression = getattr(page.compression, "name", page.compression)
             raise InputError(
-                f"{path}: YCbCr TIFF image with {sub[0]}x{sub[1]} chroma subsampling and "
-                "no JPEG compression is not supported; convert it to RGB"
+                f"{path}: YCbCr TIFF image with {sub[0]}x{sub[1]} chroma subsampling in "
+                f"{compression} (not JPEG) data is not supported; convert it to RGB"
             )
         coefficients = _rationals(page, "YCbCrCoefficients", (0.299, 0.587, 0.114))
         reference = _rationals(page, "ReferenceBlackWhite", (0, 255, 128, 255, 128, 255))

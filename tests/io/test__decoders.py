@@ -95,3 +95,32 @@ def test_refused_files_on_the_command_line_exit_1_and_write_nothing(
     last = capfd.readouterr().err.strip().splitlines()[-1]
     assert last.startswith(f"daskquant: error: {case.path}: ") and case.refused in last, last
     assert not out.exists()
+
+
+# -- the pixel limit -------------------------------------------------------------------------
+
+
+def test_opencvs_own_limit_assertion_becomes_the_same_one_line_refusal(tmp_path):
+    # A PGM header claiming 40000 x 40000: OpenCV itself refuses it (cv2.error, "Assertion
+    # failed"), which daskquant reports as the limit, naming the file.
+    path = tmp_path / "huge.pgm"
+    path.write_bytes(b"P5\n40000 40000\n255\n" + b"\0" * 100)
+    with pytest.raises(dq.InputError) as info:
+        dq.open_image(path)
+    message = str(info.value)
+    assert message.startswith(f"{path}: the image is over the limit of 1,073,741,824 pixels")
+    assert "OPENCV_IO_MAX_IMAGE_PIXELS" in message and "\n" not in message
+    assert "Assertion" not in message
+
+
+@pytest.mark.parametrize("name", ["png-rgb-16bit", "jpeg-cmyk-adobe", "bmp-os2-palette-8bit"])
+def test_one_limit_for_every_decoder(name, tmp_path, monkeypatch):
+    # OpenCV reads its variable once, at import; daskquant checks the size itself, so the
+    # limit the variable sets holds for OpenCV and Pillow alike (Pillow's own, lower
+    # decompression-bomb limit is not used).
+    case = build(name, tmp_path)
+    monkeypatch.setenv("OPENCV_IO_MAX_IMAGE_PIXELS", str(16 * 24 - 1))
+    with pytest.raises(dq.InputError, match="24 x 16 pixels, over the limit of 383 pixels"):
+        dq.open_image(case.path)
+    monkeypatch.setenv("OPENCV_IO_MAX_IMAGE_PIXELS", str(16 * 24))
+    assert dq.open_image(case.path).shape[:2] == (16, 24)
