@@ -32,6 +32,7 @@ import pytest
 import tifffile
 import zarr
 from _clusters import certificates
+from _corpus import build
 from _golden import tree_digest
 
 import daskquant as dq
@@ -142,6 +143,16 @@ def truncated_tiff(tmp: Path) -> Case:
     good, _ = _tiff(tmp)
     bad = _damaged(tmp / "cut.tif", good, cut=slice(0, good.stat().st_size // 2))
     return Case([bad], tmp / "o.zarr", 1, "cut.tif: truncated TIFF file", dq.InputError)
+
+
+def from_corpus(name: str, message: str) -> Callable[[Path], Case]:
+    """A refused file of the decoder corpus (``tests/_corpus.py``)."""
+
+    def make(tmp: Path) -> Case:
+        case = build(name, tmp)
+        return Case([case.path], tmp / "o.zarr", 1, f"{case.path.name}: {message}", dq.InputError)
+
+    return make
 
 
 def unknown_format(tmp: Path) -> Case:
@@ -311,6 +322,11 @@ ROWS: dict[str, Callable[..., Case]] = {
     "corrupt-tiff": corrupt_tiff,
     "corrupt-tiff-fixed-palette": corrupt_tiff_fixed_palette,
     "truncated-tiff": truncated_tiff,
+    "truncated-jpeg": from_corpus("jpeg-truncated", "truncated or corrupt JPEG file"),
+    "unsupported-color-model": from_corpus(
+        "tiff-refused-mask", "TIFF photometric interpretation MASK (4) is not supported"
+    ),
+    "over-the-pixel-limit": from_corpus("limit-png", "the image is 40000 x 40000 pixels, over"),
     "unknown-format": unknown_format,
     "zero-byte-file": zero_byte_file,
     "zero-size-image": zero_size_image,

@@ -15,7 +15,14 @@ from typing import BinaryIO
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["SIGNATURE", "encode_chunk", "indexed_palette", "stream_problem", "write_indexed"]
+__all__ = [
+    "SIGNATURE",
+    "encode_chunk",
+    "header_chunks",
+    "indexed_palette",
+    "stream_problem",
+    "write_indexed",
+]
 
 SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _IDAT_SIZE = 1 << 20  # compressed bytes per IDAT chunk written
@@ -74,6 +81,25 @@ def indexed_palette(data: bytes) -> tuple[bool, bytes | None]:
         elif kind in (b"IDAT", b"IEND"):
             break
     return color_type == _INDEXED, plte
+
+
+def header_chunks(data: bytes) -> dict[bytes, bytes]:
+    """The chunks before the image data (IHDR, PLTE, tRNS, ...), by kind; CRCs are not
+    checked.
+
+    Examples
+    --------
+    >>> ihdr = struct.pack(">IIBBBBB", 6, 4, 16, 4, 0, 0, 0)  # 6 x 4, 16-bit gray + alpha
+    >>> found = header_chunks(SIGNATURE + encode_chunk(b"IHDR", ihdr))
+    >>> list(found[b"IHDR"][8:10])  # bit depth, color type
+    [16, 4]
+    """
+    found: dict[bytes, bytes] = {}
+    for _, kind, body, _ in _chunks(data):
+        if kind in (b"IDAT", b"IEND"):
+            break
+        found.setdefault(kind, body)
+    return found
 
 
 def encode_chunk(kind: bytes, data: bytes) -> bytes:

@@ -6,12 +6,16 @@ source                     how it is read
 NumPy / Dask array         as is (NumPy is chunked with the default chunks)
 Zarr array (v2 or v3)      :func:`dask.array.from_zarr`, chunks whole multiples of Zarr's
 OME-Zarr image (0.4, 0.5)  the level asked for (0 = full resolution), axes -> (y, x, c)
-(Big)TIFF, tiled or not    tifffile's Zarr store, opened inside each task (:mod:`._tiff`)
-PNG, JPEG, BMP, WebP, ...  OpenCV, whole file in memory; BGR(A) turned into RGB(A)
+(Big)TIFF, tiled or not    tifffile's Zarr store, opened inside each task (:mod:`._tiff`);
+                           samples read by what the tags say (:mod:`._photometric`)
+PNG, JPEG, BMP, WebP, ...  the whole file in memory, by the decoder that reads the format
+                           correctly: OpenCV or Pillow (:mod:`._decoders`)
 =========================  ============================================================
 
 Every image comes back as (H, W) for one channel, (H, W, C) otherwise, or (N, H, W, C) for
-a stack, in the file's dtype. Failures are :class:`InputError` naming the file.
+a stack: gray, gray + alpha, RGB or RGBA as a viewer shows them (CMYK, CIELAB, palettes
+and the like converted), in the file's dtype (n-bit samples in 8, 16 or 32 bits). Failures
+are :class:`InputError` naming the file.
 """
 
 from __future__ import annotations
@@ -31,35 +35,18 @@ from daskquant._io._chunks import (
     full_chunks,
     spatial_chunks,
 )
-from daskquant._io._png import stream_problem
-from daskquant._io._storage import Location, StoreLike, location
+from daskquant._io._decoders import DECODED_SUFFIXES, decode_file
+from daskquant._io._storage import Location, location
 from daskquant._io._tiff import TIFF_SUFFIXES, open_tiff, tiff_levels
 
 __all__ = [
-    "CV2_SUFFIXES",
     "IMAGE_SUFFIXES",
-    "decode_file",
     "decoded_in_memory",
     "level_count",
     "open_image",
 ]
 
-# OpenCV decodes these; it returns BGR(A), which is turned into RGB(A) here.
-CV2_SUFFIXES = {
-    ".png",
-    ".jpg",
-    ".jpeg",
-    ".jpe",
-    ".bmp",
-    ".dib",
-    ".webp",
-    ".jp2",
-    ".pbm",
-    ".pgm",
-    ".ppm",
-    ".pnm",
-}
-IMAGE_SUFFIXES = CV2_SUFFIXES | TIFF_SUFFIXES
+IMAGE_SUFFIXES = DECODED_SUFFIXES | TIFF_SUFFIXES
 
 
 def open_image(source: Any, *, chunks: Chunks = None, level: int = 0) -> da.Array:
@@ -79,7 +66,7 @@ def open_image(source: Any, *, chunks: Chunks = None, level: int = 0) -> da.Arra
     Returns
     -------
     (H, W), (H, W, C) or (N, H, W, C) dask array
-        Nothing is read yet, except for files OpenCV decodes (it reads whole files).
+        Nothing is read yet, except for files decoded whole (PNG, JPEG, BMP, WebP, ...).
 
     Raises
     ------
@@ -120,7 +107,7 @@ def _from_array(source: NDArray | da.Array, spatial: tuple[int, int] | None) -> 
 
 
 def _open_location(where: Location, spatial: tuple[int, int] | None, level: int) -> da.Array:
-    """A file or store, by what it is: a Zarr store, a TIFF file, or a file OpenCV reads."""
+    """A file or store, by what it is: a Zarr store, a TIFF file, or a file decoded whole."""
     if not where.exists():
         raise InputError(f"{where}: no such file or directory")
     if where.is_dir():
@@ -135,9 +122,9 @@ def _open_location(where: Location, spatial: tuple[int, int] | None, level: int)
     suffix = where.suffix.lower()
     if suffix in TIFF_SUFFIXES:
         return open_tiff(where, level=level, chunks=spatial)
-    if suffix in CV2_SUFFIXES:
+    if suffix in DECODED_SUFFIXES:
         _no_levels(where, level)
-        return _open_cv2(where, spatial)
+        return _open_decoded(where, spatial)
     raise InputError(
         f"{where}: unknown image format {where.suffix!r}; daskquant reads Zarr and OME-Zarr "
         f"stores and {', '.join(sorted(IMAGE_SUFFIXES))} files"
@@ -160,11 +147,12 @@ def level_count(source: Any) -> int:
 
 
 def decoded_in_memory(source: Any) -> bool:
-    """True where :func:`open_image` holds the whole image in memory (arrays, OpenCV files)."""
+    """True where :func:`open_image` holds the whole image in memory (arrays, files decoded
+    whole)."""
     if isinstance(source, np.ndarray):
         return True
     if isinstance(source, (str, os.PathLike)):
-        return location(source).suffix.lower() in CV2_SUFFIXES
+        return location(source).suffix.lower() in DECODED_SUFFIXES
     return False
 
 
@@ -236,64 +224,5 @@ def _from_zarr(z: Any, spatial: tuple[int, int] | None) -> da.Array:
     return da.from_zarr(z, chunks=tuple(chunks))
 
 
-def _open_cv2(path: Location, spatial: tuple[int, int] | None) -> da.Array:
-    image = decode_file(path)
-    return _from_array(image, spatial)
-
-
-def decode_file(path: StoreLike) -> NDArray:
-    """Decode a whole image file with OpenCV, in RGB(A) channel order.
-
-    JPEG files are read with their EXIF orientation applied, like image viewers show them;
-    other formats keep every channel (alpha) and their bit depth.
-    """
-    import cv2
-
-    path = location(path)
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read the file ({exc.strerror or exc})") from exc
-    suffix = path.suffix.lower()
-    if suffix in (".jpg", ".jpeg", ".jpe") and not _jpeg_complete(data):
-        raise InputError(f"{path}: truncated or corrupt JPEG file (no end of image marker)")
-    if suffix == ".png" and (problem := stream_problem(data)):
-        raise InputError(f"{path}: {problem}")
-    is_jpeg = suffix in (".jpg", ".jpeg", ".jpe")
-    flags = cv2.IMREAD_ANYCOLOR | cv2.IMREAD_ANYDEPTH if is_jpeg else cv2.IMREAD_UNCHANGED
-    image = cv2.imdecode(np.frombuffer(data, np.uint8), flags)
-    if image is None:
-        raise InputError(
-            f"{path}: OpenCV cannot decode this file (corrupt, truncated, not really "
-            f"{suffix[1:].upper()}, or over OpenCV's limit of 2^30 pixels: convert large "
-            "images to tiled TIFF or Zarr, which daskquant reads lazily)"
-        )
-    if image.ndim == 3 and image.shape[2] == 3:
-        image = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
-    elif image.ndim == 3 and image.shape[2] == 4:
-        image = cv2.cvtColor(image, cv2.COLOR_BGRA2RGBA)
-    return image
-
-
-def _jpeg_complete(data: bytes) -> bool:
-    """Whether a JPEG stream reaches its end-of-image marker.
-
-    Segments before the first scan (SOS) are skipped by their lengths, so the EOI of an
-    EXIF thumbnail does not count; after SOS, 0xFF 0xD9 can only be the real EOI (0xFF in
-    entropy-coded data is always followed by 0x00 or a restart marker).
-    """
-    if not data.startswith(b"\xff\xd8"):
-        return False
-    pos = 2
-    while pos + 4 <= len(data):
-        if data[pos] != 0xFF:
-            return False
-        marker = data[pos + 1]
-        if marker == 0xFF:  # fill byte
-            pos += 1
-            continue
-        length = int.from_bytes(data[pos + 2 : pos + 4], "big")
-        if marker == 0xDA:  # start of scan
-            return data.find(b"\xff\xd9", pos + 2 + length) != -1
-        pos += 2 + length
-    return False
+def _open_decoded(path: Location, spatial: tuple[int, int] | None) -> da.Array:
+    return _from_array(decode_file(path), spatial)

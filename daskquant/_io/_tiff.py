@@ -2,18 +2,24 @@
 
 A ``ZarrTiffStore`` holds an open file and a lock, so it cannot be pickled. The
 dask array built here carries only the file's path, level and identity; each worker process
-opens the file once (cached) the first time one of its tasks reads a region. Dask chunks
+opens the file once (cached) the first time one of its tasks reads a region, and closes it
+when the cache evicts it. Dask chunks
 are whole multiples of the file's tiles (or strips), so no tile is decoded twice.
+
+Samples are read by what the tags say they are (:mod:`._photometric`): gray, palette,
+CMYK, CIELAB and YCbCr images become gray or RGB, n-bit values are scaled to full range,
+and only samples marked as alpha are alpha. The conversion runs chunk by chunk, on the
+workers.
 """
 
 from __future__ import annotations
 
 import os
 import threading
+from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
-from functools import lru_cache
+from dataclasses import dataclass, replace
 from typing import Any
 
 import dask
@@ -23,6 +29,7 @@ from numpy.typing import NDArray
 
 from daskquant._errors import InputError, InvalidParameterError
 from daskquant._io._chunks import aligned_chunks
+from daskquant._io._photometric import Samples, samples_of
 from daskquant._io._storage import Location, StoreLike, location
 
 __all__ = ["TIFF_SUFFIXES", "open_tiff", "tiff_levels"]
@@ -39,7 +46,7 @@ class _Info:
     dtype: np.dtype
     axes: str
     chunks: tuple[int, ...]  # tiles or strips, in the same order
-    colormap: NDArray[np.uint16] | None
+    samples: Samples  # what they mean
 
 
 def tiff_levels(path: StoreLike) -> int:
@@ -51,7 +58,9 @@ def tiff_levels(path: StoreLike) -> int:
 def open_tiff(
     path: StoreLike, *, level: int = 0, chunks: tuple[int, int] | None = None
 ) -> da.Array:
-    """A lazy (H, W), (H, W, C) or (N, H, W, C) dask array of a TIFF file's first series.
+    """A lazy (H, W), (H, W, C) or (N, H, W, C) dask array of a TIFF file's first series,
+    as a viewer shows it: gray or RGB, with alpha where the file has one (see
+    :mod:`daskquant._io._photometric`).
 
     Parameters
     ----------
@@ -67,7 +76,8 @@ def open_tiff(
     Raises
     ------
     InputError
-        The file is not a readable TIFF, is truncated, or has more than one non-spatial axis.
+        The file is not a readable TIFF, is truncated, has more than one non-spatial axis,
+        or holds a color model daskquant does not read (the message names it).
     InvalidParameterError
         ``level`` does not exist in the file.
     """
@@ -81,20 +91,37 @@ def open_tiff(
     block[yx[0]], block[yx[1]] = size
     region = _TiffRegion(str(path), level, info.shape, info.dtype, _identity(path))
     arr = da.from_array(region, chunks=tuple(block), asarray=False, fancy=False)
-    axes = info.axes
-    if info.colormap is not None:  # indices become colors, on a new last axis
-        arr = _apply_colormap(arr, info.colormap)
-        axes += "S"
     # tifffile's axes: Y, X, S (samples) or C (channels), and at most one other (pages).
-    other = [i for i, a in enumerate(axes) if a not in "YXSC"]
-    channel = [i for i, a in enumerate(axes) if a in "SC"]
-    if len(other) > 1 or len(channel) > 1:
+    other = [i for i, a in enumerate(info.axes) if a not in "YXSC"]
+    channel = [i for i, a in enumerate(info.axes) if a in "SC"]
+    adds_axis = info.samples.samples == 1 and info.samples.channels > 1  # palette colors
+    if len(other) > 1 or len(channel) + adds_axis > 1:
         raise InputError(
-            f"{path}: holds an image with axes {axes!r} and shape {info.shape}; "
+            f"{path}: holds an image with axes {info.axes!r} and shape {info.shape}; "
             "daskquant reads 2-D images (Y, X, samples) or one stack of them"
         )
     order = [*other, *yx, *channel]
-    return arr.transpose(order) if order != list(range(arr.ndim)) else arr
+    if order != list(range(arr.ndim)):
+        arr = arr.transpose(order)
+    return arr if info.samples.unchanged else _decoded(arr, info.samples)
+
+
+def _decoded(arr: da.Array, samples: Samples) -> da.Array:
+    """Stored samples (sample axis last, in one chunk; none for one sample) turned into what
+    is read, chunk by chunk."""
+    channels = samples.channels
+    dtype = samples.out_dtype
+    if samples.samples > 1:
+        chunks = arr.chunks[:-1] + (((channels,),) if channels > 1 else ())
+        kw: dict[str, Any] = {} if channels > 1 else {"drop_axis": arr.ndim - 1}
+    else:
+        chunks = arr.chunks + (((channels,),) if channels > 1 else ())
+        kw = {"new_axis": arr.ndim} if channels > 1 else {}
+    meta = np.empty((0,) * len(chunks), dtype)
+    if samples.table is not None:  # one copy in the graph (65536 colors for 16-bit indices)
+        kw["table"] = dask.delayed(samples.table, pure=True)
+        samples = replace(samples, table=None)
+    return da.map_blocks(samples, arr, chunks=chunks, dtype=dtype, meta=meta, **kw)
 
 
 def _identity(path: Location) -> tuple[int, int, int]:
@@ -123,8 +150,6 @@ def _opened(path: Location) -> Iterator[Any]:
 
 
 def _read_info(path: Location, level: int) -> _Info:
-    import tifffile
-
     with _opened(path) as tf:
         series = tf.series[0]
         n_levels = len(series.levels)
@@ -144,9 +169,7 @@ def _read_info(path: Location, level: int) -> _Info:
                     f"{path}: truncated TIFF file (image data runs past its end at "
                     f"{int(ends.max())} bytes; the file has {size}); copy it again"
                 )
-        colormap = None
-        if page.photometric == tifffile.PHOTOMETRIC.PALETTE and page.colormap is not None:
-            colormap = np.asarray(page.colormap, np.uint16)
+        samples = samples_of(page, path)
         store = tf.series[0].aszarr(level=level)
         try:
             import zarr
@@ -160,7 +183,7 @@ def _read_info(path: Location, level: int) -> _Info:
             dtype=np.dtype(series.dtype),
             axes=series.axes,
             chunks=chunks,
-            colormap=colormap,
+            samples=samples,
         )
 
 
@@ -184,7 +207,8 @@ class _TiffRegion:
 
     def __getitem__(self, key: Any) -> NDArray:
         try:
-            return np.asarray(_zarr_level(self.path, self.level, self.identity)[key])
+            with _HANDLES.level(self.path, self.level, self.identity) as z:
+                return np.asarray(z[key])
         except InputError:
             raise
         except Exception as exc:
@@ -200,36 +224,79 @@ class _TiffRegion:
         return (_TiffRegion, (self.path, self.level, self.shape, self.dtype, self.identity))
 
 
-_open_lock = threading.Lock()
+@dataclass
+class _Open:
+    """One TIFF level opened in this process, and how many reads use it now."""
+
+    tiff: Any  # tifffile.TiffFile
+    store: Any  # its ZarrTiffStore
+    array: Any  # zarr.Array
+    users: int = 0
+    evicted: bool = False
+
+    def close(self) -> None:
+        self.store.close()
+        self.tiff.close()
 
 
-@lru_cache(maxsize=8)
-def _zarr_level(path: str, level: int, identity: tuple[int, int, int]) -> Any:
-    """The Zarr array of one TIFF level, opened once per process (and per file version)."""
+class _Handles:
+    """The TIFF levels open in this process: at most ``size``, the least recently used
+    closed when evicted (once no read uses it), and older versions of a file closed when a
+    newer one is opened. Safe for the threads of a worker."""
+
+    def __init__(self, size: int = 8) -> None:
+        self.size = size
+        self._open: OrderedDict[tuple[str, int, tuple[int, int, int]], _Open] = OrderedDict()
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def level(self, path: str, level: int, identity: tuple[int, int, int]) -> Iterator[Any]:
+        """The Zarr array of one level of ``path`` in the version ``identity``."""
+        key = (path, level, identity)
+        with self._lock:
+            entry = self._open.get(key)
+            if entry is None:
+                entry = self._open[key] = _open_level(path, level, identity)
+                for k in [k for k in self._open if k[:2] == key[:2] and k != key]:
+                    self._evict(self._open.pop(k))  # an older version of the file
+            self._open.move_to_end(key)
+            while len(self._open) > self.size:
+                self._evict(self._open.popitem(last=False)[1])
+            entry.users += 1
+        try:
+            yield entry.array
+        finally:
+            with self._lock:
+                entry.users -= 1
+                if entry.evicted and entry.users == 0:
+                    entry.close()
+
+    def _evict(self, entry: _Open) -> None:
+        entry.evicted = True
+        if entry.users == 0:
+            entry.close()
+
+    def clear(self) -> None:
+        """Close every level no read uses (the others close when their reads end)."""
+        with self._lock:
+            while self._open:
+                self._evict(self._open.popitem()[1])
+
+
+_HANDLES = _Handles()
+
+
+def _open_level(path: str, level: int, identity: tuple[int, int, int]) -> _Open:
+    """Open one TIFF level, if the file is still the version the graph was built for."""
     import tifffile
     import zarr
 
     if _identity(location(path)) != identity:
         raise InputError(f"{path}: the file changed while it was being read; run again")
-    with _open_lock:
-        tf = tifffile.TiffFile(path)
+    tf = tifffile.TiffFile(path)
+    try:
         store = tf.series[0].aszarr(level=level, maxworkers=_DECODE_THREADS)
-        return zarr.open_array(store, mode="r")
-
-
-def _apply_colormap(arr: da.Array, colormap: NDArray[np.uint16]) -> da.Array:
-    # Palette TIFFs (like daskquant's own exports) hold indices; the colors are read instead.
-    # Colormaps are 16-bit; 8-bit colors are stored as v * 257 and come back exactly.
-    table: NDArray = colormap.T.copy()
-    if np.all(colormap % 257 == 0):
-        table = (table // 257).astype(np.uint8)
-    meta = np.empty((0,) * (arr.ndim + 1), table.dtype)
-    shared = dask.delayed(table, pure=True)
-    chunks = (*arr.chunks, (3,))
-    return da.map_blocks(
-        _lookup, arr, shared, new_axis=arr.ndim, chunks=chunks, dtype=table.dtype, meta=meta
-    )
-
-
-def _lookup(block: NDArray, table: NDArray) -> NDArray:
-    return table[block]
+        return _Open(tf, store, zarr.open_array(store, mode="r"))
+    except BaseException:
+        tf.close()
+        raise

@@ -15,7 +15,7 @@ import zarr
 
 import daskquant as dq
 from daskquant._cli._samples import photo
-from daskquant._io._readers import _jpeg_complete
+from daskquant._io._decoders import jpeg_header
 
 ASTRONAUT = photo("astronaut.png")  # 512 x 512 RGB
 
@@ -197,9 +197,9 @@ def test_jpeg_end_marker_is_searched_after_the_scan_header():
     # An EXIF thumbnail's end marker (in APP1, before the scan) does not count.
     app1 = b"\xff\xe1" + (10).to_bytes(2, "big") + b"\xff\xd9" + b"\0" * 6
     sos = b"\xff\xda" + (4).to_bytes(2, "big") + b"\0\0"
-    assert not _jpeg_complete(b"\xff\xd8" + app1 + sos + b"\x12\x34")
-    assert _jpeg_complete(b"\xff\xd8" + app1 + sos + b"\x12\x34\xff\xd9")
-    assert not _jpeg_complete(b"GIF89a")
+    assert not jpeg_header(b"\xff\xd8" + app1 + sos + b"\x12\x34")[0]
+    assert jpeg_header(b"\xff\xd8" + app1 + sos + b"\x12\x34\xff\xd9")[0]
+    assert not jpeg_header(b"GIF89a")[0]
 
 
 def test_bad_paths_name_the_file(tmp_path):
