@@ -24,10 +24,10 @@ from daskquant._io._collection import (
     is_collection,
 )
 from daskquant._io._layout import Layout, as_image
-from daskquant._io._readers import decoded_in_memory, open_image
+from daskquant._io._readers import check_source, decoded_in_memory, open_image
 from daskquant._io._storage import location
 
-__all__ = ["Input", "Source", "open_inputs"]
+__all__ = ["Input", "Source", "check_inputs", "describe", "open_inputs"]
 
 Source = ArrayLike | da.Array | str | os.PathLike[str] | Sequence[str | os.PathLike[str]]
 
@@ -60,6 +60,26 @@ def open_inputs(
         name = path.stem if location(path).is_file() else path.name.removesuffix(".zarr")
         return _file_inputs([path], [name or "image"], chunks=chunks, level=level), False
     return [_array_input(image, chunks=chunks, level=level)], False
+
+
+def check_inputs(image: Source) -> None:
+    """Refuse, without reading a pixel, inputs that cannot be images: a missing file, an
+    empty folder or pattern, a file of an unknown format (see ``check_source``)."""
+    if is_collection(image):
+        for path in collection_paths(image):  # type: ignore[arg-type]
+            check_source(path)
+    elif isinstance(image, (str, os.PathLike)):
+        check_source(image)
+
+
+def describe(image: Source, inputs: list[Input]) -> str | None:
+    """How messages name the input: the file, the folder or pattern of a collection, or
+    None for an array."""
+    if inputs[0].source is None:
+        return None
+    if isinstance(image, (str, os.PathLike)):
+        return os.fspath(image)
+    return f"the collection of {len(inputs)} images ({inputs[0].source}, ...)"
 
 
 def _file_inputs(

@@ -6,7 +6,8 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from functools import partial
 from pathlib import Path
@@ -18,8 +19,8 @@ import numpy as np
 import zarr
 from numpy.typing import ArrayLike, NDArray
 
-from daskquant._api._fit import FitResult, Init, Method, fit_palette, to_palette
-from daskquant._api._inputs import Input, Source, open_inputs
+from daskquant._api._fit import FitResult, Init, Method, _check_int, fit_palette, to_palette
+from daskquant._api._inputs import Input, Source, check_inputs, describe, open_inputs
 from daskquant._api._labels import label_image, palette_centers
 from daskquant._api._options import QuantizeOptions, resume_request
 from daskquant._api._palette import load_palette
@@ -27,8 +28,9 @@ from daskquant._api._quality import QUALITY_MAX_PIXELS
 from daskquant._api._quality import quality as measure_quality
 from daskquant._color._display import rgb8_palette
 from daskquant._color._dither import Dither
+from daskquant._color._palettes import MAX_COLORS
 from daskquant._color._spaces import ColorSpace
-from daskquant._errors import DaskQuantError, InvalidParameterError, StoreError
+from daskquant._errors import DaskQuantError, InputError, InvalidParameterError, StoreError
 from daskquant._io._collection import (
     pixel_set,
 )
@@ -49,7 +51,7 @@ from daskquant._store._store import (
 )
 from daskquant._version import __version__
 
-__all__ = ["Summary", "quantize"]
+__all__ = ["Summary", "check_job", "quantize"]
 
 log = logging.getLogger("daskquant")
 
@@ -197,6 +199,7 @@ class _Plan:
     pixels: da.Array  # what the fit sees: the image, or the collection's pixel set
     request: dict[str, Any]  # see resume_request
     previous: zarr.Group | None  # the store to resume, if any
+    name: str | None  # how messages name the input (None: an array)
 
     @property
     def layout(self) -> Layout:
@@ -233,9 +236,23 @@ def _run(image: Source, out: Location, options: QuantizeOptions) -> Summary:
     return _summarize(plan, colors, records, written, measured, preview_path, t0)
 
 
-def _plan(image: Source, out: Location, options: QuantizeOptions) -> _Plan:
-    """Check the output and open every input (reading what must be read to refuse bad
-    input before anything is written); the job's resume request."""
+def check_job(image: Source, store: str | os.PathLike[str], options: QuantizeOptions) -> None:
+    """What a job checks before it reads a pixel (the command line, before it starts a
+    cluster): the output can be written (or resumed), and every input file can be an image.
+
+    Raises
+    ------
+    StoreError, InputError
+    """
+    if options.palette is None:
+        _check_int("n_colors", options.n_colors, 1, MAX_COLORS)
+    _check_output(location(store), options)
+    check_inputs(image)
+
+
+def _check_output(out: Location, options: QuantizeOptions) -> zarr.Group | None:
+    """Refuse an output that exists (unless replaced or resumed) or cannot be written;
+    the store to resume, if any."""
     previous = None
     if out.exists() and options.resume:
         previous = open_store(out)
@@ -245,6 +262,13 @@ def _plan(image: Source, out: Location, options: QuantizeOptions) -> _Plan:
             "to replace it, or resume=True to finish it"
         )
     check_writable(out)
+    return previous
+
+
+def _plan(image: Source, out: Location, options: QuantizeOptions) -> _Plan:
+    """Check the output and open every input (reading what must be read to refuse bad
+    input before anything is written); the job's resume request."""
+    previous = _check_output(out, options)
     with dask.annotate(phase="loading"):
         inputs, many = open_inputs(image, chunks=options.chunks, level=options.level)
     if options.ome and any(i.array.ndim != 3 for i in inputs):
@@ -257,7 +281,7 @@ def _plan(image: Source, out: Location, options: QuantizeOptions) -> _Plan:
         chunks=[[int(c) for c in i.array.chunksize] for i in inputs],
     )
     pixels = pixel_set([i.array for i in inputs]) if many else inputs[0].array
-    return _Plan(out, inputs, many, pixels, request, previous)
+    return _Plan(out, inputs, many, pixels, request, previous, describe(image, inputs))
 
 
 def _fit_or_resume(plan: _Plan, options: QuantizeOptions) -> _Colors:
@@ -267,13 +291,38 @@ def _fit_or_resume(plan: _Plan, options: QuantizeOptions) -> _Colors:
     if saved is not None:
         return saved
     if options.palette is None:
-        with dask.annotate(phase="fit"):
+        with dask.annotate(phase="fit"), _naming(plan):
             fit = fit_palette(plan.pixels, options.n_colors, **options.fit_kwargs())
         return _Colors(fit.centers, fit=fit)
     given = options.palette
     if isinstance(given, (str, os.PathLike)):
         given = load_palette(given, dtype=plan.pixels.dtype, channels=plan.layout.channels)
     return _Colors(palette_centers(given, plan.layout))
+
+
+@contextmanager
+def _naming(plan: _Plan) -> Iterator[None]:
+    """Errors about the pixels (too few colors, all transparent, NaN) name the input: the
+    file, or for a collection the members with NaN values, else the collection."""
+    try:
+        yield
+    except InputError as exc:
+        if plan.name is None:
+            raise
+        culprits = _nonfinite_members(plan) if "NaN" in str(exc) else []
+        name = ", ".join(culprits) if culprits else plan.name
+        raise type(exc)(f"{name}: {exc}") from exc
+
+
+def _nonfinite_members(plan: _Plan) -> list[str]:
+    """The collection members holding NaN or inf values (looked for only after the fit
+    found some)."""
+    if not plan.many or plan.pixels.dtype.kind != "f":
+        return []
+    channels = plan.layout.channels
+    bad = [(~da.isfinite(i.array[..., :channels])).any() for i in plan.inputs]
+    (found,) = dask.compute(bad)
+    return [str(i.source) for i, b in zip(plan.inputs, found, strict=True) if b]
 
 
 def _label(plan: _Plan, colors: _Colors, options: QuantizeOptions) -> list[da.Array]:

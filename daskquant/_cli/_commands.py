@@ -38,6 +38,7 @@ def _run(args: argparse.Namespace, source: Any, output: Any, options: dict[str, 
     """Connect, quantize with progress, print the summary: shared by quantize and demo."""
     import daskquant as dq
     from daskquant._cli._cluster import cluster_info, connect
+    from daskquant._cli._logs import QuietWorkerLogs
     from daskquant._cli._progress import ProgressDisplay
     from daskquant._store._store import store_state
 
@@ -47,6 +48,8 @@ def _run(args: argparse.Namespace, source: Any, output: Any, options: dict[str, 
     try:
         with connect(args.scheduler, **{k: getattr(args, k) for k in _CLUSTER}) as client:
             cluster = cluster_info(client)
+            if cluster.kind == "local" and not args.debug:
+                client.register_plugin(QuietWorkerLogs())
             display.line(str(cluster))
             if cluster.dashboard:
                 bokeh = cluster.kind != "local" or importlib.util.find_spec("bokeh") is not None
@@ -76,9 +79,14 @@ def _print_result(args: argparse.Namespace, summary: Summary, cluster: ClusterIn
 
 
 def _quantize(args: argparse.Namespace) -> int:
+    from daskquant._api._options import QuantizeOptions
+    from daskquant._api._quantize import check_job
+
     # The parser names every option's flag after the option (see _cli._parser).
     options = {name: getattr(args, name) for name in option_fields() if hasattr(args, name)}
     source = args.inputs[0] if len(args.inputs) == 1 else args.inputs
+    # Bad options, a missing input or an output in the way: said before a cluster starts.
+    check_job(source, args.output, QuantizeOptions.of(options))
     return _run(args, source, args.output, options)
 
 

@@ -1,20 +1,24 @@
 """The ``daskquant`` command: parses arguments and calls the library, nothing more.
 
 Exit codes: 0 success, 1 runtime failure, 2 usage error (bad option or argument), 130
-interrupted. Errors are one line on stderr; ``--debug`` shows the traceback. Progress, the
-cluster and the dashboard link go to stderr (none with ``--quiet``); summaries go to stdout,
-as a table or, with ``--json``, as one JSON object.
+interrupted. A failure ends stderr with exactly one line, ``daskquant: error: <file or
+argument>: <cause>``; ``--debug`` shows the traceback and every library's log (see
+``_logs``). Progress, the cluster and the dashboard link go to stderr (none with
+``--quiet``, which prints nothing but the error line); summaries go to stdout, as a table
+or, with ``--json``, as one JSON object. Output to a closed pipe ends quietly.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import warnings
 from collections.abc import Sequence
 from typing import Any
 
 from daskquant._cli._commands import COMMANDS
+from daskquant._cli._logs import configure_logging
 from daskquant._cli._parser import build_parser, flag_names, with_flags
 
 __all__ = ["main"]
@@ -42,20 +46,6 @@ def _fail(message: str, code: int) -> int:
     return code
 
 
-def _configure_logging(debug: bool) -> None:
-    logging.basicConfig(
-        level=logging.DEBUG if debug else logging.WARNING,
-        format="%(levelname)s %(name)s: %(message)s",
-    )
-    import distributed  # noqa: F401  (sets up its loggers, which are quieted here)
-
-    if not debug:
-        logging.getLogger("distributed").setLevel(logging.ERROR)
-        # A job stopped by Ctrl-C leaves distributed's pending gathers to asyncio, which
-        # logs each as an error: noise after the one line that says what happened.
-        logging.getLogger("asyncio").setLevel(logging.CRITICAL)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``daskquant`` command line with ``argv`` (default: ``sys.argv[1:]``).
 
@@ -69,7 +59,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse has printed the usage error, or the help
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
-    _configure_logging(args.debug)
+    configure_logging(debug=args.debug, quiet=args.quiet)
     from daskquant._errors import DaskQuantError, InvalidParameterError
 
     # The library names its parameters (overwrite=True); here they are flags (--overwrite):
@@ -81,7 +71,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                 warnings.simplefilter("ignore")
             elif not args.debug:
                 warnings.showwarning = _warning_line
-            return COMMANDS[args.command](args)
+            code = COMMANDS[args.command](args)
+            sys.stdout.flush()  # a closed pipe fails here, inside the handlers below
+            return code
+    except BrokenPipeError:
+        # The reader of stdout has gone (``daskquant info X | head``): end quietly, and
+        # keep the interpreter's last flush from failing on the closed pipe again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except KeyboardInterrupt as exc:
         if args.debug:
             raise

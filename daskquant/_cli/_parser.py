@@ -200,13 +200,16 @@ def flag_names(parser: argparse.ArgumentParser, command: str) -> dict[str, str]:
 
 # ``name=value`` as library messages name a parameter: a quoted string, a tuple, a list or
 # a word (``overwrite=True``, ``level=3``, ``colorspace='lab'``, ``chunks=(0, 5)``).
+_LEADING = re.compile(r"([a-z_]+)(?::\s*|\s+(?=must |is |has |needs ))")
 _SETTING = re.compile(r"\b([a-z_]+)=('[^']*'|\"[^\"]*\"|\([^)]*\)|\[[^\]]*\]|[^\s,;:)]+)")
 
 
 def with_flags(message: str, flags: dict[str, str]) -> str:
     """``message`` of a library error as the command line says it: each ``name=value`` of
     a parameter that has a flag becomes the flag (``overwrite=True``: ``--overwrite``,
-    ``n_colors=16``: ``--colors 16``, ``chunks=(0, 5)``: ``--chunks 0,5``)."""
+    ``n_colors=16``: ``--colors 16``, ``chunks=(0, 5)``: ``--chunks 0,5``), and a message
+    about a parameter names its flag first (``n_colors must be ...``: ``--colors: must be
+    ...``), as errors about a file name the file."""
 
     def flag(match: re.Match[str]) -> str:
         name, value = match.groups()
@@ -217,4 +220,8 @@ def with_flags(message: str, flags: dict[str, str]) -> str:
         plain = value.strip("'\"").strip("()[]").replace(", ", ",")
         return f"{flags[name]} {plain}"
 
-    return _SETTING.sub(flag, message)
+    said = _SETTING.sub(flag, message)
+    first = _LEADING.match(said)
+    if first and first.group(1) in flags:
+        said = f"{flags[first.group(1)]}: {said[first.end() :]}"
+    return said

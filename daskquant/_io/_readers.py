@@ -41,6 +41,7 @@ from daskquant._io._tiff import TIFF_SUFFIXES, open_tiff, tiff_levels
 
 __all__ = [
     "IMAGE_SUFFIXES",
+    "check_source",
     "decoded_in_memory",
     "level_count",
     "open_image",
@@ -106,8 +107,16 @@ def _from_array(source: NDArray | da.Array, spatial: tuple[int, int] | None) -> 
     return da.from_array(source, chunks=spec)
 
 
-def _open_location(where: Location, spatial: tuple[int, int] | None, level: int) -> da.Array:
-    """A file or store, by what it is: a Zarr store, a TIFF file, or a file decoded whole."""
+def check_source(source: str | os.PathLike[str] | Location) -> None:
+    """Refuse, without reading any pixel, a source that cannot be an image: missing, a
+    folder that is not a Zarr store, an empty file, or an unknown format.
+
+    Raises
+    ------
+    InputError
+        Naming the file and what is wrong with it.
+    """
+    where = source if isinstance(source, Location) else location(source)
     if not where.exists():
         raise InputError(f"{where}: no such file or directory")
     if where.is_dir():
@@ -116,19 +125,25 @@ def _open_location(where: Location, spatial: tuple[int, int] | None, level: int)
                 f"{where}: is a folder but not a Zarr store; to quantize the images in it "
                 "with one shared palette, pass the folder to dq.quantize or dq.open_collection"
             )
-        return _open_zarr(where, spatial, level)
+        return
     if where.version().size == 0:
         raise InputError(f"{where}: the file is empty (0 bytes); copy it again")
-    suffix = where.suffix.lower()
-    if suffix in TIFF_SUFFIXES:
+    if where.suffix.lower() not in TIFF_SUFFIXES | DECODED_SUFFIXES:
+        raise InputError(
+            f"{where}: unknown image format {where.suffix!r}; daskquant reads Zarr and "
+            f"OME-Zarr stores and {', '.join(sorted(IMAGE_SUFFIXES))} files"
+        )
+
+
+def _open_location(where: Location, spatial: tuple[int, int] | None, level: int) -> da.Array:
+    """A file or store, by what it is: a Zarr store, a TIFF file, or a file decoded whole."""
+    check_source(where)
+    if where.is_dir():
+        return _open_zarr(where, spatial, level)
+    if where.suffix.lower() in TIFF_SUFFIXES:
         return open_tiff(where, level=level, chunks=spatial)
-    if suffix in DECODED_SUFFIXES:
-        _no_levels(where, level)
-        return _open_decoded(where, spatial)
-    raise InputError(
-        f"{where}: unknown image format {where.suffix!r}; daskquant reads Zarr and OME-Zarr "
-        f"stores and {', '.join(sorted(IMAGE_SUFFIXES))} files"
-    )
+    _no_levels(where, level)
+    return _open_decoded(where, spatial)
 
 
 def level_count(source: Any) -> int:

@@ -89,8 +89,9 @@ class Location:
         return Location(self.path.parent)
 
     def local(self) -> Path:
-        """The path, for libraries that read local files only (tifffile, OpenCV)."""
-        return self.path
+        """The absolute path, for libraries that read local files only (tifffile, OpenCV):
+        tasks on workers whose working folder is another one open the same file."""
+        return self.path.absolute()
 
     def resolved(self) -> str:
         """The absolute path, links resolved: the same text for every way of naming it."""
@@ -176,7 +177,8 @@ class Location:
 
     def zarr_store(self, *, read_only: bool = False) -> Store:
         """A Zarr store of this location, to pass to ``zarr.open_group``/``zarr.open``."""
-        return LocalStore(self.path, read_only=read_only)
+        # Absolute, as local(): the store travels to workers with other working folders.
+        return LocalStore(self.path.absolute(), read_only=read_only)
 
 
 StoreLike = Union[str, "os.PathLike[str]", Location]

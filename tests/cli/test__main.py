@@ -225,9 +225,9 @@ def test_contradicting_cluster_options_exit_2(png, tmp_path, on, extra, message,
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["--memory-limit", "lots"], "memory_limit must be a size such as '4GiB'"),
-        (["--workers", "0"], "workers must be a positive integer, got 0"),
-        (["--timeout", "0"], "timeout must be a positive number, got 0.0"),
+        (["--memory-limit", "lots"], "--memory-limit: must be a size such as '4GiB'"),
+        (["--workers", "0"], "--workers: must be a positive integer, got 0"),
+        (["--timeout", "0"], "--timeout: must be a positive number, got 0.0"),
     ],
 )
 def test_bad_local_cluster_options_exit_2(png, tmp_path, monkeypatch, argv, message, capsys):
@@ -324,13 +324,16 @@ def test_export_and_preview_call_the_library(tmp_path, monkeypatch, capsys):
     assert capsys.readouterr().err.splitlines() == ["wrote s.tif", "wrote a.png", "wrote s.png"]
 
 
-def test_options_and_inputs_are_passed_to_quantize(tmp_path, on, monkeypatch, capsys):
+def test_options_and_inputs_are_passed_to_quantize(png, tmp_path, on, monkeypatch, capsys):
     seen = {}
 
     def quantize(image, store, **kwargs):
         seen.update(kwargs, image=image, store=store)
         raise dq.StoreError("stop here")
 
+    monkeypatch.chdir(tmp_path)
+    for name in ("in.png", "a.png", "b.png"):  # the inputs are checked before quantize
+        (tmp_path / name).write_bytes(png.read_bytes())
     monkeypatch.setattr(dq, "quantize", quantize)
     assert main(["quantize", "in.png", "out.zarr", "--ome", "--level", "2", *on]) == 1
     assert seen["ome"] is True and seen["level"] == 2 and seen["image"] == "in.png"

@@ -145,3 +145,13 @@ def test_store_keys_needs_a_listing_store() -> None:
 
     with pytest.raises(TypeError):
         store_keys(NoListing(), "x")  # type: ignore[arg-type]
+
+
+def test_local_paths_are_absolute_for_the_workers(tmp_path, monkeypatch):
+    # A worker's working folder is not the client's: what tasks open must not depend on it.
+    monkeypatch.chdir(tmp_path)
+    where = location("scans/a.tif")
+    assert str(where) == "scans/a.tif"  # messages name it as the user did
+    assert where.local() == tmp_path / "scans" / "a.tif"
+    store = location("out.zarr").zarr_store()
+    assert Path(str(store.root)).is_absolute()
