@@ -182,10 +182,14 @@ def one_pixel(tmp: Path) -> Case:
 
 
 def k(value: int, code: int, message: str, error: type[Exception]) -> Callable[[Path], Case]:
+    # The command line names the flag first: "--colors: must be ..." for "n_colors must be".
+    said = message.replace("n_colors must", "--colors: must")
+
     def make(tmp: Path) -> Case:
         src = _png(tmp / "in.png", _rgb())
+        cli = ["-k", str(value)]
         return Case(
-            [src], tmp / "o.zarr", code, message, error, ["-k", str(value)], {"n_colors": value}
+            [src], tmp / "o.zarr", code, message, error, cli, {"n_colors": value}, flags=said
         )
 
     return make

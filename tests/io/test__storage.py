@@ -24,7 +24,7 @@ def test_location_of_str_path_and_location(tmp_path: Path) -> None:
     assert str(where.parent / "c") == str(tmp_path / "a" / "c")
     assert isinstance(where, os.PathLike)
     # Not a scheme this issue knows: still a local path, as before.
-    assert location("s3://bucket/x.zarr").local() == Path("s3://bucket/x.zarr")
+    assert location("s3://bucket/x.zarr").path == Path("s3://bucket/x.zarr")
 
 
 def test_exists_file_dir_and_zarr(tmp_path: Path) -> None:
