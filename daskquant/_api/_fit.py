@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import copy
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, Literal
 
+import dask
 import dask.array as da
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -20,16 +22,24 @@ from daskquant._color._spaces import (
     rgb_scale,
     to_space,
 )
-from daskquant._engine._attempts import Seeds, best_of, plan
-from daskquant._engine._dask import persist_in_memory
+from daskquant._engine._attempts import Attempt, Seeds, best_of, best_on_cluster, plan
+from daskquant._engine._codes import ColorCoding
+from daskquant._engine._dask import cluster_client, persist_in_memory
 from daskquant._engine._lloyd import LloydRun, compactness, repair_distinct
 from daskquant._engine._points import HistogramSource, PointSource, WeightedPoints
-from daskquant._engine._sources import PixelSource, Source, histogram_capable
+from daskquant._engine._sources import (
+    Histogram,
+    Partials,
+    PixelSource,
+    Source,
+    histogram_capable,
+)
 from daskquant._errors import InputError, InvalidParameterError, TooFewColorsError
 from daskquant._io._layout import Layout, as_image
 
 __all__ = [
     "FitResult",
+    "SharedTable",
     "fit_palette",
     "label_dtype",
     "to_palette",
@@ -42,6 +52,14 @@ Method = Literal["auto", "histogram", "pixels"]
 HISTOGRAM_ATTEMPTS = 4  # default attempts where the exact histogram path applies
 PERCEPTUAL_ATTEMPTS = 8  # ... in a perceptual space (see benchmarks/results/quality.md)
 PERCEPTUAL_EPSILON = 0.2  # default epsilon in the perceptual spaces (color-difference units)
+
+
+@dataclass(frozen=True)
+class SharedTable:
+    """The label of every color code (a full lookup table), built on and kept by the
+    workers of a distributed fit: a Future of the (bins,) label array."""
+
+    future: Any
 
 
 @dataclass(frozen=True)
@@ -92,8 +110,9 @@ class FitResult:
     epsilon: float
     counts: NDArray[np.int64]
     # Histogram path: the label of every distinct color of the image, as (packed codes,
-    # labels), so the image can be labelled by a table lookup instead of distances.
-    color_labels: tuple[NDArray[np.uint32], NDArray] | None = field(
+    # labels), so the image can be labelled by a table lookup instead of distances; on a
+    # distributed client, the full table built from them on the workers.
+    color_labels: tuple[NDArray[np.uint32], NDArray] | SharedTable | None = field(
         default=None, repr=False, compare=False
     )
     colorspace: ColorSpace = "rgb"
@@ -240,15 +259,15 @@ def fit_palette(
     if space != "rgb" and given is not None:
         given = to_space(given, space, scale=rgb_scale(arr.dtype))
     data = _fit_data(arr, layout, space, method, k)
-    data.seeds.given = given
     names = [init if isinstance(init, str) else "k-means++"] * attempts
     if given is not None:
         names[0] = "given"
-    planned, data.seeds.sample_key = plan(names, seed_value)
-    best, _ = best_of(
-        data.seeds,
+    planned, sample_key = plan(names, seed_value)
+    best = data.best(
         k,
         planned,
+        given=given,
+        sample_key=sample_key,
         max_iter=max_iter,
         epsilon=epsilon,
         repair=repair_distinct,
@@ -310,7 +329,8 @@ def _checked(
 
 @dataclass
 class _FitData:
-    """Where a fit runs and what it seeds from, with what it learnt about the image."""
+    """Where a fit runs and what it seeds from, with what it learnt about the image: all in
+    this process (the pixel path's source asks its questions of the scheduler)."""
 
     source: Source
     seeds: Seeds
@@ -318,11 +338,133 @@ class _FitData:
     n_distinct: int | None
     codes: NDArray[np.uint32] | None  # the distinct colors' codes (histogram path)
 
+    @property
+    def in_memory(self) -> bool:
+        return isinstance(self.source, (HistogramSource, PointSource))
 
-def _fit_data(arr: da.Array, layout: Layout, space: ColorSpace, method: str, k: int) -> _FitData:
+    @property
+    def exact(self) -> bool:
+        return self.source.exact
+
+    def best(
+        self,
+        k: int,
+        attempts: list[Attempt],
+        *,
+        given: NDArray[np.float64] | None,
+        sample_key: int,
+        **lloyd: Any,
+    ) -> LloydRun:
+        """The kept run of the attempts (see :func:`~daskquant._engine._attempts.best_of`)."""
+        self.seeds.given, self.seeds.sample_key = given, sample_key
+        return best_of(self.seeds, k, attempts, **lloyd)[0]
+
+    def final(self, work: NDArray[np.float64], layout: Layout) -> tuple[Partials, Any]:
+        """The partial sums of the final centers and the labels of the distinct colors."""
+        final = self.source.partials(work)
+        return final, _color_labels(self.source, work, layout, self.codes)
+
+
+@dataclass
+class _Prepared:
+    """The distinct colors of the image made ready to fit (where the histogram is merged:
+    a worker, or this process): the seeders' data and the in-memory source in ``seeds``;
+    ``seeds`` is None where there are fewer than K colors."""
+
+    seeds: Seeds | None
+    codes: NDArray[np.uint32]
+    n_valid: int
+    n_distinct: int
+
+
+def _prepare(hist: Histogram, space: ColorSpace, k: int) -> _Prepared:
+    """The histogram's in-memory source (its colors, or their points in ``space``), with its
+    Z-order, bounding box and k-means++ points (a task of a distributed fit)."""
+    n_valid, n_distinct = int(hist.counts.sum()), int(hist.codes.shape[0])
+    if n_distinct < k or n_valid == 0:
+        return _Prepared(None, hist.codes, n_valid, n_distinct)
+    points = hist.colors.astype(np.float64) if space == "rgb" else to_space(hist.colors, space)
+    source: WeightedPoints = HistogramSource(hist)
+    if space != "rgb":
+        source = PointSource(points, hist.counts)
+    low, high = points.min(axis=0), points.max(axis=0)
+    seeds = Seeds(source, low, high, points=(points, hist.counts), order=source.order)
+    return _Prepared(seeds, hist.codes, n_valid, n_distinct)
+
+
+def _facts(prepared: _Prepared) -> tuple[int, int]:
+    return prepared.n_valid, prepared.n_distinct
+
+
+@dataclass
+class _ClusterFit:
+    """A histogram-path fit whose data lives on the workers of ``client``: the merged
+    histogram and its source (``prepared``, a Future) never come to this process; the
+    attempts run there in parallel, the lookup table is built there."""
+
+    client: Any
+    prepared: Any  # Future of _Prepared
+    n_valid: int
+    n_distinct: int
+    exact: bool
+    in_memory = True
+
+    def best(self, k: int, attempts: list[Attempt], **lloyd: Any) -> LloydRun:
+        seeds = dask.delayed(getattr, pure=True)(self.prepared, "seeds")
+        return best_on_cluster(self.client, seeds, k, attempts, **lloyd)[0]
+
+    def final(self, work: NDArray[np.float64], layout: Layout) -> tuple[Partials, Any]:
+        """The partials of the final centers (here) and the lookup table (left there)."""
+        dtype = label_dtype(work.shape[0])
+        with_table = layout.alpha is None  # transparent pixels are not in the histogram
+        fin = dask.delayed(_final_lookup, pure=False)(
+            self.prepared, work, channels=layout.channels, dtype=dtype, with_table=with_table
+        )
+        if with_table:
+            partials, table = self.client.compute([fin.partials, fin.table])
+        else:
+            partials, table = self.client.compute(fin.partials), None
+        self.prepared.release()  # the histogram is no longer needed on the workers
+        return partials.result(), None if table is None else SharedTable(table)
+
+
+@dataclass
+class _Final:
+    partials: Partials
+    table: NDArray | None
+
+
+def _final_lookup(
+    prepared: _Prepared,
+    work: NDArray[np.float64],
+    *,
+    channels: int,
+    dtype: np.dtype,
+    with_table: bool,
+) -> _Final:
+    """The partials of the final centers and the full lookup table of the memberships they
+    found for the distinct colors (a task on a worker)."""
+    assert prepared.seeds is not None, "fitted with too few colors"
+    source = copy.copy(prepared.seeds.source)  # not the attempts' cached boxes
+    partials = source.partials(work)
+    if not with_table:
+        return _Final(partials, None)
+    labels = source.labels_for(work)  # type: ignore[attr-defined]
+    assert labels is not None, "the partials just computed give the labels"
+    table = ColorCoding(channels).table(prepared.codes, labels.astype(dtype), dtype)
+    return _Final(partials, table)
+
+
+def _fit_data(
+    arr: da.Array, layout: Layout, space: ColorSpace, method: str, k: int
+) -> _FitData | _ClusterFit:
     """The source the Lloyd updates run on (the histogram, its points in a perceptual space,
-    or the pixels) and the seeders' data, after checking there are enough colors."""
+    or the pixels) and the seeders' data, after checking there are enough colors. With a
+    distributed client, the histogram path stays on the workers."""
     pixels = PixelSource(arr, channels=layout.channels, alpha=layout.alpha)
+    client = cluster_client() if method != "pixels" else None
+    if client is not None and histogram_capable(arr.dtype, layout.channels):
+        return _cluster_data(client, pixels, layout, space, k)
     if not histogram_capable(arr.dtype, layout.channels):
         if space != "rgb":
             pixels = _space_pixels(arr, layout, space)
@@ -336,26 +478,33 @@ def _fit_data(arr: da.Array, layout: Layout, space: ColorSpace, method: str, k: 
         _check_enough(stats.n_valid, None, k, layout)
         seeds = Seeds(pixels, stats.low, stats.high, pixels=pixels, n_valid=stats.n_valid)
         return _FitData(pixels, seeds, stats.n_valid, None, None)
-    hist = pixels.histogram()
-    n_valid, n_distinct = int(hist.counts.sum()), int(hist.codes.shape[0])
+    prepared = _prepare(pixels.histogram(), space, k)
+    n_valid, n_distinct = prepared.n_valid, prepared.n_distinct
     _check_enough(n_valid, n_distinct, k, layout)
-    points = hist.colors.astype(np.float64) if space == "rgb" else to_space(hist.colors, space)
-    source: Source = pixels
-    if space != "rgb":
-        source = PointSource(points, hist.counts)
-        if method == "pixels":
-            source = _space_pixels(arr, layout, space)
-    elif method != "pixels":
-        source = HistogramSource(hist)
-    order = source.order if isinstance(source, WeightedPoints) else None
-    low, high = points.min(axis=0), points.max(axis=0)
-    seeds = Seeds(source, low, high, points=(points, hist.counts), order=order)
-    return _FitData(source, seeds, n_valid, n_distinct, hist.codes)
+    held = prepared.seeds
+    assert held is not None, "checked: enough colors"
+    seeds = held
+    if method == "pixels":  # iterations on the pixels, seeded from the histogram's points
+        source: Source = pixels if space == "rgb" else _space_pixels(arr, layout, space)
+        seeds = Seeds(source, held.low, held.high, points=held.points)
+    return _FitData(seeds.source, seeds, n_valid, n_distinct, prepared.codes)
+
+
+def _cluster_data(
+    client: Any, pixels: PixelSource, layout: Layout, space: ColorSpace, k: int
+) -> _ClusterFit:
+    """The histogram merged in a tree on the cluster and made ready to fit there; only the
+    counts of pixels and colors come back (to check there are enough)."""
+    prepared = dask.delayed(_prepare, pure=False)(pixels.histogram_graph(), space, k)
+    held, facts = client.compute([prepared, dask.delayed(_facts, pure=True)(prepared)])
+    n_valid, n_distinct = facts.result()
+    _check_enough(n_valid, n_distinct, k, layout)
+    return _ClusterFit(client, held, n_valid, n_distinct, exact=space == "rgb")
 
 
 def _result(
     best: LloydRun,
-    data: _FitData,
+    data: _FitData | _ClusterFit,
     arr: da.Array,
     layout: Layout,
     space: ColorSpace,
@@ -370,24 +519,22 @@ def _result(
         scale = rgb_scale(arr.dtype)
         centers = from_space(best.centers, space, scale=scale)
         work = to_space(centers, space, scale=scale)
-    source = data.source
-    final = source.partials(work)
-    if source.exact:
+    final, color_labels = data.final(work, layout)
+    if data.exact:
         total = compactness(final, work, exact=True)
     else:  # float data: the direct sum of distances avoids the cancellation of Q - S^2/n
         total = float(final.dist.sum())
-    in_memory = isinstance(source, (HistogramSource, PointSource))
     return FitResult(
         centers=centers,
         palette=to_palette(centers, arr.dtype),
         compactness=total,
         n_iter=best.n_iter,
         converged=best.converged,
-        method="histogram" if in_memory else "pixels",
+        method="histogram" if data.in_memory else "pixels",
         n_pixels=data.n_valid,
         n_distinct=data.n_distinct,
         counts=final.counts,
-        color_labels=_color_labels(source, work, layout, data.codes),
+        color_labels=color_labels,
         colorspace=space,
         **request,
     )

@@ -16,7 +16,7 @@ import dask.array as da
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from daskquant._api._fit import _check_int, label_dtype
+from daskquant._api._fit import SharedTable, _check_int, label_dtype
 from daskquant._color._dither import (
     Dither,
     bayer_size,
@@ -123,7 +123,7 @@ def label_image(
     arr: da.Array,
     layout: Layout,
     centers: NDArray[np.float64],
-    color_labels: tuple[NDArray[np.uint32], NDArray] | None = None,
+    color_labels: tuple[NDArray[np.uint32], NDArray] | SharedTable | None = None,
     *,
     colorspace: ColorSpace = "rgb",
     dither: Dither = "none",
@@ -131,7 +131,8 @@ def label_image(
     """Lazy labels of a prepared image (see :func:`apply_palette`).
 
     A table lookup where ``color_labels`` is known (every color of the image, from the
-    histogram path of the fit, in the fit's colorspace) and there is no dithering; a table
+    histogram path of the fit, in the fit's colorspace, or the table itself, already on the
+    workers where the fit ran on them) and there is no dithering; a table
     of colors for other 8-bit images; else nearest-center distances per pixel (in Lab after
     a per-block conversion in the perceptual spaces).
     """
@@ -150,10 +151,12 @@ def label_image(
     }
     shared: Any
     if color_labels is not None and n == 0:
-        codes, labels = color_labels
-        table = ColorCoding(layout.channels).table(codes, labels, dtype)
         fn: Callable[..., NDArray] = partial(_block_lookup, **opts)
-        shared = share_once(table)
+        if isinstance(color_labels, SharedTable):
+            shared = color_labels.future
+        else:
+            codes, labels = color_labels
+            shared = share_once(ColorCoding(layout.channels).table(codes, labels, dtype))
     elif coding_for(arr.dtype, layout.channels) is not None:
         if arr.size // arr.shape[-1] >= GLOBAL_TABLE_PIXELS:
             fn = partial(_block_lookup, **opts)

@@ -133,6 +133,7 @@ _FIT_STEPS = (
     ("histogram", "histogram"),
     ("stats", "statistics"),
     ("partials", "iteration"),
+    ("attempt", "attempts"),
     ("sample", "init"),
     ("pick", "init"),
     ("farthest", "farthest points"),

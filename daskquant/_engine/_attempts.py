@@ -6,6 +6,13 @@ centers with a seeder named in :data:`SEEDERS`, runs Lloyd updates from them
 as OpenCV). An attempt is a pure function of the source, its seeder's name and its random
 generator, so attempts can run in any order or place.
 
+Where an attempt runs: :func:`best_of` runs them one after the other in this process (on a
+source whose questions may themselves be computes, the pixel path); :func:`best_on_cluster`
+runs each as a task on the workers, in parallel, on seeds that live there (the histogram
+path), and streams the iterations back as worker events. Both keep the lowest
+``(compactness, attempt index)``, so the result does not depend on where, in which order or
+on how many workers the attempts ran.
+
 Randomness: attempt ``i`` of a fit with seed ``s`` draws from child ``i`` of
 ``numpy.random.SeedSequence(s)`` (:func:`plan`), and the sample of pixels k-means++ seeds
 from (where there is no exact histogram) from the root itself, so no attempt depends on
@@ -14,11 +21,16 @@ another having run before it.
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import logging
+import threading
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import dask
 import numpy as np
 from numpy.typing import NDArray
 
@@ -31,7 +43,15 @@ from daskquant._engine._seeding import (
 )
 from daskquant._engine._sources import PixelSource, Source
 
-__all__ = ["SEEDERS", "Attempt", "Seeds", "best_of", "plan", "run_attempt"]
+__all__ = [
+    "SEEDERS",
+    "Attempt",
+    "Seeds",
+    "best_of",
+    "best_on_cluster",
+    "plan",
+    "run_attempt",
+]
 
 log = logging.getLogger("daskquant")
 
@@ -145,12 +165,144 @@ def best_of(
 ) -> tuple[LloydRun, float]:
     """The run of the lowest compactness among ``attempts`` (the first of equals), and its
     compactness; ``lloyd`` are :func:`run_attempt`'s keywords."""
-    best: LloydRun | None = None
-    best_score = np.inf
-    for i, attempt in enumerate(attempts):
-        run, score = run_attempt(seeds, n_centers, attempt, **lloyd)
+    return _best([run_attempt(seeds, n_centers, attempt, **lloyd) for attempt in attempts])
+
+
+def _best(results: Sequence[tuple[LloydRun, float]]) -> tuple[LloydRun, float]:
+    """The run of the lowest ``(compactness, index)`` (OpenCV keeps the first of equals)."""
+    assert results, "best_of needs at least one attempt"
+    for i, (run, score) in enumerate(results):
         log.info("attempt %d: %d iterations, compactness %.6g", i + 1, run.n_iter, score)
-        if best is None or score < best_score:
-            best, best_score = run, score
-    assert best is not None, "best_of needs at least one attempt"
-    return best, best_score
+    index = min(range(len(results)), key=lambda i: (results[i][1], i))
+    return results[index]
+
+
+def best_on_cluster(
+    client: Any,
+    seeds: Any,
+    n_centers: int,
+    attempts: Sequence[Attempt],
+    *,
+    on_iteration: Any = None,
+    **lloyd: Any,
+) -> tuple[LloydRun, float]:
+    """:func:`best_of` with every attempt a task on the workers of ``client``, in parallel.
+
+    Parameters
+    ----------
+    client : distributed.Client
+    seeds : Future or Delayed of Seeds
+        Seeds that live on the workers (with an in-memory source); each attempt works on
+        its own copy of the source, whose caches are not shared between threads.
+    on_iteration : callable, optional
+        Called in this process as ``on_iteration(iteration, shift)``, in the order a run of
+        the attempts one after the other would call it: the iterations of the first
+        attempt as they come, those of later attempts as soon as all before them ended.
+    lloyd
+        :func:`run_attempt`'s keywords (and ``given``, ``sample_key``: Seeds fields to set).
+
+    Only each attempt's run (K x C numbers) comes back.
+    """
+    updates = {k: lloyd.pop(k) for k in ("given", "sample_key") if k in lloyd}
+    topic = f"daskquant-iterations-{uuid.uuid4().hex}"
+    relay = None if on_iteration is None else _Relay(on_iteration, len(attempts))
+    task = dask.delayed(_attempt_task, pure=False)
+    report = None if relay is None else topic
+    tasks = [
+        task(seeds, n_centers, attempt, index=i, topic=report, updates=updates, **lloyd)
+        for i, attempt in enumerate(attempts)
+    ]
+    if relay is not None:
+        client.subscribe_topic(topic, relay.event)
+    try:
+        results = client.gather(client.compute(tasks))
+        if relay is not None:  # the events not delivered yet; the scheduler has them all
+            for event in client.get_events(topic):
+                relay.event(event)
+            relay.close()
+    finally:
+        if relay is not None:
+            client.unsubscribe_topic(topic)
+    return _best(results)
+
+
+def _attempt_task(
+    seeds: Seeds,
+    n_centers: int,
+    attempt: Attempt,
+    *,
+    index: int,
+    topic: str | None,
+    updates: dict[str, Any],
+    **lloyd: Any,
+) -> tuple[LloydRun, float]:
+    """One attempt, in a task: on its own copy of the source (pickled without caches)."""
+    mine = dataclasses.replace(seeds, source=copy.copy(seeds.source), **updates)
+    report = None if topic is None else _Report(topic, index)
+    result = run_attempt(mine, n_centers, attempt, on_iteration=report, **lloyd)
+    if report is not None:
+        report.done()
+    return result
+
+
+class _Report:
+    """A worker's ``on_iteration``: each iteration of attempt ``index`` as an event."""
+
+    def __init__(self, topic: str, index: int) -> None:
+        from distributed import get_worker
+
+        self.worker = get_worker()
+        self.topic, self.index = topic, index
+
+    def __call__(self, iteration: int, shift: float) -> None:
+        msg = {"attempt": self.index, "iteration": iteration, "shift": shift}
+        self.worker.log_event(self.topic, msg)
+
+    def done(self) -> None:
+        self.worker.log_event(self.topic, {"attempt": self.index, "done": True})
+
+
+class _Relay:
+    """Worker events to ``on_iteration`` calls in attempt order, each iteration once.
+
+    Events of one attempt arrive in order (one worker sends them); an attempt's events are
+    held until every attempt before it is done.
+    """
+
+    def __init__(self, on_iteration: Callable[[int, float], None], n: int) -> None:
+        self.on_iteration = on_iteration
+        self.lock = threading.Lock()
+        self.seen = [0] * n  # iterations received per attempt
+        self.done = [False] * n
+        self.held: list[list[tuple[int, float]]] = [[] for _ in range(n)]
+        self.current = 0  # the attempt whose iterations are passed on as they come
+        self.closed = False
+
+    def event(self, event: tuple[float, dict[str, Any]]) -> None:
+        _, msg = event
+        i = int(msg["attempt"])
+        with self.lock:
+            if self.closed or self.done[i]:
+                return
+            if msg.get("done"):
+                self.done[i] = True
+            elif int(msg["iteration"]) > self.seen[i]:
+                self.seen[i] = int(msg["iteration"])
+                self.held[i].append((int(msg["iteration"]), float(msg["shift"])))
+            self._flush()
+
+    def _flush(self) -> None:
+        while self.current < len(self.held):
+            for iteration, shift in self.held[self.current]:
+                self.on_iteration(iteration, shift)
+            self.held[self.current].clear()
+            if not self.done[self.current]:
+                return
+            self.current += 1
+
+    def close(self) -> None:
+        """Pass on what is held (of attempts whose end event was lost), then stop."""
+        with self.lock:
+            self.done = [True] * len(self.done)
+            self._flush()
+            self.closed = True

@@ -4,7 +4,9 @@ Every source question is one compute whose per-block parts are combined by
 :func:`tree_reduce` (fixed fan-in, so sums never form a linear chain and their order does not
 depend on the scheduler); data already in the client's memory goes to the workers once
 (:func:`persist_in_memory`), and a large table many tasks read is shared once
-(:func:`share_once`).
+(:func:`share_once`). With a distributed client (:func:`cluster_client`), work on data that
+lives on the workers (the color histogram, the attempts on it) is submitted there and only
+small results come back.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import dask
 import dask.array as da
 from numpy.typing import NDArray
 
-__all__ = ["FAN_IN", "persist_in_memory", "share_once", "tree_reduce"]
+__all__ = ["FAN_IN", "cluster_client", "persist_in_memory", "share_once", "tree_reduce"]
 
 FAN_IN = 8
 
@@ -34,6 +36,22 @@ def persist_in_memory(arr: da.Array) -> da.Array:
         return arr.persist()
 
 
+def cluster_client() -> Any:
+    """The distributed client that computes would go to now, or None (a local scheduler).
+
+    The one ``dask.compute`` itself would use: the default client, or a client's ``get``
+    set as the scheduler; an explicit local scheduler (``scheduler="threads"``) wins.
+    """
+    try:
+        from distributed import Client
+    except ImportError:  # pragma: no cover - distributed is a dependency
+        return None
+    from dask.base import get_scheduler
+
+    owner = getattr(get_scheduler(), "__self__", None)
+    return owner if isinstance(owner, Client) else None
+
+
 def share_once(value: NDArray) -> Any:
     """A large array that many tasks read (a lookup table): on the workers once.
 
@@ -42,11 +60,8 @@ def share_once(value: NDArray) -> Any:
     so it goes to every worker (``broadcast``): a worker that dies takes one copy with it,
     and the others, and the workers that replace it, still find it.
     """
-    try:
-        from distributed import default_client
-
-        client = default_client()
-    except (ImportError, ValueError):
+    client = cluster_client()
+    if client is None:
         return dask.delayed(value, pure=True)
     return client.scatter(value, hash=True, broadcast=True)
 

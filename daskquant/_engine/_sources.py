@@ -313,6 +313,13 @@ class PixelSource:
 
         Each shared array enters the graph once, as a key every block task depends on.
         """
+        (result,) = dask.compute(self._graph(fn, combine, *shared, labels=labels, **kw))
+        return result
+
+    def _graph(
+        self, fn: Any, combine: Any, *shared: Any, labels: da.Array | None = None, **kw: Any
+    ) -> Any:
+        """The Delayed :meth:`_reduce` computes."""
         keys = [dask.delayed(a, pure=True) if isinstance(a, np.ndarray) else a for a in shared]
         lab = [None] * len(self._blocks) if labels is None else labels.to_delayed().ravel()
         task = dask.delayed(partial(fn, **kw, **self._opts), pure=True)
@@ -320,8 +327,7 @@ class PixelSource:
             task(b, off, lb, *keys)
             for b, off, lb in zip(self._blocks, self._offsets, lab, strict=True)
         ]
-        (result,) = dask.compute(tree_reduce(parts, combine))
-        return result
+        return tree_reduce(parts, combine)
 
     def partials(self, centers: NDArray[np.float64], *, labels: Any = None) -> Partials:
         c = np.asarray(centers, np.float64)
@@ -343,6 +349,10 @@ class PixelSource:
 
     def histogram(self) -> Histogram:
         return self._reduce(_block_histogram, _combine_histograms)
+
+    def histogram_graph(self) -> Any:
+        """The Delayed of :meth:`histogram`: the merge tree, to compute where it is kept."""
+        return self._graph(_block_histogram, _combine_histograms)
 
     def stats(self) -> Stats:
         return self._reduce(_block_stats, _combine_stats)
