@@ -56,7 +56,8 @@ def image() -> NDArray[np.uint8]:
 
 
 def _fit(image: NDArray, calls: list[tuple[int, float]], **kw: Any) -> dq.FitResult:
-    return dq.fit_palette(image, 12, seed=7, chunks=64, on_iteration=lambda *a: calls.append(a), **kw)
+    report = calls.append
+    return dq.fit_palette(image, 12, seed=7, chunks=64, on_iteration=lambda *a: report(a), **kw)
 
 
 @pytest.mark.parametrize(
