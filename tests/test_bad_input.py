@@ -510,7 +510,7 @@ FROM_A_SHELL = ["k-above-65535", "corrupt-png", "corrupt-tiff-found-while-resumi
 # What may come before the error line on stderr: the progress lines of the command line.
 PROGRESS = re.compile(
     r"local cluster: 1 worker, 1 thread, .+ per worker"
-    r"|dashboard: http://\S+( +\(pip install bokeh to see it\))?"
+    r"|dashboard: http://\S+"
     r"|[a-z][a-z ]* +\[[#.]+\] +\d+%  [\d,]+/[\d,]+ tasks  [\d.]+ s"
     r"|attempt \d+  iteration .*"
 )

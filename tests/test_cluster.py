@@ -196,3 +196,17 @@ def test_local_workers_ignore_ctrl_c_also_after_a_restart() -> None:
             assert all(client.run(_sigint_disposition).values())
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+def test_local_cluster_dashboard_is_served_out_of_the_box() -> None:
+    # bokeh is a dependency: the link the command prints answers (the status page).
+    import urllib.request
+
+    from daskquant._cli._cluster import cluster_info
+
+    with connect(workers=1, threads_per_worker=1) as client:
+        link = cluster_info(client).dashboard
+        assert link is not None and link.startswith("http://")
+        with urllib.request.urlopen(link, timeout=30) as reply:
+            assert reply.status == 200
+            assert b"Dask" in reply.read()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import sys
 from collections.abc import Callable
@@ -51,10 +50,8 @@ def _run(args: argparse.Namespace, source: Any, output: Any, options: dict[str, 
             if cluster.kind == "local" and not args.debug:
                 client.register_plugin(QuietWorkerLogs())
             display.line(str(cluster))
-            if cluster.dashboard:
-                bokeh = cluster.kind != "local" or importlib.util.find_spec("bokeh") is not None
-                note = "" if bokeh else "  (pip install bokeh to see it)"
-                display.line(f"dashboard: {cluster.dashboard}{note}")
+            if cluster.dashboard:  # bokeh, which serves it, is a dependency
+                display.line(f"dashboard: {cluster.dashboard}")
             with display.watching(client):
                 summary = dq.quantize(source, output, on_iteration=display.iteration, **options)
     except KeyboardInterrupt:
