@@ -87,6 +87,25 @@ def _quantize(args: argparse.Namespace) -> int:
     return _run(args, source, args.output, options)
 
 
+def _plan(args: argparse.Namespace) -> int:
+    from daskquant._api._inputs import check_inputs
+    from daskquant._api._options import QuantizeOptions
+    from daskquant._api._plan import job_plan
+    from daskquant._cli._summary import print_plan
+
+    options = {name: getattr(args, name) for name in option_fields() if hasattr(args, name)}
+    source = args.inputs[0] if len(args.inputs) == 1 else args.inputs
+    check_inputs(source)  # a missing file or an unknown format: refused as quantize does
+    found = job_plan(
+        source, QuantizeOptions.of(options), threads_per_worker=args.threads_per_worker
+    )
+    if args.json:
+        print(json.dumps(found.as_dict()))
+    else:
+        print_plan(found.as_dict())
+    return 0
+
+
 def _demo_image(size: int) -> NDArray[np.uint8]:
     """The demo's (size, size, 3) uint8 RGB mosaic of real photographs."""
     from daskquant._cli._samples import photo_mosaic
@@ -176,6 +195,7 @@ def _preview(args: argparse.Namespace) -> int:
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "quantize": _quantize,
+    "plan": _plan,
     "demo": _demo,
     "info": _info,
     "export": _export,

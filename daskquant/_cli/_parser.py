@@ -129,6 +129,40 @@ def _quantize_command(sub: Any, common: argparse.ArgumentParser) -> None:
     _cluster_options(q)
 
 
+# The options of quantize that change what a job does, as ``plan`` takes them.
+_PLAN_OPTIONS = (
+    "n_colors",
+    "max_iter",
+    "attempts",
+    "init",
+    "method",
+    "chunks",
+    "level",
+    "palette",
+    "colorspace",
+    "write_image",
+)
+
+
+def _plan_command(sub: Any, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser(
+        "plan",
+        parents=[common],
+        help="what a quantize job would do (sizes, tasks, memory), from the headers only",
+    )
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="as for quantize")
+    for name in _PLAN_OPTIONS:
+        _add_option(p, name)
+    p.add_argument(
+        "--threads-per-worker",
+        type=int,
+        default=1,
+        metavar="N",
+        help="threads of each worker, for the memory per worker (1)",
+    )
+    p.add_argument("--json", action="store_true", help="print the plan as JSON")
+
+
 def _demo_command(sub: Any, common: argparse.ArgumentParser) -> None:
     d = sub.add_parser(
         "demo", parents=[common], help="quantize a sample mosaic of real photos (make demo)"
@@ -176,6 +210,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"daskquant {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _quantize_command(sub, common)
+    _plan_command(sub, common)
     _demo_command(sub, common)
     _store_commands(sub, common)
     return p

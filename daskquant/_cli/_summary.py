@@ -6,7 +6,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-__all__ = ["print_info", "print_palette", "print_summary"]
+__all__ = ["print_info", "print_palette", "print_plan", "print_summary"]
 
 
 def _swatch(color: Sequence[float], dtype: str) -> str:
@@ -135,3 +135,34 @@ def print_info(
         shape = " x ".join(map(str, a["shape"]))
         chunk_shape = " x ".join(map(str, a["chunks"]))
         print(f"  {name:<16} {shape:<16} {a['dtype']:<8} chunks {chunk_shape}")
+
+
+def _size(n: int) -> str:
+    """Bytes with a binary unit: ``1.5 GiB``."""
+    value = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if value < 1024 or unit == "TiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{n} B"  # pragma: no cover
+
+
+def print_plan(plan: dict[str, Any]) -> None:
+    """A job's plan (see ``daskquant._api._plan.JobPlan``), a line per fact."""
+    for item in plan["inputs"]:
+        how = "decoded whole in the client" if item["decoded whole"] else "read lazily"
+        shape = " x ".join(str(s) for s in item["shape"])
+        chunk = " x ".join(str(s) for s in item["chunk"])
+        print(f"input {item['source']}: {shape} {item['dtype']} ({how})")
+        print(f"  chunks: {item['chunks']:,} of at most {chunk}")
+    print(f"pixels: {plan['pixels']:,} ({plan['channels']} channels, {plan['dtype']})")
+    print(f"chunks: {plan['chunks']:,}")
+    attempts = f", {plan['attempts']} attempts" if plan["attempts"] else ""
+    print(f"fit: {plan['fit']}{attempts}")
+    print("tasks:")
+    for phase, n in plan["tasks"].items():
+        print(f"  {phase:<14} {n:,}")
+    print(f"read: {_size(plan['bytes_read'])} (at most)")
+    print(f"written: {_size(plan['bytes_written'])} (before compression)")
+    print(f"peak memory per worker: {_size(plan['worker_peak'])}")
+    print(f"peak memory in the client: {_size(plan['client_peak'])}")

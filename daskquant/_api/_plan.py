@@ -1,0 +1,202 @@
+"""A job's plan before it runs (``daskquant plan``): what :func:`daskquant.quantize` will do
+with the same inputs and options, from the inputs' headers only.
+
+Counts (chunks, tasks) are those of the job's graphs; bytes and memory are estimates from
+sizes (decoded pixels, labels, the distinct-color data, the lookup table), the numbers a
+cluster user sizes workers with. Nothing is decoded and no cluster is needed.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import dask.array as da
+import numpy as np
+
+from daskquant._api._fit import (
+    HISTOGRAM_ATTEMPTS,
+    PERCEPTUAL_ATTEMPTS,
+    label_dtype,
+)
+from daskquant._api._options import QuantizeOptions
+from daskquant._engine._codes import ColorCoding
+from daskquant._engine._dask import FAN_IN
+from daskquant._engine._sources import histogram_capable
+from daskquant._io._chunks import file_chunks
+from daskquant._io._collection import collection_paths, is_collection
+from daskquant._io._headers import Header, image_header
+from daskquant._io._layout import as_image
+
+__all__ = ["JobPlan", "job_plan"]
+
+# Bytes per distinct color held where the histogram is fitted: its code (4) and count (8),
+# its point (3 x 8), Z-order (8) and boxed copy (3 x 8 + 8 + 4 label), per attempt copy.
+_PER_COLOR = 4 + 8 + 24 + 8
+_PER_COLOR_ATTEMPT = 24 + 8 + 8 + 4
+
+
+@dataclass(frozen=True)
+class JobPlan:
+    """What a job will do. Sizes in bytes; ``tasks`` per phase (upper bounds where the
+    number of Lloyd iterations decides)."""
+
+    inputs: list[dict[str, Any]]
+    pixels: int
+    channels: int
+    dtype: str
+    chunks: int
+    fit: str
+    attempts: int
+    tasks: dict[str, int]
+    bytes_read: int
+    bytes_written: int
+    worker_peak: int
+    client_peak: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+Files = str | os.PathLike[str] | Sequence[str | os.PathLike[str]]
+
+
+def job_plan(image: Files, options: QuantizeOptions, *, threads_per_worker: int = 1) -> JobPlan:
+    """The plan of ``quantize(image, ..., **options)``: reads the inputs' headers only.
+
+    ``threads_per_worker`` scales the per-worker peak (each thread holds a chunk).
+    """
+    paths: Sequence[str | os.PathLike[str]]
+    if is_collection(image):
+        paths = collection_paths(image)
+    else:
+        assert isinstance(image, (str, os.PathLike)), "a file, a store or a collection"
+        paths = [image]
+    spec = file_chunks(options.chunks)
+    headers = [image_header(p, chunks=spec, level=options.level) for p in paths]
+    prepared = [as_image(h.array) for h in headers]
+    arr0, layout = prepared[0]
+    pixels = sum(_pixels(a) for a, _ in prepared)
+    chunks = sum(math.prod(a.numblocks) for a, _ in prepared)
+    fit, attempts = _fit_path(arr0.dtype, layout.channels, options)
+    chunk_bytes = max(_largest_chunk(a) for a, _ in prepared)
+    item = arr0.dtype.itemsize * arr0.shape[-1]
+    passes = _passes(fit, options, attempts)
+    label_bytes = pixels * label_dtype(options.n_colors).itemsize
+    written = label_bytes + (pixels * item if options.write_image else 0)
+    return JobPlan(
+        inputs=[_describe(h, a) for h, (a, _) in zip(headers, prepared, strict=True)],
+        pixels=pixels,
+        channels=int(arr0.shape[-1]),
+        dtype=str(arr0.dtype),
+        chunks=chunks,
+        fit=fit,
+        attempts=attempts,
+        tasks=_tasks(fit, chunks, attempts, options),
+        bytes_read=sum(_read_bytes(h, a) for h, (a, _) in zip(headers, prepared, strict=True))
+        * passes,
+        bytes_written=written,
+        worker_peak=_worker_peak(fit, chunk_bytes, pixels, options, threads_per_worker, attempts),
+        client_peak=max(
+            (_pixels(a) * item for h, (a, _) in zip(headers, prepared, strict=True) if h.decoded),
+            default=0,
+        )
+        + (64 << 20),
+    )
+
+
+def _pixels(arr: da.Array) -> int:
+    return int(math.prod(arr.shape[:-1]))
+
+
+def _largest_chunk(arr: da.Array) -> int:
+    return int(math.prod(max(c) for c in arr.chunks)) * arr.dtype.itemsize
+
+
+def _read_bytes(header: Header, arr: da.Array) -> int:
+    """Bytes one pass over the input reads: the file (or store) once for a file decoded
+    whole (it is then held on the workers), else the decoded pixels."""
+    if header.decoded and header.file_bytes is not None:
+        return header.file_bytes
+    return _pixels(arr) * arr.dtype.itemsize * int(arr.shape[-1])
+
+
+def _fit_path(dtype: np.dtype, channels: int, options: QuantizeOptions) -> tuple[str, int]:
+    """Which fit applies and its number of attempts."""
+    if options.palette is not None:
+        return "none (fixed palette)", 0
+    capable = histogram_capable(dtype, channels) and options.method != "pixels"
+    if options.attempts is not None:
+        attempts = int(options.attempts)
+    elif not capable or not isinstance(options.init, str):
+        attempts = 1
+    else:
+        attempts = HISTOGRAM_ATTEMPTS if options.colorspace == "rgb" else PERCEPTUAL_ATTEMPTS
+    return ("histogram" if capable else "pixels"), attempts
+
+
+def _passes(fit: str, options: QuantizeOptions, attempts: int) -> int:
+    """Passes over the pixels: the fit's (histogram: one; pixels: statistics, a seeding
+    sample and one per Lloyd update of every attempt, at most), labels and counts."""
+    if fit == "histogram":
+        return 2
+    if fit == "pixels":
+        return 2 + 2 + attempts * int(options.max_iter)
+    return 1
+
+
+def _tree(n: int) -> int:
+    """Combine tasks of a tree of fan-in FAN_IN over ``n`` parts."""
+    total = 0
+    while n > 1:
+        n = math.ceil(n / FAN_IN)
+        total += n
+    return total
+
+
+def _tasks(fit: str, chunks: int, attempts: int, options: QuantizeOptions) -> dict[str, int]:
+    reduce = chunks + _tree(chunks)
+    tasks = {"loading": chunks}
+    if fit == "histogram":
+        tasks["histogram"] = reduce + 2
+        tasks["attempts"] = attempts + 1
+        tasks["labels table"] = 3
+    elif fit == "pixels":
+        tasks["statistics"] = reduce
+        tasks["init"] = reduce * attempts
+        tasks["iterations"] = reduce * attempts * int(options.max_iter)
+    tasks["labels"] = chunks
+    tasks["counts"] = reduce
+    tasks["writing"] = chunks * (2 if options.write_image else 1)
+    return tasks
+
+
+def _worker_peak(
+    fit: str, chunk: int, pixels: int, options: QuantizeOptions, threads: int, attempts: int
+) -> int:
+    """Per worker: every thread with a chunk, its labels and a histogram's scratch; the
+    worker that holds the distinct colors, their attempts' copies and the lookup table."""
+    per_thread = 3 * chunk
+    coding = ColorCoding(3)
+    if fit == "histogram":
+        per_thread += coding.bins * 4  # the dense scratch table of a block's histogram
+        colors = min(pixels, coding.bins)
+        fitting = colors * (_PER_COLOR + min(attempts, threads) * _PER_COLOR_ATTEMPT)
+        table = coding.bins * label_dtype(options.n_colors).itemsize
+        return threads * per_thread + fitting + table
+    return threads * per_thread
+
+
+def _describe(header: Header, arr: da.Array) -> dict[str, Any]:
+    return {
+        "source": os.fspath(header.source),
+        "shape": [int(s) for s in arr.shape],
+        "dtype": str(arr.dtype),
+        "chunk": [int(max(c)) for c in arr.chunks],
+        "chunks": int(math.prod(arr.numblocks)),
+        "decoded whole": header.decoded,
+        "file bytes": header.file_bytes,
+    }

@@ -1,0 +1,128 @@
+"""``daskquant plan``: what a job will do, from the headers only, against the job itself."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import pytest
+import skimage.data
+import tifffile
+import zarr
+
+from daskquant._api._inputs import open_inputs
+from daskquant._api._options import QuantizeOptions
+from daskquant._api._plan import job_plan
+from daskquant._cli._main import main
+
+
+def _png(path: Path, rgb: np.ndarray) -> Path:
+    cv2.imwrite(str(path), rgb if rgb.ndim == 2 else cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    return path
+
+
+def _rgba_png(path: Path) -> Path:
+    rgba = np.dstack([skimage.data.astronaut(), np.full((512, 512), 200, np.uint8)])
+    cv2.imwrite(str(path), cv2.cvtColor(rgba, cv2.COLOR_RGBA2BGRA))
+    return path
+
+
+def _inputs(tmp: Path, kind: str) -> Any:
+    photo = skimage.data.astronaut()
+    if kind == "png":
+        return str(_png(tmp / "a.png", photo))
+    if kind == "png-gray-16":
+        path = tmp / "g.png"
+        cv2.imwrite(str(path), photo[..., 1].astype(np.uint16) * 257)
+        return str(path)
+    if kind == "png-rgba":
+        return str(_rgba_png(tmp / "rgba.png"))
+    if kind == "jpeg":
+        path = tmp / "a.jpg"
+        cv2.imwrite(str(path), photo)
+        return str(path)
+    if kind == "tiff-tiled":
+        path = tmp / "t.tif"
+        tifffile.imwrite(path, photo, tile=(128, 128), compression="zlib")
+        return str(path)
+    if kind == "zarr":
+        zarr.create_array(str(tmp / "z.zarr"), data=photo, chunks=(100, 100, 3))
+        return str(tmp / "z.zarr")
+    assert kind == "collection"
+    a = _png(tmp / "a.png", photo)
+    b = _png(tmp / "b.png", skimage.data.coffee())
+    return [str(a), str(b)]
+
+
+KINDS = ["png", "png-gray-16", "png-rgba", "jpeg", "tiff-tiled", "zarr", "collection"]
+
+
+@pytest.mark.parametrize("chunks", [None, 96])
+@pytest.mark.parametrize("kind", KINDS)
+def test_plan_gives_the_jobs_shapes_and_chunks(tmp_path: Path, kind: str, chunks: Any) -> None:
+    source = _inputs(tmp_path, kind)
+    plan = job_plan(source, QuantizeOptions.of({"n_colors": 8, "chunks": chunks}))
+    inputs, _ = open_inputs(source, chunks=chunks, level=0)  # what the job opens
+    assert [d["shape"] for d in plan.inputs] == [list(i.array.shape) for i in inputs]
+    assert [d["dtype"] for d in plan.inputs] == [str(i.array.dtype) for i in inputs]
+    assert plan.chunks == sum(int(np.prod(i.array.numblocks)) for i in inputs)
+    assert [d["chunk"] for d in plan.inputs] == [[max(c) for c in i.array.chunks] for i in inputs]
+    assert plan.pixels == sum(int(np.prod(i.array.shape[:-1])) for i in inputs)
+    assert plan.tasks["loading"] == plan.tasks["labels"] == plan.chunks
+    capable = inputs[0].array.dtype == np.uint8
+    assert plan.fit == ("histogram" if capable else "pixels")
+
+
+@pytest.mark.parametrize("kind", ["png", "tiff-tiled", "zarr", "collection"])
+def test_plan_bytes_written_are_the_stores_labels(tmp_path: Path, kind: str) -> None:
+    import daskquant as dq
+
+    source = _inputs(tmp_path, kind)
+    plan = job_plan(source, QuantizeOptions.of({"n_colors": 8, "write_image": True}))
+    dq.quantize(source, tmp_path / "out.zarr", n_colors=8, seed=0, write_image=True)
+    group = zarr.open_group(str(tmp_path / "out.zarr"), mode="r")
+    arrays = [a for _, a in group.members(max_depth=None) if isinstance(a, zarr.Array)]
+    stored = sum(a.nbytes for a in arrays if a.ndim >= 2 and a.shape[0] > 64)
+    assert plan.bytes_written == stored
+
+
+def test_plan_reads_only_headers(tmp_path: Path) -> None:
+    # A PNG whose pixel data is cut off: the job refuses it, the plan does not read it.
+    whole = Path(_inputs(tmp_path, "png")).read_bytes()
+    cut = tmp_path / "cut.png"
+    cut.write_bytes(whole[: len(whole) // 3])
+    plan = job_plan(str(cut), QuantizeOptions.of({"n_colors": 8}))
+    assert plan.inputs[0]["shape"] == [512, 512, 3]
+    assert plan.inputs[0]["decoded whole"]
+
+
+def test_plan_fit_paths_and_attempts(tmp_path: Path) -> None:
+    source = _inputs(tmp_path, "png")
+    of = QuantizeOptions.of
+    assert job_plan(source, of({"n_colors": 8})).attempts == 4
+    lab = job_plan(source, of({"n_colors": 8, "colorspace": "lab"}))
+    assert (lab.fit, lab.attempts) == ("histogram", 8)
+    pixels = job_plan(source, of({"n_colors": 8, "method": "pixels", "max_iter": 5}))
+    assert (pixels.fit, pixels.attempts) == ("pixels", 1)
+    assert pixels.tasks["iterations"] == 5 * (pixels.chunks + (pixels.chunks > 1))
+    fixed = job_plan(source, of({"palette": "web216"}))
+    assert fixed.fit.startswith("none") and "attempts" not in fixed.tasks
+
+
+def test_plan_command_prints_the_plan_and_json(tmp_path: Path, capsys: Any) -> None:
+    source = _inputs(tmp_path, "tiff-tiled")
+    assert main(["plan", source, "-k", "16"]) == 0
+    out = capsys.readouterr().out
+    assert "512 x 512 x 3 uint8" in out and "fit: histogram, 4 attempts" in out
+    assert "peak memory per worker" in out
+    assert main(["plan", source, "-k", "16", "--json", "--chunks", "128"]) == 0
+    found = json.loads(capsys.readouterr().out)
+    assert found["chunks"] == 16 and found["pixels"] == 512 * 512
+
+
+def test_plan_command_refuses_a_missing_input(tmp_path: Path, capsys: Any) -> None:
+    assert main(["plan", str(tmp_path / "nope.png"), "-k", "4"]) == 1
+    assert "nope.png" in capsys.readouterr().err
