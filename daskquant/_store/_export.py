@@ -12,14 +12,19 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
-import zarr
 from numpy.typing import NDArray
 
 from daskquant._color._display import rgb8_palette
 from daskquant._errors import InvalidParameterError, StoreError
 from daskquant._io._png import write_indexed
 from daskquant._io._storage import Location, location
-from daskquant._store._store import get_array, open_finished, pick_record
+from daskquant._store._store import (
+    PaletteIndices,
+    get_array,
+    open_finished,
+    palette_indices,
+    pick_record,
+)
 
 __all__ = ["export"]
 
@@ -88,12 +93,12 @@ def export(
 
 def _labels_and_colors(
     store: str | Path, name: str | None
-) -> tuple[zarr.Array, NDArray[np.uint8]]:
+) -> tuple[PaletteIndices, NDArray[np.uint8]]:
     """The (H, W) labels of the image ``name`` in a finished store, and its palette as
     (K, 3) 8-bit RGB."""
     group = open_finished(store)
     record = pick_record(group, name, store=store)
-    labels = get_array(group, record.labels[0])
+    labels = palette_indices(group, record)  # an OME label image holds index + 1
     if labels.ndim != 2:
         raise InvalidParameterError(
             f"{store}: the labels are a stack {labels.shape}; export writes 2-D images"
@@ -115,23 +120,23 @@ def _write_whole(target: Location, write: Callable[[Location], None]) -> None:
         tmp.unlink()
 
 
-def _strips(labels: zarr.Array, rows: int) -> Iterator[NDArray]:
+def _strips(labels: PaletteIndices, rows: int) -> Iterator[NDArray]:
     """Full-width strips of ``rows`` rows, read one at a time."""
     for y in range(0, labels.shape[0], rows):
         yield np.asarray(labels[y : y + rows])
 
 
-def _strip_rows(labels: zarr.Array) -> int:
+def _strip_rows(labels: PaletteIndices) -> int:
     return max(1, int(labels.chunks[0]))
 
 
-def _write_png(where: Location, labels: zarr.Array, colors: NDArray[np.uint8]) -> None:
+def _write_png(where: Location, labels: PaletteIndices, colors: NDArray[np.uint8]) -> None:
     with where.create() as f:
         shape = (int(labels.shape[0]), int(labels.shape[1]))
         write_indexed(f, shape, colors, _strips(labels, _strip_rows(labels)))
 
 
-def _write_tiff(where: Location, labels: zarr.Array, colors: NDArray[np.uint8]) -> None:
+def _write_tiff(where: Location, labels: PaletteIndices, colors: NDArray[np.uint8]) -> None:
     import tifffile
 
     h, w = labels.shape
@@ -164,7 +169,7 @@ def _write_tiff(where: Location, labels: zarr.Array, colors: NDArray[np.uint8]) 
 
 
 # Writers by (lower-case) suffix.
-_WRITERS: dict[str, Callable[[Location, zarr.Array, NDArray[np.uint8]], None]] = {
+_WRITERS: dict[str, Callable[[Location, PaletteIndices, NDArray[np.uint8]], None]] = {
     ".png": _write_png,
     ".tif": _write_tiff,
     ".tiff": _write_tiff,

@@ -6,7 +6,13 @@ Written layout of one image::
       0, 1, 2, ...      the quantized image, (C, H, W), each level half the previous
       labels/           attributes "ome": {"labels": [<name>]}
         <name>/         "ome": multiscales with axes y, x, and "image-label" whose
-          0, 1, ...     "colors" are the palette: {"label-value": i, "rgba": [r, g, b, 255]}
+          0, 1, ...     "colors" are the palette: {"label-value": i + 1, "rgba": [r, g, b, 255]}
+
+The label image holds palette index + 1: NGFF label images and napari's Labels layer
+treat value 0 as background (drawn transparent), so 0 is kept for "no data" and every
+palette color, the first too, is visible. The store's image record says so
+(``label_offset`` = 1, see :func:`daskquant._store._store.palette_indices`); K = 256
+colors make the label image 16-bit.
 
 Levels are made by keeping every second row and column (nearest neighbour), so every
 level of the image holds palette colors only and every level of the labels is exact.
@@ -26,8 +32,9 @@ from daskquant._errors import InvalidParameterError
 from daskquant._io._ome import NGFF_VERSION
 from daskquant._store._store import get_array, write_large
 
-__all__ = ["PYRAMID_MIN_SIDE", "write_ome_image"]
+__all__ = ["LABEL_OFFSET", "PYRAMID_MIN_SIDE", "write_ome_image"]
 
+LABEL_OFFSET = 1  # the label image holds palette index + 1; 0 is "no data"
 PYRAMID_MIN_SIDE = 256  # no level is made once the largest side is at most this
 
 _AXES = [
@@ -58,7 +65,7 @@ def write_ome_image(
     image : (H, W, C) dask array
         The quantized image.
     labels : (H, W) dask array
-        Palette index of every pixel.
+        Palette index of every pixel (written as index + 1, see the module docstring).
     colors : (K, 3) uint8 ndarray
         The palette as 8-bit RGB, for the label image's colors.
     chunks : (int, int)
@@ -79,10 +86,16 @@ def write_ome_image(
             "files instead"
         )
     image_paths, label_paths, written = _write_levels(
-        group, name, image, labels, chunks=chunks, resume=resume
+        group, name, image, _label_values(labels, len(colors)), chunks=chunks, resume=resume
     )
     _write_metadata(group, name, image_paths, colors)
     return {"image": image_paths, "labels": label_paths}, written
+
+
+def _label_values(labels: da.Array, n_colors: int) -> da.Array:
+    """The label image's values: palette index + 1, in a dtype that holds K + 1 values."""
+    dtype = np.dtype(np.uint8 if n_colors + LABEL_OFFSET <= 256 else np.uint16)
+    return labels.astype(dtype) + np.asarray(LABEL_OFFSET, dtype)
 
 
 def _write_levels(
@@ -135,7 +148,7 @@ def _write_metadata(
         "multiscales": [_multiscale(name, _AXES[1:], [str(i) for i in range(len(image_paths))])],
         "image-label": {
             "colors": [
-                {"label-value": i, "rgba": [*(int(v) for v in rgb), 255]}
+                {"label-value": i + LABEL_OFFSET, "rgba": [*(int(v) for v in rgb), 255]}
                 for i, rgb in enumerate(colors)
             ],
             "source": {"image": "../../"},
