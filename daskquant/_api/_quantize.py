@@ -589,12 +589,21 @@ def _write_ome(
             colors=colors,
             chunks=chunks,
             resume=resume,
+            pixel_size=_pixel_size(inp.spatial),
         )
         written += n
         records.append(
             _record(inp, paths["labels"], paths["image"], prefix, level, offset=LABEL_OFFSET)
         )
     return records, written
+
+
+def _pixel_size(spatial: dict[str, Any] | None) -> tuple[float, float, str] | None:
+    """(y, x, unit) of an input's pixels where it says (a microscope's pixel size)."""
+    if not spatial or "pixel_size" not in spatial or "unit" not in spatial:
+        return None
+    y, x = spatial["pixel_size"]
+    return float(y), float(x), str(spatial["unit"])
 
 
 def _record(
@@ -608,6 +617,7 @@ def _record(
         level=level,
         shape=tuple(int(s) for s in inp.array.shape),
         label_offset=offset,
+        spatial=inp.spatial,
     )
 
 

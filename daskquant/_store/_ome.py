@@ -53,6 +53,7 @@ def write_ome_image(
     colors: NDArray[np.uint8],
     chunks: tuple[int, int],
     resume: bool = False,
+    pixel_size: tuple[float, float, str] | None = None,
 ) -> tuple[dict[str, list[str]], int]:
     """Write a quantized image and its labels as an NGFF 0.5 image with a label image.
 
@@ -72,6 +73,10 @@ def write_ome_image(
         Spatial chunk size of every level.
     resume : bool
         Keep the chunks already written (see :func:`daskquant._store._store.write_large`).
+    pixel_size : (float, float, str), optional
+        The (y, x) size of a full-resolution pixel and its unit (``"micrometer"``): the
+        scale of level k is that times 2^k, and the y and x axes carry the unit. By
+        default a pixel is 1 with no unit.
 
     Returns
     -------
@@ -88,7 +93,7 @@ def write_ome_image(
     image_paths, label_paths, written = _write_levels(
         group, name, image, _label_values(labels, len(colors)), chunks=chunks, resume=resume
     )
-    _write_metadata(group, name, image_paths, colors)
+    _write_metadata(group, name, image_paths, colors, pixel_size)
     return {"image": image_paths, "labels": label_paths}, written
 
 
@@ -135,17 +140,27 @@ def _write_levels(
 
 
 def _write_metadata(
-    group: zarr.Group, name: str, image_paths: list[str], colors: NDArray[np.uint8]
+    group: zarr.Group,
+    name: str,
+    image_paths: list[str],
+    colors: NDArray[np.uint8],
+    pixel_size: tuple[float, float, str] | None,
 ) -> None:
     """The "ome" attributes of the image, its labels group and its label image."""
+    size = (1.0, 1.0) if pixel_size is None else pixel_size[:2]
+    axes = _AXES
+    if pixel_size is not None:
+        axes = [_AXES[0], *({**a, "unit": pixel_size[2]} for a in _AXES[1:])]
     group.attrs["ome"] = {
         "version": NGFF_VERSION,
-        "multiscales": [_multiscale(name, _AXES, image_paths)],
+        "multiscales": [_multiscale(name, axes, image_paths, size)],
     }
     group["labels"].attrs["ome"] = {"version": NGFF_VERSION, "labels": [name]}
     group[f"labels/{name}"].attrs["ome"] = {
         "version": NGFF_VERSION,
-        "multiscales": [_multiscale(name, _AXES[1:], [str(i) for i in range(len(image_paths))])],
+        "multiscales": [
+            _multiscale(name, axes[1:], [str(i) for i in range(len(image_paths))], size)
+        ],
         "image-label": {
             "colors": [
                 {"label-value": i + LABEL_OFFSET, "rgba": [*(int(v) for v in rgb), 255]}
@@ -156,15 +171,20 @@ def _write_metadata(
     }
 
 
-def _multiscale(name: str, axes: list[dict[str, str]], paths: list[str]) -> dict[str, Any]:
+def _multiscale(
+    name: str, axes: list[dict[str, str]], paths: list[str], size: tuple[float, float]
+) -> dict[str, Any]:
     lead = [1.0] * (len(axes) - 2)
+    sy, sx = (float(v) for v in size)
     return {
         "name": name,
         "axes": axes,
         "datasets": [
             {
                 "path": p,
-                "coordinateTransformations": [{"type": "scale", "scale": [*lead, 2.0**i, 2.0**i]}],
+                "coordinateTransformations": [
+                    {"type": "scale", "scale": [*lead, sy * 2.0**i, sx * 2.0**i]}
+                ],
             }
             for i, p in enumerate(paths)
         ],

@@ -330,7 +330,9 @@ class ImageRecord:
 
     ``labels`` and ``image`` list array paths from full resolution down (several with an
     OME-Zarr pyramid); ``image`` is empty when the quantized image was not written.
-    ``source`` is the input path (None for an in-memory array). ``label_offset`` is what
+    ``source`` is the input path (None for an in-memory array). ``spatial`` is where its
+    pixels are: georeferencing and pixel size (see :mod:`daskquant._io._georef`), None if
+    the input says nothing. ``label_offset`` is what
     the stored labels add to the palette index: 1 in an OME-Zarr label image, whose value 0
     is reserved for "no data" (viewers draw it transparent), else 0. Read the palette
     indices back with :func:`palette_indices`.
@@ -343,11 +345,15 @@ class ImageRecord:
     level: int = 0
     shape: tuple[int, ...] = ()
     label_offset: int = 0
+    spatial: dict[str, Any] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         d = asdict(self)
-        if not self.label_offset:  # as stores written before the offset existed
+        # Left out when they say nothing, as in stores written before they existed.
+        if not self.label_offset:
             del d["label_offset"]
+        if self.spatial is None:
+            del d["spatial"]
         return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
 
 
@@ -384,6 +390,7 @@ def image_records(group: zarr.Group) -> list[ImageRecord]:
             level=int(r.get("level", 0)),
             shape=tuple(r.get("shape", ())),
             label_offset=int(r.get("label_offset", 0)),
+            spatial=r.get("spatial"),
         )
         for r in records
     ]
