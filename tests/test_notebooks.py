@@ -71,7 +71,9 @@ def _assert_preview(path: Path, store: Path, before: np.ndarray) -> None:
     and below them the palette swatch: every color in a band as wide as its share of the
     pixels, largest share first."""
     group = dq.open_store(store)
-    labels = np.asarray(group[group.attrs["daskquant"]["images"][0]["labels"][0]])
+    record = group.attrs["daskquant"]["images"][0]
+    # An OME-Zarr label image holds palette index + 1 (its record's label_offset).
+    labels = np.asarray(group[record["labels"][0]]) - record.get("label_offset", 0)
     palette = np.asarray(group["palette"])
     counts = np.asarray(group["counts"])
     assert len(np.unique(palette, axis=0)) == len(palette)  # so each band's color names one

@@ -23,6 +23,7 @@ from daskquant._io._collection import (
     image_names,
     is_collection,
 )
+from daskquant._io._georef import spatial_info
 from daskquant._io._layout import Layout, as_image
 from daskquant._io._readers import check_source, decoded_in_memory, open_image
 from daskquant._io._storage import location
@@ -41,6 +42,7 @@ class Input:
     array: da.Array
     layout: Layout
     in_memory: bool
+    spatial: dict[str, Any] | None = None  # georeferencing, pixel size (see _io._georef)
 
 
 def open_inputs(
@@ -88,7 +90,9 @@ def _file_inputs(
     raw = [open_image(p, chunks=file_chunks(chunks), level=level) for p in paths]
     check_compatible(paths, raw)
     return [
-        _prepare(name, str(p), a, in_memory=decoded_in_memory(p))
+        _prepare(
+            name, str(p), a, in_memory=decoded_in_memory(p), spatial=spatial_info(p, level=level)
+        )
         for name, p, a in zip(names, paths, raw, strict=True)
     ]
 
@@ -104,11 +108,13 @@ def _array_input(image: Any, *, chunks: tuple[int, ...] | int | None, level: int
     return Input("image", None, prepared, layout, in_memory)
 
 
-def _prepare(name: str, source: str, arr: da.Array, *, in_memory: bool) -> Input:
+def _prepare(
+    name: str, source: str, arr: da.Array, *, in_memory: bool, spatial: dict[str, Any] | None
+) -> Input:
     try:
         prepared, layout = as_image(arr)
     except InputError as exc:
         raise InputError(f"{source}: {exc}") from exc
     if in_memory:
         prepared = persist_in_memory(prepared)
-    return Input(name, source, prepared, layout, in_memory)
+    return Input(name, source, prepared, layout, in_memory, spatial)

@@ -36,7 +36,7 @@ from daskquant._io._collection import (
 )
 from daskquant._io._layout import Layout
 from daskquant._io._storage import Location, location
-from daskquant._store._ome import write_ome_image
+from daskquant._store._ome import LABEL_OFFSET, write_ome_image
 from daskquant._store._preview import store_preview
 from daskquant._store._resume import check_request, input_fingerprint
 from daskquant._store._store import (
@@ -45,6 +45,7 @@ from daskquant._store._store import (
     create_store,
     mark_complete,
     open_store,
+    palette_indices,
     store_attrs,
     write_arrays,
     write_large,
@@ -421,7 +422,7 @@ def _quality(
     if not (asked if asked is not None else colors.n_pixels <= QUALITY_MAX_PIXELS):
         return None
     # Measured on the written labels, so they are not computed a second time.
-    stored = [da.from_zarr(group[r.labels[0]]) for r in records]
+    stored = [palette_indices(group, r).to_dask() for r in records]
     with dask.annotate(phase="quality"):
         return measure_quality([i.array for i in plan.inputs], stored, colors.palette)
 
@@ -588,14 +589,25 @@ def _write_ome(
             colors=colors,
             chunks=chunks,
             resume=resume,
+            pixel_size=_pixel_size(inp.spatial),
         )
         written += n
-        records.append(_record(inp, paths["labels"], paths["image"], prefix, level))
+        records.append(
+            _record(inp, paths["labels"], paths["image"], prefix, level, offset=LABEL_OFFSET)
+        )
     return records, written
 
 
+def _pixel_size(spatial: dict[str, Any] | None) -> tuple[float, float, str] | None:
+    """(y, x, unit) of an input's pixels where it says (a microscope's pixel size)."""
+    if not spatial or "pixel_size" not in spatial or "unit" not in spatial:
+        return None
+    y, x = spatial["pixel_size"]
+    return float(y), float(x), str(spatial["unit"])
+
+
 def _record(
-    inp: Input, labels: list[str], image: list[str], prefix: str, level: int
+    inp: Input, labels: list[str], image: list[str], prefix: str, level: int, *, offset: int = 0
 ) -> ImageRecord:
     return ImageRecord(
         name=inp.name,
@@ -604,6 +616,8 @@ def _record(
         source=inp.source,
         level=level,
         shape=tuple(int(s) for s in inp.array.shape),
+        label_offset=offset,
+        spatial=inp.spatial,
     )
 
 

@@ -14,7 +14,7 @@ from daskquant._errors import InputError, InvalidParameterError
 from daskquant._io._chunks import aligned_chunks
 from daskquant._io._storage import Location
 
-__all__ = ["NGFF_VERSION", "ome_image", "open_ome"]
+__all__ = ["NGFF_VERSION", "ome_image", "ome_spatial", "open_ome"]
 
 NGFF_VERSION = "0.5"  # the version daskquant writes
 
@@ -95,3 +95,42 @@ def _axis_names(axes: Any, ndim: int) -> list[str]:
     if axes is None:  # versions 0.1 and 0.2: always t, c, z, y, x
         return ["t", "c", "z", "y", "x"][-ndim:]
     return [a if isinstance(a, str) else str(a["name"]) for a in axes]
+
+
+def ome_spatial(path: Location, *, level: int = 0) -> dict[str, Any] | None:
+    """The pixel size of one level of an OME-Zarr image, ``{"pixel_size": [y, x], "unit":
+    <the y axis's unit>}``, from its ``coordinateTransformations`` (the level's scale times
+    the multiscale's); None for a Zarr store that is not an OME-Zarr image, or one whose
+    y and x have neither a unit nor a scale other than 1."""
+    try:
+        found = ome_image(zarr.open(path.zarr_store(read_only=True), mode="r"), path)
+    except Exception:  # not readable here: open_image reports it
+        return None
+    if found is None:
+        return None
+    multiscale = found[1]
+    datasets = multiscale["datasets"]
+    if not 0 <= level < len(datasets):
+        return None
+    names = _axis_names(multiscale.get("axes"), len(_scale(datasets[level]) or [0] * 2))
+    scale = _scale(datasets[level]) or [1.0] * len(names)
+    overall = _scale(multiscale) or [1.0] * len(names)
+    if "y" not in names or "x" not in names or len(scale) != len(names):
+        return None
+    y, x = names.index("y"), names.index("x")
+    size = [float(scale[i]) * float(overall[i]) for i in (y, x)]
+    axes = multiscale.get("axes") or []
+    unit = axes[y].get("unit") if len(axes) > y and isinstance(axes[y], dict) else None
+    if unit is None and size == [1.0, 1.0]:
+        return None
+    info: dict[str, Any] = {"pixel_size": size}
+    if unit is not None:
+        info["unit"] = str(unit)
+    return info
+
+
+def _scale(node: dict[str, Any]) -> list[float] | None:
+    for t in node.get("coordinateTransformations") or []:
+        if t.get("type") == "scale" and "scale" in t:
+            return [float(v) for v in t["scale"]]
+    return None

@@ -9,17 +9,25 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 import numpy as np
-import zarr
 from numpy.typing import NDArray
 
 from daskquant._color._display import rgb8_palette
 from daskquant._errors import InvalidParameterError, StoreError
 from daskquant._io._png import write_indexed
 from daskquant._io._storage import Location, location
-from daskquant._store._store import get_array, open_finished, pick_record
+from daskquant._store._geotiff import is_georeferenced, tiff_resolution, write_geotiff
+from daskquant._store._store import (
+    PaletteIndices,
+    get_array,
+    open_finished,
+    palette_indices,
+    pick_record,
+)
 
 __all__ = ["export"]
 
@@ -43,7 +51,11 @@ def export(
     path : path
         ``.png``: 8-bit indexed PNG, the palette in its PLTE chunk (K <= 256).
         ``.tif`` / ``.tiff``: tiled, deflate-compressed TIFF with photometric palette and a
-        colormap (8-bit indices for K <= 256, else 16-bit); BigTIFF when large.
+        colormap (8-bit indices for K <= 256, else 16-bit); BigTIFF when large; with the
+        pixel size of a slide input as resolution tags (pixels per centimeter). A store made
+        from a georeferenced input (a GeoTIFF) gives a paletted GeoTIFF in Cloud-Optimized
+        layout instead: tiled, with overviews, the palette as color table, the input's CRS
+        and transform (needs rasterio, ``daskquant[geo]``; K <= 256).
     name : str, optional
         Which image of a collection (default: the only one; required for several).
     overwrite : bool
@@ -74,7 +86,7 @@ def export(
             f"{path}: export writes .png (indexed) or .tif/.tiff (colormap) files; "
             f"{suffix or 'no suffix'} is neither"
         )
-    labels, colors = _labels_and_colors(store, name)
+    labels, colors, spatial = _labels_and_colors(store, name)
     if suffix == ".png" and len(colors) > PNG_MAX_COLORS:
         raise InvalidParameterError(
             f"{path}: a PNG palette holds at most {PNG_MAX_COLORS} colors and {store} has "
@@ -82,24 +94,35 @@ def export(
         )
     if target.exists() and not overwrite:
         raise StoreError(f"{path} already exists; pass overwrite=True to replace it")
-    _write_whole(target, lambda tmp: _WRITERS[suffix](tmp, labels, colors))
+    writer = _writer(suffix, spatial)
+    _write_whole(target, lambda tmp: writer(tmp, labels, colors))
     return path
 
 
 def _labels_and_colors(
     store: str | Path, name: str | None
-) -> tuple[zarr.Array, NDArray[np.uint8]]:
-    """The (H, W) labels of the image ``name`` in a finished store, and its palette as
-    (K, 3) 8-bit RGB."""
+) -> tuple[PaletteIndices, NDArray[np.uint8], dict[str, Any] | None]:
+    """The (H, W) labels of the image ``name`` in a finished store, its palette as
+    (K, 3) 8-bit RGB, and where its pixels are (the record's ``spatial``)."""
     group = open_finished(store)
     record = pick_record(group, name, store=store)
-    labels = get_array(group, record.labels[0])
+    labels = palette_indices(group, record)  # an OME label image holds index + 1
     if labels.ndim != 2:
         raise InvalidParameterError(
             f"{store}: the labels are a stack {labels.shape}; export writes 2-D images"
         )
     palette = np.asarray(get_array(group, "palette")[...])
-    return labels, rgb8_palette(palette, palette.dtype)
+    return labels, rgb8_palette(palette, palette.dtype), record.spatial
+
+
+def _writer(suffix: str, spatial: dict[str, Any] | None) -> _Writer:
+    """The writer of a suffix, for an image placed by ``spatial``: a georeferenced TIFF is
+    a GeoTIFF (COG layout), a slide's TIFF carries its pixel size."""
+    if suffix in (".tif", ".tiff") and spatial and is_georeferenced(spatial):
+        return partial(write_geotiff, spatial=spatial)
+    if suffix in (".tif", ".tiff") and spatial:
+        return partial(_write_tiff, resolution=tiff_resolution(spatial))
+    return _WRITERS[suffix]
 
 
 def _write_whole(target: Location, write: Callable[[Location], None]) -> None:
@@ -115,23 +138,29 @@ def _write_whole(target: Location, write: Callable[[Location], None]) -> None:
         tmp.unlink()
 
 
-def _strips(labels: zarr.Array, rows: int) -> Iterator[NDArray]:
+def _strips(labels: PaletteIndices, rows: int) -> Iterator[NDArray]:
     """Full-width strips of ``rows`` rows, read one at a time."""
     for y in range(0, labels.shape[0], rows):
         yield np.asarray(labels[y : y + rows])
 
 
-def _strip_rows(labels: zarr.Array) -> int:
+def _strip_rows(labels: PaletteIndices) -> int:
     return max(1, int(labels.chunks[0]))
 
 
-def _write_png(where: Location, labels: zarr.Array, colors: NDArray[np.uint8]) -> None:
+def _write_png(where: Location, labels: PaletteIndices, colors: NDArray[np.uint8]) -> None:
     with where.create() as f:
         shape = (int(labels.shape[0]), int(labels.shape[1]))
         write_indexed(f, shape, colors, _strips(labels, _strip_rows(labels)))
 
 
-def _write_tiff(where: Location, labels: zarr.Array, colors: NDArray[np.uint8]) -> None:
+def _write_tiff(
+    where: Location,
+    labels: PaletteIndices,
+    colors: NDArray[np.uint8],
+    *,
+    resolution: dict[str, Any] | None = None,
+) -> None:
     import tifffile
 
     h, w = labels.shape
@@ -160,11 +189,14 @@ def _write_tiff(where: Location, labels: zarr.Array, colors: NDArray[np.uint8]) 
         compression="zlib",
         bigtiff=h * w * dtype.itemsize > 2**31,
         software="daskquant",
+        **(resolution or {}),
     )
 
 
+_Writer = Callable[[Location, PaletteIndices, NDArray[np.uint8]], None]
+
 # Writers by (lower-case) suffix.
-_WRITERS: dict[str, Callable[[Location, zarr.Array, NDArray[np.uint8]], None]] = {
+_WRITERS: dict[str, _Writer] = {
     ".png": _write_png,
     ".tif": _write_tiff,
     ".tiff": _write_tiff,

@@ -24,7 +24,13 @@ from daskquant._color._display import to_rgb8
 from daskquant._errors import DaskQuantError, InvalidParameterError, StoreError
 from daskquant._io._readers import level_count, open_image
 from daskquant._io._storage import location
-from daskquant._store._store import ImageRecord, get_array, open_finished, pick_record
+from daskquant._store._store import (
+    ImageRecord,
+    get_array,
+    open_finished,
+    palette_indices,
+    pick_record,
+)
 
 __all__ = ["preview", "render", "store_preview", "write_preview"]
 
@@ -85,7 +91,7 @@ def store_preview(
         raise InvalidParameterError(f"max_side must be a positive integer, got {max_side!r}")
     palette = np.asarray(get_array(group, "palette")[...])
     counts = np.asarray(get_array(group, "counts")[...])
-    full = get_array(group, record.labels[0])
+    full = palette_indices(group, record)
     h, w = full.shape[-2:]
     step = max(1, math.ceil(max(h, w) / max_side))
     labels = _small_labels(group, record, step)
@@ -111,7 +117,7 @@ def _small_labels(group: zarr.Group, record: ImageRecord, step: int) -> NDArray:
     k = 0
     while k + 1 < len(record.labels) and step % (2 ** (k + 1)) == 0:
         k += 1
-    arr = da.from_zarr(get_array(group, record.labels[k]))
+    arr = palette_indices(group, record, k).to_dask()
     if arr.ndim == 3:  # a stack: its first image
         arr = arr[0]
     return _strided(arr, step // 2**k)

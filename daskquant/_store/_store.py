@@ -56,6 +56,7 @@ from daskquant._io._storage import Location, StoreLike, delete_keys, location, s
 
 __all__ = [
     "ImageRecord",
+    "PaletteIndices",
     "check_writable",
     "chunk_progress",
     "create_store",
@@ -65,6 +66,7 @@ __all__ = [
     "mark_complete",
     "open_finished",
     "open_store",
+    "palette_indices",
     "pick_record",
     "regular_chunks",
     "store_attrs",
@@ -328,7 +330,12 @@ class ImageRecord:
 
     ``labels`` and ``image`` list array paths from full resolution down (several with an
     OME-Zarr pyramid); ``image`` is empty when the quantized image was not written.
-    ``source`` is the input path (None for an in-memory array).
+    ``source`` is the input path (None for an in-memory array). ``spatial`` is where its
+    pixels are: georeferencing and pixel size (see :mod:`daskquant._io._georef`), None if
+    the input says nothing. ``label_offset`` is what
+    the stored labels add to the palette index: 1 in an OME-Zarr label image, whose value 0
+    is reserved for "no data" (viewers draw it transparent), else 0. Read the palette
+    indices back with :func:`palette_indices`.
     """
 
     name: str
@@ -337,9 +344,16 @@ class ImageRecord:
     source: str | None = None
     level: int = 0
     shape: tuple[int, ...] = ()
+    label_offset: int = 0
+    spatial: dict[str, Any] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         d = asdict(self)
+        # Left out when they say nothing, as in stores written before they existed.
+        if not self.label_offset:
+            del d["label_offset"]
+        if self.spatial is None:
+            del d["spatial"]
         return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
 
 
@@ -375,9 +389,45 @@ def image_records(group: zarr.Group) -> list[ImageRecord]:
             source=r.get("source"),
             level=int(r.get("level", 0)),
             shape=tuple(r.get("shape", ())),
+            label_offset=int(r.get("label_offset", 0)),
+            spatial=r.get("spatial"),
         )
         for r in records
     ]
+
+
+class PaletteIndices:
+    """The palette indices of one stored label array, read like the array (shape, chunks,
+    slicing): the stored values minus the record's ``label_offset``, in the smallest
+    unsigned dtype that holds them (the 8-bit labels of K = 256 colors are 16-bit in an
+    OME-Zarr label image, whose values go up to K)."""
+
+    def __init__(self, array: zarr.Array, offset: int, n_colors: int) -> None:
+        self.array = array
+        self.offset = offset
+        self.shape = tuple(array.shape)
+        self.chunks = tuple(array.chunks)
+        self.ndim = len(self.shape)
+        self.dtype = np.dtype(np.uint8 if n_colors <= 256 else np.uint16)
+
+    def __getitem__(self, key: Any) -> NDArray:
+        stored = np.asarray(self.array[key])
+        if self.offset:
+            stored = stored - np.asarray(self.offset, stored.dtype)
+        return stored.astype(self.dtype, copy=False)
+
+    def to_dask(self) -> da.Array:
+        """The whole array, lazily, in the stored chunks."""
+        arr = da.from_zarr(self.array)
+        if self.offset:
+            arr = arr - np.asarray(self.offset, arr.dtype)
+        return arr.astype(self.dtype, copy=False)
+
+
+def palette_indices(group: zarr.Group, record: ImageRecord, level: int = 0) -> PaletteIndices:
+    """Level ``level`` of the record's labels as palette indices (see ``label_offset``)."""
+    n_colors = int(get_array(group, "palette").shape[0])
+    return PaletteIndices(get_array(group, record.labels[level]), record.label_offset, n_colors)
 
 
 def pick_record(group: zarr.Group, name: str | None, *, store: StoreLike) -> ImageRecord:

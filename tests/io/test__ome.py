@@ -45,13 +45,15 @@ def test_ome_output_reads_back_with_ome_zarr_py(tmp_path, rgb):
     assert [a["name"] for a in axes] == ["c", "y", "x"]
     assert [lv.shape for lv in label_levels] == [(300, 520), (150, 260), (75, 130)]
     for k, (image, lab) in enumerate(zip(images, label_levels, strict=True)):
-        # Level k keeps every 2^k-th pixel: exact labels, and only palette colors.
-        np.testing.assert_array_equal(lab, labels[:: 2**k, :: 2**k])
-        np.testing.assert_array_equal(image.transpose(1, 2, 0), palette[lab])
-    # image-label colors are the palette (ome-zarr-py scales rgba to [0, 1]).
-    assert sorted(colors) == list(range(7))
-    for i, rgba in colors.items():
-        np.testing.assert_allclose(np.array(rgba) * 255, [*palette[i], 255])
+        # Level k keeps every 2^k-th pixel: exact labels (palette index + 1, as 0 is
+        # background), and only palette colors.
+        np.testing.assert_array_equal(lab, labels[:: 2**k, :: 2**k] + 1)
+        np.testing.assert_array_equal(image.transpose(1, 2, 0), palette[lab - 1])
+    # image-label colors are the palette, label value i + 1 for palette color i
+    # (ome-zarr-py scales rgba to [0, 1]).
+    assert sorted(colors) == list(range(1, 8))
+    for value, rgba in colors.items():
+        np.testing.assert_allclose(np.array(rgba) * 255, [*palette[value - 1], 255])
 
 
 def test_ome_metadata_is_ngff_0_5(tmp_path, rgb):
@@ -81,7 +83,7 @@ def test_gray_ome_has_one_channel(tmp_path, rgb):
     images, labels, _, _ = read_ome(out)
     assert images[0].shape == (1, 300, 520)
     palette = zarr.open_group(str(out), mode="r")["palette"][:]
-    np.testing.assert_array_equal(images[0][0], palette[labels[0]][..., 0])
+    np.testing.assert_array_equal(images[0][0], palette[labels[0] - 1][..., 0])
 
 
 def test_ome_refuses_a_stack_and_writes_nothing(tmp_path, rgb):

@@ -34,8 +34,8 @@ def test_levels_halve_until_the_smallest_side(tmp_path: Path) -> None:
         int(np.prod(group[p].cdata_shape)) for p in paths["image"] + paths["labels"]
     )
     full = np.asarray(labels)
-    for i, p in enumerate(paths["labels"]):
-        np.testing.assert_array_equal(group[p][...], full[:: 2**i, :: 2**i])
+    for i, p in enumerate(paths["labels"]):  # palette index + 1: 0 is "no data"
+        np.testing.assert_array_equal(group[p][...], full[:: 2**i, :: 2**i] + 1)
         np.testing.assert_array_equal(
             np.moveaxis(group[paths["image"][i]][...], 0, -1), colors[full[:: 2**i, :: 2**i]]
         )
@@ -49,10 +49,11 @@ def test_metadata_and_reading_back(tmp_path: Path) -> None:
     assert ome["version"] == "0.5"
     assert [a["name"] for a in ome["multiscales"][0]["axes"]] == ["c", "y", "x"]
     label_attrs = group["labels/img"].attrs["ome"]
-    assert label_attrs["image-label"]["colors"][1] == {
-        "label-value": 1,
-        "rgba": [*colors[1].tolist(), 255],
-    }
+    # Label value i + 1 is palette color i: value 0, which viewers draw transparent, is
+    # no color.
+    assert label_attrs["image-label"]["colors"] == [
+        {"label-value": i + 1, "rgba": [*c.tolist(), 255]} for i, c in enumerate(colors)
+    ]
     assert group["labels"].attrs["ome"] == {"version": "0.5", "labels": ["img"]}
     np.testing.assert_array_equal(dq.open_image(tmp_path / "o.zarr").compute(), np.asarray(image))
     assert dq.open_image(tmp_path / "o.zarr", level=1).shape == (150, 265, 3)
@@ -65,3 +66,62 @@ def test_a_stack_is_refused(tmp_path: Path) -> None:
         write_ome_image(
             group, name="x", image=image[None], labels=labels, colors=colors, chunks=(64, 64)
         )
+
+
+def _quantized_ome(tmp_path: Path, n_colors: int) -> tuple[Path, np.ndarray, np.ndarray]:
+    """An OME-Zarr store of an image with exactly ``n_colors`` colors, the first of them
+    (palette index 0) in a corner; its palette and labels as the store has them."""
+    rng = np.random.default_rng(n_colors)
+    colors = rng.choice(1 << 24, n_colors, replace=False)
+    rgb = np.stack([colors >> 16, (colors >> 8) & 255, colors & 255], -1).astype(np.uint8)
+    index = np.arange(40 * 64) % n_colors
+    image = rgb[index.reshape(40, 64)]
+    out = tmp_path / f"k{n_colors}.zarr"
+    dq.quantize(image, out, n_colors=n_colors, seed=0, ome=True, chunks=32)
+    group = zarr.open_group(str(out), mode="r")
+    return out, group["palette"][...], group["labels/image/0"][...]
+
+
+@pytest.mark.parametrize("n_colors", [3, 256])
+def test_every_palette_color_has_a_label_value_other_than_zero(tmp_path, n_colors) -> None:
+    out, palette, stored = _quantized_ome(tmp_path, n_colors)
+    assert stored.dtype == (np.uint8 if n_colors < 256 else np.uint16)
+    assert stored.min() == 1 and stored.max() == n_colors
+    colors = zarr.open_group(str(out), mode="r")["labels/image"].attrs["ome"]["image-label"]
+    table = {c["label-value"]: c["rgba"] for c in colors["colors"]}
+    assert sorted(table) == list(range(1, n_colors + 1))
+    assert all(table[i + 1] == [*palette[i].tolist(), 255] for i in range(n_colors))
+    # The export and the record read palette indices back.
+    dq.export(out, tmp_path / "e.tif")
+    import tifffile
+
+    np.testing.assert_array_equal(tifffile.imread(tmp_path / "e.tif"), stored - 1)
+
+
+def test_ome_zarr_py_reads_the_label_colors(tmp_path) -> None:
+    from ome_zarr.io import parse_url
+    from ome_zarr.reader import Label, Reader
+
+    out, palette, stored = _quantized_ome(tmp_path, 5)
+    nodes = list(Reader(parse_url(str(out / "labels" / "image")))())
+    label = next(n for n in nodes if any(isinstance(s, Label) for s in n.specs))
+    # ome-zarr-py's colors: label value -> RGBA in [0, 1]; 0 (background) is not one.
+    got = label.metadata["color"]
+    assert set(got) == {1, 2, 3, 4, 5}
+    for i, rgb in enumerate(palette):
+        np.testing.assert_allclose(got[i + 1], [*(rgb / 255), 1.0])
+    np.testing.assert_array_equal(np.asarray(label.data[0]), stored)
+
+
+def test_napari_ome_zarr_reader_shows_every_color(tmp_path) -> None:
+    napari_ome_zarr = pytest.importorskip("napari_ome_zarr")
+    out, palette, stored = _quantized_ome(tmp_path, 4)
+    reader = napari_ome_zarr.napari_get_reader(str(out))
+    layers = {kind: (data, meta) for data, meta, kind in reader(str(out))}
+    data, meta = layers["labels"]
+    np.testing.assert_array_equal(np.asarray(data[0]), stored)
+    # napari draws label 0 as transparent background; every pixel has a value >= 1, and
+    # every value is drawn in its palette color.
+    assert 0 not in np.unique(np.asarray(data[0]))
+    for i, rgb in enumerate(palette):
+        np.testing.assert_allclose(meta["colormap"][i + 1], [*(rgb / 255), 1.0])
