@@ -116,6 +116,14 @@ class QuantizeOptions:
         default=None, metadata=_help("write a before/after picture here")
     )
     on_iteration: Callable[[int, float], None] | None = field(default=None)
+    storage_options: dict[str, Any] | None = field(
+        default=None,
+        metadata=_help(
+            "options of the filesystem of URL inputs and outputs, as a JSON object "
+            "(e.g. '{\"anon\": true}'; credentials are better left in the environment)"
+        ),
+        repr=False,
+    )
 
     def __post_init__(self) -> None:
         if self.resume and self.overwrite:
@@ -154,6 +162,8 @@ NOT_IN_REQUEST: dict[str, str] = {
     "resume": "how to treat an existing store, not what to write",
     "preview": "a picture outside the store",
     "on_iteration": "a progress callback",
+    "storage_options": "how to reach the data (credentials, endpoint), not what to write; "
+    "never stored (the request records each input's URL and version instead)",
 }
 
 # How an option is named in the request, where its value itself is not plain JSON.

@@ -35,7 +35,7 @@ from daskquant._io._collection import (
     pixel_set,
 )
 from daskquant._io._layout import Layout
-from daskquant._io._storage import Location, location
+from daskquant._io._storage import Location, location, storage_context
 from daskquant._store._ome import write_ome_image
 from daskquant._store._preview import store_preview
 from daskquant._store._resume import check_request, input_fingerprint
@@ -123,6 +123,7 @@ def quantize(
     resume: bool = False,
     preview: str | Path | None = None,
     on_iteration: Callable[[int, float], None] | None = None,
+    storage_options: dict[str, Any] | None = None,
 ) -> Summary:
     """Quantize an image, or a collection of images, to one palette and write a Zarr store.
 
@@ -168,6 +169,12 @@ def quantize(
     preview : path, optional
         Write a before/after PNG with the palette swatch there (see
         :func:`daskquant.preview`; for a collection, its first image).
+    storage_options : dict, optional
+        Options of the filesystem of every URL (inputs, ``store``, ``palette``,
+        ``preview``: ``s3://``, ``gs://``, ``az://``, ``http(s)://``, ...), as fsspec
+        takes them (``{"anon": True}``, ``{"endpoint_url": ...}``). Credentials are read
+        from the environment as each filesystem reads them; these options are never
+        written to the store, the summary or a message. See :doc:`storage`.
 
     Returns
     -------
@@ -183,7 +190,8 @@ def quantize(
         cannot be resumed.
     """
     options = QuantizeOptions.of(locals())
-    return _run(image, location(store), options)
+    with storage_context(options.storage_options):
+        return _run(image, location(store), options)
 
 
 # -- the pipeline: plan -> fit or resume -> label -> write -> summarize -------------------
@@ -246,8 +254,9 @@ def check_job(image: Source, store: str | os.PathLike[str], options: QuantizeOpt
     """
     if options.palette is None:
         _check_int("n_colors", options.n_colors, 1, MAX_COLORS)
-    _check_output(location(store), options)
-    check_inputs(image)
+    with storage_context(options.storage_options):
+        _check_output(location(store), options)
+        check_inputs(image)
 
 
 def _check_output(out: Location, options: QuantizeOptions) -> zarr.Group | None:
