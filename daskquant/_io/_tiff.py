@@ -199,7 +199,7 @@ def _read_info(path: Location, level: int) -> _Info:
                     f"{int(ends.max())} bytes; the file has {size}); copy it again"
                 )
         samples = samples_of(page, path)
-        store = tf.series[0].aszarr(level=level)
+        store = tf.series[0].aszarr(level=level, read_only=True)
         try:
             import zarr
 
@@ -323,7 +323,7 @@ def _open_level(path: Location, level: int, identity: Identity) -> _Open:
         raise InputError(f"{path}: the file changed while it was being read; run again")
     tf = _tiff_file(path)
     try:
-        store = tf.series[0].aszarr(level=level, maxworkers=_DECODE_THREADS)
+        store = tf.series[0].aszarr(level=level, maxworkers=_DECODE_THREADS, read_only=True)
         return _Open(tf, store, zarr.open_array(store, mode="r"))
     except BaseException:
         tf.close()
