@@ -174,7 +174,7 @@ def quantize(
         ``preview``: ``s3://``, ``gs://``, ``az://``, ``http(s)://``, ...), as fsspec
         takes them (``{"anon": True}``, ``{"endpoint_url": ...}``). Credentials are read
         from the environment as each filesystem reads them; these options are never
-        written to the store, the summary or a message. See :doc:`storage`.
+        written to the store, the summary or a message. See the "Storage and URLs" page.
 
     Returns
     -------

@@ -71,7 +71,7 @@ def open_image(
         Resolution level of a pyramidal TIFF or an OME-Zarr image; 0 is the full resolution.
     storage_options : dict, optional
         Options of the filesystem of a URL ``source`` (``s3://``, ``gs://``, ``az://``,
-        ``http(s)://``, ``memory://``, ...), as fsspec takes them; see :doc:`storage`.
+        ``http(s)://``, ``memory://``, ...), as fsspec takes them; see the "Storage and URLs" page.
 
     Returns
     -------

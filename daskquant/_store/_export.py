@@ -51,7 +51,7 @@ def export(
         Replace an existing file at ``path``.
     storage_options : dict, optional
         Options of the filesystem of a URL ``store`` or ``path`` (credentials, endpoint),
-        as fsspec takes them; see :doc:`storage`.
+        as fsspec takes them; see the "Storage and URLs" page.
 
     Returns
     -------

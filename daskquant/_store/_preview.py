@@ -57,7 +57,7 @@ def preview(
         Which image of a collection (default: the only one; required for several).
     storage_options : dict, optional
         Options of the filesystem of a URL ``store`` or ``path`` (and of the input it
-        reads the "before" half from), as fsspec takes them; see :doc:`storage`.
+        reads the "before" half from), as fsspec takes them; see the "Storage and URLs" page.
 
     Returns
     -------
