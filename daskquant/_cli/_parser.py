@@ -27,9 +27,11 @@ __all__ = ["build_parser", "flag_names", "with_flags"]
 _SPELLINGS: dict[str, tuple[str, ...]] = {
     "n_colors": ("-k", "--colors"),
     "write_image": ("--write-rgb", "--write-image"),
+    "keep_store": ("--store",),
 }
 # Metavars of options whose values are not plain numbers or choices.
 _METAVARS = {
+    "keep_store": "PATH",
     "chunks": "N[,N...]",
     "palette": "SOURCE",
     "preview": "PNG",
@@ -141,7 +143,12 @@ def _quantize_command(sub: Any, common: argparse.ArgumentParser) -> None:
         help="image file (PNG, JPEG, TIFF, ...), Zarr array or OME-Zarr image; several "
         "files, a folder or a quoted glob pattern make a collection with one palette",
     )
-    q.add_argument("output", metavar="OUTPUT", help="output Zarr store (a folder)")
+    q.add_argument(
+        "output",
+        metavar="OUTPUT",
+        help="output Zarr store (.zarr or no suffix), or an image (.png, .tif, .tiff: the "
+        "labels with the palette)",
+    )
     for name in option_fields():
         if name not in _NOT_FLAGS:
             _add_option(q, name)

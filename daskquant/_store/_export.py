@@ -18,7 +18,13 @@ from numpy.typing import NDArray
 from daskquant._color._display import rgb8_palette
 from daskquant._errors import InvalidParameterError, StoreError
 from daskquant._io._png import write_indexed
-from daskquant._io._storage import LocalLocation, Location, location, storage_context
+from daskquant._io._storage import (
+    LocalLocation,
+    Location,
+    StoreLike,
+    location,
+    storage_context,
+)
 from daskquant._store._store import get_array, open_finished, pick_record
 
 __all__ = ["export"]
@@ -28,8 +34,8 @@ TIFF_TILE = 512
 
 
 def export(
-    store: str | Path,
-    path: str | Path,
+    store: StoreLike,
+    path: StoreLike,
     *,
     name: str | None = None,
     overwrite: bool = False,
