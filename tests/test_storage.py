@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -193,5 +194,17 @@ def test_a_missing_bucket_or_object_is_one_clear_line(s3, files, tmp_path, capsy
     assert main(["quantize", str(files / "in.tif"), out, *opts]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "no-such-bucket-dq" in err[0] and SECRET not in err[0]
+    # No server at the endpoint: one line naming the URL, soon (one attempt), no secret.
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed = s.getsockname()[1]
+    nobody = {**s3, "endpoint_url": f"http://127.0.0.1:{closed}"}
+    nobody["config_kwargs"] = {"retries": {"max_attempts": 1}}
+    url = f"s3://{BUCKET}/in.tif"
+    argv = ["quantize", url, str(tmp_path / "o.zarr"), "-q"]
+    assert main([*argv, "--storage-options", json.dumps(nobody)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"daskquant: error: {url}: the storage did not")
+    assert SECRET not in err[0] and not (tmp_path / "o.zarr").exists()
     assert main(["quantize", str(files / "in.tif"), "x.zarr", "--storage-options", "[1"]) == 2
     assert "JSON object" in capsys.readouterr().err

@@ -350,13 +350,29 @@ class UrlLocation(Location):
         fs, path = self.fs()
         return str(fs.unstrip_protocol(path))
 
+    @contextmanager
+    def _asked(self) -> Iterator[None]:
+        """Failures to reach the storage (no such server, refused credentials) as one
+        InputError naming the URL; a missing object stays a FileNotFoundError."""
+        try:
+            yield
+        except (InputError, FileNotFoundError):
+            raise
+        except Exception as exc:
+            raise InputError(
+                f"{self}: the storage did not answer ({type(exc).__name__}: {exc}); check "
+                "the URL, the endpoint and the credentials"
+            ) from exc
+
     def exists(self) -> bool:
         fs, path = self.fs()
-        return bool(fs.exists(path)) or self.is_zarr()
+        with self._asked():
+            return bool(fs.exists(path)) or self.is_zarr()
 
     def is_file(self) -> bool:
         fs, path = self.fs()
-        return bool(fs.isfile(path))
+        with self._asked():
+            return bool(fs.isfile(path))
 
     def is_dir(self) -> bool:
         if self.is_zarr():
@@ -368,11 +384,13 @@ class UrlLocation(Location):
 
     def is_zarr(self) -> bool:
         fs, path = self.fs()
-        return any(fs.isfile(f"{path.rstrip('/')}/{m}") for m in _ZARR_MARKERS)
+        with self._asked():
+            return any(fs.isfile(f"{path.rstrip('/')}/{m}") for m in _ZARR_MARKERS)
 
     def version(self) -> Version:
         fs, path = self.fs()
-        return _version(fs.info(path))
+        with self._asked():
+            return _version(fs.info(path))
 
     def tree_version(self) -> tuple[int, int, int]:
         """Object count, total size and latest modification (ns) below this prefix."""
@@ -393,7 +411,8 @@ class UrlLocation(Location):
 
     def read_bytes(self) -> bytes:
         fs, path = self.fs()
-        return bytes(fs.cat_file(path))
+        with self._asked():
+            return bytes(fs.cat_file(path))
 
     def create(self) -> BinaryIO:
         fs, path = self.fs()
