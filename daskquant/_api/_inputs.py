@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import dask.array as da
@@ -26,7 +25,7 @@ from daskquant._io._collection import (
 from daskquant._io._georef import spatial_info
 from daskquant._io._layout import Layout, as_image
 from daskquant._io._readers import check_source, decoded_in_memory, open_image
-from daskquant._io._storage import location
+from daskquant._io._storage import Location, location
 
 __all__ = ["Input", "Source", "check_inputs", "describe", "open_inputs"]
 
@@ -58,8 +57,8 @@ def open_inputs(
         paths = collection_paths(image)  # type: ignore[arg-type]
         return _file_inputs(paths, image_names(paths), chunks=chunks, level=level), True
     if isinstance(image, (str, os.PathLike)):
-        path = Path(os.fspath(image))
-        name = path.stem if location(path).is_file() else path.name.removesuffix(".zarr")
+        path = location(image)
+        name = path.stem if path.is_file() else path.name.removesuffix(".zarr")
         return _file_inputs([path], [name or "image"], chunks=chunks, level=level), False
     return [_array_input(image, chunks=chunks, level=level)], False
 
@@ -85,7 +84,7 @@ def describe(image: Source, inputs: list[Input]) -> str | None:
 
 
 def _file_inputs(
-    paths: list[Path], names: list[str], *, chunks: tuple[int, ...] | int | None, level: int
+    paths: list[Location], names: list[str], *, chunks: tuple[int, ...] | int | None, level: int
 ) -> list[Input]:
     raw = [open_image(p, chunks=file_chunks(chunks), level=level) for p in paths]
     check_compatible(paths, raw)

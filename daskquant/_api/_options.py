@@ -115,7 +115,22 @@ class QuantizeOptions:
     preview: str | Path | None = field(
         default=None, metadata=_help("write a before/after picture here")
     )
+    keep_store: str | Path | None = field(
+        default=None,
+        metadata=_help(
+            "with an image OUTPUT (.png, .tif): keep the Zarr store here (by default it "
+            "lives next to the image while the job runs, and is removed)"
+        ),
+    )
     on_iteration: Callable[[int, float], None] | None = field(default=None)
+    storage_options: dict[str, Any] | None = field(
+        default=None,
+        metadata=_help(
+            "options of the filesystem of URL inputs and outputs, as a JSON object "
+            "(e.g. '{\"anon\": true}'; credentials are better left in the environment)"
+        ),
+        repr=False,
+    )
 
     def __post_init__(self) -> None:
         if self.resume and self.overwrite:
@@ -153,7 +168,10 @@ NOT_IN_REQUEST: dict[str, str] = {
     "overwrite": "how to treat an existing store, not what to write",
     "resume": "how to treat an existing store, not what to write",
     "preview": "a picture outside the store",
+    "keep_store": "where the store is, not what it holds",
     "on_iteration": "a progress callback",
+    "storage_options": "how to reach the data (credentials, endpoint), not what to write; "
+    "never stored (the request records each input's URL and version instead)",
 }
 
 # How an option is named in the request, where its value itself is not plain JSON.

@@ -8,6 +8,7 @@ the texts are parsed by :mod:`daskquant._color._palettes`.
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -25,7 +26,7 @@ from daskquant._color._palettes import (
 )
 from daskquant._errors import InvalidParameterError
 from daskquant._io._png import SIGNATURE, indexed_palette
-from daskquant._io._storage import Location, location
+from daskquant._io._storage import Location, location, storage_context
 from daskquant._store._store import get_array, open_finished
 
 __all__ = ["load_palette"]
@@ -38,6 +39,7 @@ def load_palette(
     *,
     dtype: np.dtype | type | None = None,
     channels: int | None = None,
+    storage_options: dict[str, Any] | None = None,
 ) -> NDArray:
     """A palette from any of the places people keep them.
 
@@ -66,6 +68,9 @@ def load_palette(
     channels : {1, 3}, optional
         3 repeats gray palettes into RGB; 1 takes gray palettes (R = G = B) as (K, 1) and
         refuses colored ones.
+    storage_options : dict, optional
+        Options of the filesystem of a URL ``source`` (a palette file or store in object
+        storage or on a web server), as for :func:`daskquant.open_image`.
 
     Returns
     -------
@@ -85,7 +90,8 @@ def load_palette(
     [[0, 0, 0], [32896, 32896, 32896], [65535, 65535, 65535]]
     """
     if isinstance(source, (str, os.PathLike)):
-        colors, native = _from_string(source)
+        with storage_context(storage_options):
+            colors, native = _from_string(source)
     else:
         colors, native = array_palette(source, dtype)
     name = palette_name(source)
@@ -94,7 +100,7 @@ def load_palette(
 
 def _from_string(source: str | os.PathLike[str]) -> tuple[NDArray, np.dtype]:
     text = os.fspath(source)
-    where = location(text)
+    where = location(source)
     if where.exists():
         return _from_location(where)
     return parse_named(text, path_like=isinstance(source, os.PathLike)), _U8

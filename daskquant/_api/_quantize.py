@@ -8,7 +8,7 @@ import os
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -23,6 +23,7 @@ from daskquant._api._fit import FitResult, Init, Method, _check_int, fit_palette
 from daskquant._api._inputs import Input, Source, check_inputs, describe, open_inputs
 from daskquant._api._labels import label_image, palette_centers
 from daskquant._api._options import QuantizeOptions, resume_request
+from daskquant._api._output import Output, named_output
 from daskquant._api._palette import load_palette
 from daskquant._api._quality import QUALITY_MAX_PIXELS
 from daskquant._api._quality import quality as measure_quality
@@ -35,7 +36,8 @@ from daskquant._io._collection import (
     pixel_set,
 )
 from daskquant._io._layout import Layout
-from daskquant._io._storage import Location, location
+from daskquant._io._storage import Location, storage_context
+from daskquant._store._export import export
 from daskquant._store._ome import LABEL_OFFSET, write_ome_image
 from daskquant._store._preview import store_preview
 from daskquant._store._resume import check_request, input_fingerprint
@@ -123,7 +125,9 @@ def quantize(
     overwrite: bool = False,
     resume: bool = False,
     preview: str | Path | None = None,
+    keep_store: str | Path | None = None,
     on_iteration: Callable[[int, float], None] | None = None,
+    storage_options: dict[str, Any] | None = None,
 ) -> Summary:
     """Quantize an image, or a collection of images, to one palette and write a Zarr store.
 
@@ -136,9 +140,14 @@ def quantize(
         TIFF, Zarr array or OME-Zarr image (see :func:`daskquant.open_image`). Several
         images: a folder that is not a Zarr store, a glob pattern (``"scans/*.tif"``) or a
         list of paths; they may differ in size, and share one palette fitted over all.
-    store : path
-        Output Zarr v3 store (layouts in :mod:`daskquant._store._store`): one image's labels go to
-        ``labels``, a collection's to ``labels/<name>`` (the file name without suffix).
+    store : path or URL
+        Output Zarr v3 store, ``.zarr`` or no suffix (layouts in
+        :mod:`daskquant._store._store`): one image's labels go to ``labels``, a
+        collection's to ``labels/<name>`` (the file name without suffix). Or an image,
+        ``.png``, ``.tif`` or ``.tiff``: the labels with the palette, as
+        :func:`daskquant.export` writes them, from a store that lives next to the image
+        while the job runs and is then removed (or kept at ``keep_store``). Other
+        suffixes are refused.
     chunks : int or tuple, optional
         Spatial chunk size in pixels; by default chosen from the image (and its tiles).
     level : int
@@ -169,6 +178,14 @@ def quantize(
     preview : path, optional
         Write a before/after PNG with the palette swatch there (see
         :func:`daskquant.preview`; for a collection, its first image).
+    keep_store : path or URL, optional
+        With an image ``store``: where its Zarr store is written, and kept.
+    storage_options : dict, optional
+        Options of the filesystem of every URL (inputs, ``store``, ``palette``,
+        ``preview``: ``s3://``, ``gs://``, ``az://``, ``http(s)://``, ...), as fsspec
+        takes them (``{"anon": True}``, ``{"endpoint_url": ...}``). Credentials are read
+        from the environment as each filesystem reads them; these options are never
+        written to the store, the summary or a message. See the "Storage and URLs" page.
 
     Returns
     -------
@@ -184,7 +201,36 @@ def quantize(
         cannot be resumed.
     """
     options = QuantizeOptions.of(locals())
-    return _run(image, location(store), options)
+    with storage_context(options.storage_options):
+        target = _named(image, store, options)
+        if target.image is None:
+            return _run(image, target.store, options)
+        return _run_to_image(image, target, options)
+
+
+def _named(image: Source, store: Any, options: QuantizeOptions) -> Output:
+    return named_output(
+        image,
+        store,
+        keep_store=options.keep_store,
+        n_colors=options.n_colors,
+        palette=options.palette,
+        overwrite=options.overwrite,
+    )
+
+
+def _run_to_image(image: Source, target: Output, options: QuantizeOptions) -> Summary:
+    """A job whose output is an image: the store, then the image exported from it (the
+    store removed unless it is kept)."""
+    assert target.image is not None
+    try:
+        summary = _run(image, target.store, options)
+        export(target.store, target.image, overwrite=True)
+    finally:
+        if not target.keep:
+            target.store.remove(ignore_errors=True)
+    kept = {"store": str(target.store)} if target.keep else {}
+    return replace(summary, store=str(target.image), extra={**summary.extra, **kept})
 
 
 # -- the pipeline: plan -> fit or resume -> label -> write -> summarize -------------------
@@ -247,8 +293,13 @@ def check_job(image: Source, store: str | os.PathLike[str], options: QuantizeOpt
     """
     if options.palette is None:
         _check_int("n_colors", options.n_colors, 1, MAX_COLORS)
-    _check_output(location(store), options)
-    check_inputs(image)
+    with storage_context(options.storage_options):
+        target = _named(image, store, options)
+        if target.keep:
+            _check_output(target.store, options)
+        else:
+            check_writable(target.store)
+        check_inputs(image)
 
 
 def _check_output(out: Location, options: QuantizeOptions) -> zarr.Group | None:

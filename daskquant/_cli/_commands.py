@@ -39,6 +39,7 @@ def _run(args: argparse.Namespace, source: Any, output: Any, options: dict[str, 
     from daskquant._cli._cluster import cluster_info, connect
     from daskquant._cli._logs import QuietWorkerLogs
     from daskquant._cli._progress import ProgressDisplay
+    from daskquant._io._storage import storage_context
     from daskquant._store._store import store_state
 
     display = ProgressDisplay(
@@ -55,7 +56,9 @@ def _run(args: argparse.Namespace, source: Any, output: Any, options: dict[str, 
             with display.watching(client):
                 summary = dq.quantize(source, output, on_iteration=display.iteration, **options)
     except KeyboardInterrupt:
-        raise KeyboardInterrupt(f"interrupted: {store_state(output)}") from None
+        with storage_context(options.get("storage_options")):
+            state = store_state(output)
+        raise KeyboardInterrupt(f"interrupted: {state}") from None
     _print_result(args, summary, cluster)
     return 0
 
@@ -151,7 +154,7 @@ def _info(args: argparse.Namespace) -> int:
     import daskquant as dq
     from daskquant._store._store import chunk_progress, is_complete
 
-    group = dq.open_store(args.store)
+    group = dq.open_store(args.store, storage_options=args.storage_options)
     attrs: dict[str, Any] = dict(group.attrs)
     meta: dict[str, Any] = attrs.get("daskquant") or {}
     arrays = {
@@ -178,7 +181,13 @@ def _info(args: argparse.Namespace) -> int:
 def _export(args: argparse.Namespace) -> int:
     import daskquant as dq
 
-    written = dq.export(args.store, args.file, name=args.name, overwrite=args.overwrite)
+    written = dq.export(
+        args.store,
+        args.file,
+        name=args.name,
+        overwrite=args.overwrite,
+        storage_options=args.storage_options,
+    )
     if not args.quiet:
         print(f"wrote {written}", file=sys.stderr)
     return 0
@@ -187,7 +196,13 @@ def _export(args: argparse.Namespace) -> int:
 def _preview(args: argparse.Namespace) -> int:
     import daskquant as dq
 
-    written = dq.preview(args.store, args.file, max_side=args.max_side, name=args.name)
+    written = dq.preview(
+        args.store,
+        args.file,
+        max_side=args.max_side,
+        name=args.name,
+        storage_options=args.storage_options,
+    )
     if not args.quiet:
         print(f"wrote {written}", file=sys.stderr)
     return 0

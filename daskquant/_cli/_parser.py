@@ -7,6 +7,7 @@ are the values of its ``Literal`` type, its default and help those of its field.
 from __future__ import annotations
 
 import argparse
+import json
 import re
 from typing import Any
 
@@ -26,9 +27,16 @@ __all__ = ["build_parser", "flag_names", "with_flags"]
 _SPELLINGS: dict[str, tuple[str, ...]] = {
     "n_colors": ("-k", "--colors"),
     "write_image": ("--write-rgb", "--write-image"),
+    "keep_store": ("--store",),
 }
 # Metavars of options whose values are not plain numbers or choices.
-_METAVARS = {"chunks": "N[,N...]", "palette": "SOURCE", "preview": "PNG"}
+_METAVARS = {
+    "keep_store": "PATH",
+    "chunks": "N[,N...]",
+    "palette": "SOURCE",
+    "preview": "PNG",
+    "storage_options": "JSON",
+}
 # Options the command line does not take as flags.
 _NOT_FLAGS = ("on_iteration",)  # a callback: the command line passes its progress display
 
@@ -41,8 +49,22 @@ def _chunks(text: str) -> int | tuple[int, ...]:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def storage_json(text: str) -> dict[str, Any]:
+    """``--storage-options``: a JSON object (its text is not repeated in the message: it
+    may hold a secret)."""
+    try:
+        value = json.loads(text)
+    except ValueError:
+        value = None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(
+            "must be a JSON object of the filesystem's options, e.g. '{\"anon\": true}'"
+        )
+    return value
+
+
 # How an option's values are read, by its type (bool: a switch; bool | None: --x/--no-x).
-_PARSERS: dict[str, Any] = {"chunks": _chunks}
+_PARSERS: dict[str, Any] = {"chunks": _chunks, "storage_options": storage_json}
 
 
 def _add_option(parser: argparse.ArgumentParser | Any, name: str) -> None:
@@ -121,7 +143,12 @@ def _quantize_command(sub: Any, common: argparse.ArgumentParser) -> None:
         help="image file (PNG, JPEG, TIFF, ...), Zarr array or OME-Zarr image; several "
         "files, a folder or a quoted glob pattern make a collection with one palette",
     )
-    q.add_argument("output", metavar="OUTPUT", help="output Zarr store (a folder)")
+    q.add_argument(
+        "output",
+        metavar="OUTPUT",
+        help="output Zarr store (.zarr or no suffix), or an image (.png, .tif, .tiff: the "
+        "labels with the palette)",
+    )
     for name in option_fields():
         if name not in _NOT_FLAGS:
             _add_option(q, name)
@@ -174,12 +201,17 @@ def _demo_command(sub: Any, common: argparse.ArgumentParser) -> None:
     _cluster_options(d)
 
 
+def _storage_option(p: argparse.ArgumentParser) -> None:
+    _add_option(p, "storage_options")
+
+
 def _store_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     i = sub.add_parser(
         "info", parents=[common], help="what a store holds and whether it is complete"
     )
     i.add_argument("store")
     _output_options(i)
+    _storage_option(i)
 
     e = sub.add_parser(
         "export", parents=[common], help="write a store's labels as a paletted PNG or TIFF"
@@ -188,12 +220,14 @@ def _store_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     e.add_argument("file", help="output image (.png, .tif, .tiff)")
     e.add_argument("--name", help="which image of a collection")
     e.add_argument("--overwrite", action="store_true", help="replace an existing file")
+    _storage_option(e)
 
     v = sub.add_parser("preview", parents=[common], help="before/after picture of a store")
     v.add_argument("store")
     v.add_argument("file", help="output PNG")
     v.add_argument("--max-side", type=int, default=1024, help="longest side of each half (1024)")
     v.add_argument("--name", help="which image of a collection")
+    _storage_option(v)
 
 
 def build_parser() -> argparse.ArgumentParser:

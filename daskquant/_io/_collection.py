@@ -12,7 +12,6 @@ import itertools
 import math
 import os
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import dask.array as da
@@ -24,7 +23,7 @@ from dask.highlevelgraph import HighLevelGraph
 from daskquant._errors import InputError, InvalidParameterError
 from daskquant._io._chunks import Chunks
 from daskquant._io._readers import IMAGE_SUFFIXES, open_image
-from daskquant._io._storage import Location, location, matches
+from daskquant._io._storage import Location, location, matches, storage_context
 
 __all__ = [
     "collection_paths",
@@ -52,11 +51,12 @@ def is_collection(source: Any) -> bool:
 Sources = str | os.PathLike[str] | Sequence[str | os.PathLike[str]]
 
 
-def collection_paths(sources: Sources) -> list[Path]:
+def collection_paths(sources: Sources) -> list[Location]:
     """The image files (and Zarr stores) of a folder, a glob pattern, or a list of paths.
 
-    A folder gives its image files and Zarr stores (not its sub-folders), sorted by name;
-    a glob pattern (``**`` allowed) gives its matches, sorted; a list is kept in its order.
+    A folder (or a URL prefix, ``s3://bucket/scans/``) gives its image files and Zarr
+    stores (not its sub-folders), sorted by name; a glob pattern (``**`` allowed, also in
+    URLs) gives its matches, sorted; a list (paths or URLs) is kept in its order.
 
     Raises
     ------
@@ -64,27 +64,31 @@ def collection_paths(sources: Sources) -> list[Path]:
         A folder with no images, a pattern that matches nothing, or an empty list.
     """
     if not isinstance(sources, (str, os.PathLike)):
-        paths = [Path(os.fspath(s)) for s in sources]
+        paths = [location(s) for s in sources]
         if not paths:
             raise InputError("the list of images is empty; give at least one image path")
         return paths
     text = os.fspath(sources)
-    folder = location(text)
-    path = folder.local()
+    folder = location(sources).absolute()
     if folder.is_dir():
-        found = sorted(p.local() for p in folder.children() if _is_image(p))
+        found = sorted((p.absolute() for p in folder.children() if _is_image(p)), key=_order)
         if not found:
             raise InputError(
-                f"{path}: the folder holds no images (files ending in "
+                f"{folder}: the folder holds no images (files ending in "
                 f"{', '.join(sorted(IMAGE_SUFFIXES))}, or Zarr stores)"
             )
         return found
     if _GLOB_CHARS & set(text):
-        found = sorted(m.local() for m in matches(text))
+        found = sorted((m.absolute() for m in matches(text)), key=_order)
         if not found:
             raise InputError(f"{text}: the pattern matches no file")
         return found
-    return [path]
+    return [folder]
+
+
+def _order(where: Location) -> tuple[str, ...]:
+    # By path components, as pathlib sorts paths (a folder before its longer-named peers).
+    return tuple(os.fspath(where).split("/"))
 
 
 def _is_image(where: Location) -> bool:
@@ -96,7 +100,7 @@ def _is_image(where: Location) -> bool:
     return where.is_dir() and where.is_zarr()
 
 
-def image_names(paths: Sequence[Path]) -> list[str]:
+def image_names(paths: Sequence[Location]) -> list[str]:
     """A unique name per image for its arrays in the store: the file name without suffix
     (with suffix where two stems are equal, then numbered)."""
     stems = [_clean(p.stem if p.suffix.lower() in IMAGE_SUFFIXES else p.name) for p in paths]
@@ -125,6 +129,7 @@ def open_collection(
     *,
     chunks: Chunks = None,
     level: int = 0,
+    storage_options: dict[str, Any] | None = None,
 ) -> list[tuple[str, da.Array]]:
     """Open every image of a collection lazily, checking they can share one palette.
 
@@ -132,7 +137,7 @@ def open_collection(
     ----------
     sources : folder, glob pattern, or list of paths
         See :func:`collection_paths`. Images may differ in size.
-    chunks, level
+    chunks, level, storage_options
         As for :func:`daskquant.open_image`, applied to every image.
 
     Returns
@@ -146,8 +151,9 @@ def open_collection(
         An image cannot be read, or the images differ in channel count or dtype (the
         message names the files).
     """
-    paths = collection_paths(sources)
-    arrays = [open_image(p, chunks=chunks, level=level) for p in paths]
+    with storage_context(storage_options):
+        paths = collection_paths(sources)
+        arrays = [open_image(p, chunks=chunks, level=level) for p in paths]
     check_compatible(paths, arrays)
     return list(zip(image_names(paths), arrays, strict=True))
 

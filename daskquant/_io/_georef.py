@@ -37,7 +37,7 @@ from collections.abc import Callable
 from typing import Any
 
 from daskquant._io._ome import ome_spatial
-from daskquant._io._storage import Location, location
+from daskquant._io._storage import LocalLocation, Location, location
 from daskquant._io._tiff import TIFF_SUFFIXES
 
 __all__ = ["GEO_READERS", "scaled", "spatial_info", "tiff_spatial"]
@@ -70,6 +70,9 @@ def spatial_info(source: Any, *, level: int = 0) -> dict[str, Any] | None:
         return None
     import tifffile
 
+    if not isinstance(where, LocalLocation):  # a URL: tifffile reads the tags it needs
+        with where.open() as fh, tifffile.TiffFile(fh) as tf:
+            return tiff_spatial(tf, level=level)
     with tifffile.TiffFile(where.local()) as tf:
         return tiff_spatial(tf, level=level, path=str(where.local()))
 

@@ -36,7 +36,7 @@ from daskquant._io._chunks import (
     spatial_chunks,
 )
 from daskquant._io._decoders import DECODED_SUFFIXES, decode_file
-from daskquant._io._storage import Location, location
+from daskquant._io._storage import Location, location, storage_context
 from daskquant._io._tiff import TIFF_SUFFIXES, open_tiff, tiff_levels
 
 __all__ = [
@@ -50,7 +50,13 @@ __all__ = [
 IMAGE_SUFFIXES = DECODED_SUFFIXES | TIFF_SUFFIXES
 
 
-def open_image(source: Any, *, chunks: Chunks = None, level: int = 0) -> da.Array:
+def open_image(
+    source: Any,
+    *,
+    chunks: Chunks = None,
+    level: int = 0,
+    storage_options: dict[str, Any] | None = None,
+) -> da.Array:
     """A lazy dask array of an image: an array, a Zarr/OME-Zarr path, or an image file.
 
     Parameters
@@ -63,6 +69,9 @@ def open_image(source: Any, *, chunks: Chunks = None, level: int = 0) -> da.Arra
         :mod:`daskquant._io._chunks`).
     level : int
         Resolution level of a pyramidal TIFF or an OME-Zarr image; 0 is the full resolution.
+    storage_options : dict, optional
+        Options of the filesystem of a URL ``source`` (``s3://``, ``gs://``, ``az://``,
+        ``http(s)://``, ``memory://``, ...), as fsspec takes them; see the "Storage and URLs" page.
 
     Returns
     -------
@@ -96,7 +105,8 @@ def open_image(source: Any, *, chunks: Chunks = None, level: int = 0) -> da.Arra
             f"cannot read an image from a {type(source).__name__}; pass an array or the path "
             "of an image file or Zarr store"
         )
-    return _open_location(location(source), spatial, level)
+    with storage_context(storage_options):
+        return _open_location(location(source), spatial, level)
 
 
 def _from_array(source: NDArray | da.Array, spatial: tuple[int, int] | None) -> da.Array:

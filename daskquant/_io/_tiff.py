@@ -1,10 +1,11 @@
 """Tiled, pyramidal and ordinary (Big)TIFF files, read lazily through tifffile's Zarr store.
 
 A ``ZarrTiffStore`` holds an open file and a lock, so it cannot be pickled. The
-dask array built here carries only the file's path, level and identity; each worker process
-opens the file once (cached) the first time one of its tasks reads a region, and closes it
-when the cache evicts it. Dask chunks
-are whole multiples of the file's tiles (or strips), so no tile is decoded twice.
+dask array built here carries only the file's location, level and identity; each worker
+process opens the file (a local path, or a URL's file through fsspec, which then fetches
+only the byte ranges of the tiles a chunk needs) once (cached) the first time one of its
+tasks reads a region, and closes it when the cache evicts it. Dask chunks are whole
+multiples of the file's tiles (or strips), so no tile is decoded twice.
 
 Samples are read by what the tags say they are (:mod:`._photometric`): gray, palette,
 CMYK, CIELAB and YCbCr images become gray or RGB, n-bit values are scaled to full range,
@@ -30,7 +31,7 @@ from numpy.typing import NDArray
 from daskquant._errors import InputError, InvalidParameterError
 from daskquant._io._chunks import aligned_chunks
 from daskquant._io._photometric import Samples, samples_of
-from daskquant._io._storage import Location, StoreLike, location
+from daskquant._io._storage import LocalLocation, Location, StoreLike, location
 
 __all__ = ["TIFF_SUFFIXES", "open_tiff", "tiff_levels"]
 
@@ -89,7 +90,7 @@ def open_tiff(
     size = chunks if chunks is not None else aligned_chunks(spatial, native)
     block = list(info.shape)
     block[yx[0]], block[yx[1]] = size
-    region = _TiffRegion(str(path), level, info.shape, info.dtype, _identity(path))
+    region = _TiffRegion(path, level, info.shape, info.dtype, _identity(path))
     arr = da.from_array(region, chunks=tuple(block), asarray=False, fancy=False)
     # tifffile's axes: Y, X, S (samples) or C (channels), and at most one other (pages).
     other = [i for i, a in enumerate(info.axes) if a not in "YXSC"]
@@ -124,19 +125,47 @@ def _decoded(arr: da.Array, samples: Samples) -> da.Array:
     return da.map_blocks(samples, arr, chunks=chunks, dtype=dtype, meta=meta, **kw)
 
 
-def _identity(path: Location) -> tuple[int, int, int]:
-    # The change time too: a process that opened an older version must open it again.
+Identity = tuple[int, int, int, str]
+
+
+def _identity(path: Location) -> Identity:
+    # The change time too: a process that opened an older version must open it again;
+    # for an object in storage, its tag (ETag or version id).
     v = path.version()
-    return v.mtime_ns, v.size, v.ctime_ns
+    return v.mtime_ns, v.size, v.ctime_ns, v.tag
+
+
+@dataclass(frozen=True)
+class _Opener:
+    """What tifffile takes as an fsspec ``OpenFile``: it calls ``open()`` and closes the
+    file it gets with the TiffFile."""
+
+    where: Location
+
+    @property
+    def path(self) -> str:
+        return self.where.name
+
+    def open(self) -> Any:
+        return self.where.open()
+
+
+def _tiff_file(path: Location) -> Any:
+    """A tifffile.TiffFile of a local file, or of a URL's file opened through fsspec."""
+    import tifffile
+
+    if isinstance(path, LocalLocation):
+        return tifffile.TiffFile(path.local())
+    return tifffile.TiffFile(_Opener(path))  # type: ignore[arg-type]
 
 
 @contextmanager
 def _opened(path: Location) -> Iterator[Any]:
     """A TiffFile, with failures to parse it reported as InputError naming the file."""
-    import tifffile
-
     try:
-        tf = tifffile.TiffFile(path.local())
+        tf = _tiff_file(path)
+    except InputError:
+        raise
     except Exception as exc:
         raise InputError(
             f"{path}: not a readable TIFF file ({exc}); check that it is complete"
@@ -170,7 +199,7 @@ def _read_info(path: Location, level: int) -> _Info:
                     f"{int(ends.max())} bytes; the file has {size}); copy it again"
                 )
         samples = samples_of(page, path)
-        store = tf.series[0].aszarr(level=level)
+        store = tf.series[0].aszarr(level=level, read_only=True)
         try:
             import zarr
 
@@ -188,15 +217,15 @@ def _read_info(path: Location, level: int) -> _Info:
 
 
 class _TiffRegion:
-    """Array-like view of one level of a TIFF file; picklable (holds only the path)."""
+    """Array-like view of one level of a TIFF file; picklable (holds only the location)."""
 
     def __init__(
         self,
-        path: str,
+        path: Location,
         level: int,
         shape: tuple[int, ...],
         dtype: np.dtype,
-        identity: tuple[int, int, int],
+        identity: Identity,
     ) -> None:
         self.path = path
         self.level = level
@@ -218,7 +247,7 @@ class _TiffRegion:
             ) from exc
 
     def __dask_tokenize__(self) -> tuple[Any, ...]:
-        return ("daskquant-tiff", self.path, self.level, self.identity)
+        return ("daskquant-tiff", str(self.path), self.level, self.identity)
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (_TiffRegion, (self.path, self.level, self.shape, self.dtype, self.identity))
@@ -246,13 +275,13 @@ class _Handles:
 
     def __init__(self, size: int = 8) -> None:
         self.size = size
-        self._open: OrderedDict[tuple[str, int, tuple[int, int, int]], _Open] = OrderedDict()
+        self._open: OrderedDict[tuple[str, int, Identity], _Open] = OrderedDict()
         self._lock = threading.Lock()
 
     @contextmanager
-    def level(self, path: str, level: int, identity: tuple[int, int, int]) -> Iterator[Any]:
+    def level(self, path: Location, level: int, identity: Identity) -> Iterator[Any]:
         """The Zarr array of one level of ``path`` in the version ``identity``."""
-        key = (path, level, identity)
+        key = (str(path), level, identity)
         with self._lock:
             entry = self._open.get(key)
             if entry is None:
@@ -286,16 +315,15 @@ class _Handles:
 _HANDLES = _Handles()
 
 
-def _open_level(path: str, level: int, identity: tuple[int, int, int]) -> _Open:
+def _open_level(path: Location, level: int, identity: Identity) -> _Open:
     """Open one TIFF level, if the file is still the version the graph was built for."""
-    import tifffile
     import zarr
 
-    if _identity(location(path)) != identity:
+    if _identity(path) != identity:
         raise InputError(f"{path}: the file changed while it was being read; run again")
-    tf = tifffile.TiffFile(path)
+    tf = _tiff_file(path)
     try:
-        store = tf.series[0].aszarr(level=level, maxworkers=_DECODE_THREADS)
+        store = tf.series[0].aszarr(level=level, maxworkers=_DECODE_THREADS, read_only=True)
         return _Open(tf, store, zarr.open_array(store, mode="r"))
     except BaseException:
         tf.close()

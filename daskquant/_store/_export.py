@@ -7,7 +7,6 @@ colors, and a program reads back the exact palette indices. Alpha is not exporte
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 from functools import partial
 from pathlib import Path
@@ -19,7 +18,13 @@ from numpy.typing import NDArray
 from daskquant._color._display import rgb8_palette
 from daskquant._errors import InvalidParameterError, StoreError
 from daskquant._io._png import write_indexed
-from daskquant._io._storage import Location, location
+from daskquant._io._storage import (
+    LocalLocation,
+    Location,
+    StoreLike,
+    location,
+    storage_context,
+)
 from daskquant._store._geotiff import is_georeferenced, tiff_resolution, write_geotiff
 from daskquant._store._store import (
     PaletteIndices,
@@ -36,12 +41,13 @@ TIFF_TILE = 512
 
 
 def export(
-    store: str | Path,
-    path: str | Path,
+    store: StoreLike,
+    path: StoreLike,
     *,
     name: str | None = None,
     overwrite: bool = False,
-) -> Path:
+    storage_options: dict[str, Any] | None = None,
+) -> Path | str:
     """Write the labels of a finished store as a paletted image file.
 
     Parameters
@@ -60,11 +66,15 @@ def export(
         Which image of a collection (default: the only one; required for several).
     overwrite : bool
         Replace an existing file at ``path``.
+    storage_options : dict, optional
+        Options of the filesystem of a URL ``store`` or ``path`` (credentials, endpoint),
+        as fsspec takes them; see the "Storage and URLs" page.
 
     Returns
     -------
-    Path
-        ``path``, written completely (through a temporary file and a rename).
+    Path or str
+        ``path`` (a Path, or the URL), written completely (through a temporary file and a
+        rename, or one upload).
 
     Raises
     ------
@@ -78,8 +88,12 @@ def export(
     >>> dq.export("scan.zarr", "scan.png")  # doctest: +SKIP
     PosixPath('scan.png')
     """
-    path = Path(path)
-    target = location(path)
+    with storage_context(storage_options):
+        return _export(location(store), location(path), name, overwrite=overwrite)
+
+
+def _export(store: Location, target: Location, name: str | None, *, overwrite: bool) -> Path | str:
+    path = str(target)
     suffix = target.suffix.lower()
     if suffix not in _WRITERS:
         raise InvalidParameterError(
@@ -96,11 +110,11 @@ def export(
         raise StoreError(f"{path} already exists; pass overwrite=True to replace it")
     writer = _writer(suffix, spatial)
     _write_whole(target, lambda tmp: writer(tmp, labels, colors))
-    return path
+    return Path(target) if isinstance(target, LocalLocation) else path
 
 
 def _labels_and_colors(
-    store: str | Path, name: str | None
+    store: Location, name: str | None
 ) -> tuple[PaletteIndices, NDArray[np.uint8], dict[str, Any] | None]:
     """The (H, W) labels of the image ``name`` in a finished store, its palette as
     (K, 3) 8-bit RGB, and where its pixels are (the record's ``spatial``)."""
@@ -126,16 +140,14 @@ def _writer(suffix: str, spatial: dict[str, Any] | None) -> _Writer:
 
 
 def _write_whole(target: Location, write: Callable[[Location], None]) -> None:
-    """Run ``write`` on a temporary file next to ``target``, then rename it into place: a
-    reader sees no file or the whole one, never a part."""
-    tmp = target.sibling(f".{target.name}.{os.getpid()}.tmp")
+    """Run ``write`` on a temporary local file, then put it in place (a rename next to a
+    local ``target``, one upload to a URL): a reader sees no file or the whole one, never
+    a part."""
     try:
-        write(tmp)
-        tmp.replace(target)
+        with target.writing() as tmp:
+            write(tmp)
     except OSError as exc:
         raise StoreError(f"{target}: cannot write the file ({exc.strerror or exc})") from exc
-    finally:
-        tmp.unlink()
 
 
 def _strips(labels: PaletteIndices, rows: int) -> Iterator[NDArray]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import math
 from pathlib import Path
+from typing import Any
 
 import cv2
 import dask
@@ -23,7 +24,7 @@ from numpy.typing import NDArray
 from daskquant._color._display import to_rgb8
 from daskquant._errors import DaskQuantError, InvalidParameterError, StoreError
 from daskquant._io._readers import level_count, open_image
-from daskquant._io._storage import location
+from daskquant._io._storage import LocalLocation, location, storage_context
 from daskquant._store._store import (
     ImageRecord,
     get_array,
@@ -46,7 +47,8 @@ def preview(
     *,
     max_side: int = 1024,
     name: str | None = None,
-) -> Path:
+    storage_options: dict[str, Any] | None = None,
+) -> Path | str:
     """Write a PNG picture of a finished store: before | after, palette swatch below.
 
     Parameters
@@ -59,11 +61,14 @@ def preview(
         Longest side of each half, in pixels; the image is downsampled by a whole factor.
     name : str, optional
         Which image of a collection (default: the only one; required for several).
+    storage_options : dict, optional
+        Options of the filesystem of a URL ``store`` or ``path`` (and of the input it
+        reads the "before" half from), as fsspec takes them; see the "Storage and URLs" page.
 
     Returns
     -------
-    Path
-        ``path``.
+    Path or str
+        ``path`` (a Path, or the URL).
 
     Raises
     ------
@@ -73,9 +78,10 @@ def preview(
     InvalidParameterError
         ``max_side`` below 1, or ``name`` unknown.
     """
-    group = open_finished(store)
-    record = pick_record(group, name, store=store)
-    return store_preview(group, record, path, max_side=max_side)
+    with storage_context(storage_options):
+        group = open_finished(store)
+        record = pick_record(group, name, store=store)
+        return store_preview(group, record, path, max_side=max_side)
 
 
 def store_preview(
@@ -85,7 +91,7 @@ def store_preview(
     *,
     max_side: int = 1024,
     before: da.Array | None = None,
-) -> Path:
+) -> Path | str:
     """:func:`preview` for an open store; ``before`` is the input if the caller has it."""
     if isinstance(max_side, bool) or not isinstance(max_side, int) or max_side < 1:
         raise InvalidParameterError(f"max_side must be a positive integer, got {max_side!r}")
@@ -214,14 +220,18 @@ def swatch(colors: NDArray[np.uint8], counts: NDArray, width: int) -> NDArray[np
     return out
 
 
-def write_preview(path: str | Path, picture: NDArray[np.uint8]) -> Path:
-    """Write an RGB picture as PNG (OpenCV writes BGR, so channels are swapped here)."""
+def write_preview(path: str | Path, picture: NDArray[np.uint8]) -> Path | str:
+    """Write an RGB picture as PNG (OpenCV writes BGR, so channels are swapped here):
+    through a local temporary file (OpenCV writes local files only), put in place whole."""
     where = location(path)
-    where.make_parents()
-    path = where.local()  # OpenCV writes local files only
-    if not cv2.imwrite(str(path), cv2.cvtColor(picture, cv2.COLOR_RGB2BGR)):
+    if where.suffix.lower() != ".png":
+        raise StoreError(f"{where}: cannot write the preview picture (it must be a .png)")
+    try:
+        with where.writing() as tmp:
+            if not cv2.imwrite(str(tmp.local()), cv2.cvtColor(picture, cv2.COLOR_RGB2BGR)):
+                raise OSError("OpenCV could not write it")
+    except OSError as exc:
         raise StoreError(
-            f"{path}: cannot write the preview picture (check the folder and the "
-            "suffix: it must be .png)"
-        )
-    return path
+            f"{where}: cannot write the preview picture ({exc.strerror or exc}; check the folder)"
+        ) from exc
+    return where.local() if isinstance(where, LocalLocation) else str(where)

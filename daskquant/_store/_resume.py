@@ -30,12 +30,14 @@ def input_fingerprint(sources: Sequence[str | None], image: Any) -> list[Any]:
 
 
 def path_print(path: StoreLike) -> list[Any]:
-    """A file by its path, size and modification time; a folder (a Zarr array) by its path,
-    file count, total size and latest modification, so a rewritten chunk is noticed."""
+    """A file by its path, size and modification time (an object in storage also by its
+    ETag or version id); a folder (a Zarr array) by its path, file count, total size and
+    latest modification, so a rewritten chunk is noticed. Never storage options."""
     where = location(path)
     if where.is_file():
         version = where.version()
-        return [where.resolved(), version.size, version.mtime_ns]
+        tag = [version.tag] if version.tag else []
+        return [where.resolved(), version.size, version.mtime_ns, *tag]
     return [where.resolved(), *where.tree_version()]
 
 

@@ -276,9 +276,10 @@ def mark_complete(group: zarr.Group) -> None:
     group.attrs["complete"] = True
 
 
-def open_store(path: StoreLike) -> zarr.Group:
-    """Open a daskquant store for reading."""
-    path = location(path)
+def open_store(path: StoreLike, *, storage_options: dict[str, Any] | None = None) -> zarr.Group:
+    """Open a daskquant store for reading (a path or a URL; ``storage_options`` as for
+    :func:`daskquant.open_image`)."""
+    path = location(path, options=storage_options)
     if not path.exists():
         raise StoreError(f"{path}: no such store")
     try:

@@ -301,12 +301,12 @@ def test_info_on_a_missing_store_exits_1(tmp_path, capsys):
 def test_export_and_preview_call_the_library(tmp_path, monkeypatch, capsys):
     calls = []
 
-    def export(store, path, *, name=None, overwrite=False):
-        calls.append(("export", store, path, name, overwrite))
+    def export(store, path, *, name=None, overwrite=False, storage_options=None):
+        calls.append(("export", store, path, name, overwrite, storage_options))
         return path
 
-    def preview(store, path, *, max_side=1024, name=None):
-        calls.append(("preview", store, path, max_side, name))
+    def preview(store, path, *, max_side=1024, name=None, storage_options=None):
+        calls.append(("preview", store, path, max_side, name, storage_options))
         return path
 
     monkeypatch.setattr(dq, "export", export, raising=False)
@@ -315,11 +315,13 @@ def test_export_and_preview_call_the_library(tmp_path, monkeypatch, capsys):
     assert main(["export", "s.zarr", "a.png", "--name", "a", "--overwrite"]) == 0
     assert main(["preview", "s.zarr", "s.png", "--max-side", "256"]) == 0
     assert main(["preview", "s.zarr", "t.png", "-q", "--name", "b"]) == 0
+    assert main(["export", "s.zarr", "-q", "u.png", "--storage-options", '{"anon": true}']) == 0
     assert calls == [
-        ("export", "s.zarr", "s.tif", None, False),
-        ("export", "s.zarr", "a.png", "a", True),
-        ("preview", "s.zarr", "s.png", 256, None),
-        ("preview", "s.zarr", "t.png", 1024, "b"),
+        ("export", "s.zarr", "s.tif", None, False, None),
+        ("export", "s.zarr", "a.png", "a", True, None),
+        ("preview", "s.zarr", "s.png", 256, None, None),
+        ("preview", "s.zarr", "t.png", 1024, "b", None),
+        ("export", "s.zarr", "u.png", None, False, {"anon": True}),
     ]
     assert capsys.readouterr().err.splitlines() == ["wrote s.tif", "wrote a.png", "wrote s.png"]
 

@@ -10,7 +10,14 @@ import numpy as np
 import pytest
 import zarr
 
-from daskquant._io._storage import Location, delete_keys, location, matches, store_keys
+from daskquant._io._storage import (
+    Location,
+    UrlLocation,
+    delete_keys,
+    location,
+    matches,
+    store_keys,
+)
 from daskquant._store._store import _missing_chunks
 
 
@@ -23,8 +30,10 @@ def test_location_of_str_path_and_location(tmp_path: Path) -> None:
     assert (where.name, where.suffix, str(where.parent)) == ("b.TIF", ".TIF", str(tmp_path / "a"))
     assert str(where.parent / "c") == str(tmp_path / "a" / "c")
     assert isinstance(where, os.PathLike)
-    # Not a scheme this issue knows: still a local path, as before.
-    assert location("s3://bucket/x.zarr").path == Path("s3://bucket/x.zarr")
+    # A URL is a location of its own kind; an unknown scheme stays a local path.
+    url = location("s3://bucket/x.zarr")
+    assert isinstance(url, UrlLocation) and str(url) == "s3://bucket/x.zarr"
+    assert location("nosuchscheme://x").path == Path("nosuchscheme://x")
 
 
 def test_exists_file_dir_and_zarr(tmp_path: Path) -> None:

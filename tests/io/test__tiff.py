@@ -57,10 +57,10 @@ def test_evicted_files_are_closed_not_left_to_the_garbage_collector(tmp_path):
 def test_a_file_in_use_is_closed_when_its_last_read_ends(tmp_path):
     _HANDLES.clear()
     first, *others = _tiffs(tmp_path, _HANDLES.size + 2)
-    key = (str(first), 0, _identity(location(first)))
+    key = (location(first), 0, _identity(location(first)))
     with _HANDLES.level(*key) as z:
         for path in others:  # enough to evict the first, which a read still uses
-            with _HANDLES.level(str(path), 0, _identity(location(path))):
+            with _HANDLES.level(location(path), 0, _identity(location(path))):
                 pass
         assert _open_handles([first]) != []
         np.testing.assert_array_equal(z[:4, :4], np.zeros((4, 4, 3), np.uint8))

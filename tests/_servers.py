@@ -1,0 +1,90 @@
+"""Real storage servers for the tests, on 127.0.0.1 only: moto's S3 server and a static
+HTTP server that answers range requests (as web servers and object stores do)."""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import os
+import re
+import socket
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+__all__ = ["SECRET", "http_server", "s3_server"]
+
+# A secret access key that must never show up in a store, a summary or a message.
+SECRET = "sEcReT-do-not-print-42"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def s3_server() -> Iterator[dict[str, Any]]:
+    """moto's S3 server on a free port; yields the s3fs storage options that reach it."""
+    from moto.server import ThreadedMotoServer
+
+    port = _free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        yield {
+            "endpoint_url": f"http://127.0.0.1:{port}",
+            "key": "testing",
+            "secret": SECRET,
+        }
+    finally:
+        server.stop()
+
+
+class _RangeHandler(http.server.SimpleHTTPRequestHandler):
+    """Static files, with ``Range: bytes=a-b`` answered by 206 Partial Content."""
+
+    def log_message(self, format: str, *args: Any) -> None:  # quiet
+        pass
+
+    def send_head(self) -> Any:
+        m = re.fullmatch(r"bytes=(\d+)-(\d*)", self.headers.get("Range", ""))
+        path = self.translate_path(self.path)
+        if m is None or not os.path.isfile(path):
+            return super().send_head()
+        size = os.path.getsize(path)
+        start, end = int(m.group(1)), min(int(m.group(2) or size - 1), size - 1)
+        f = open(path, "rb")
+        f.seek(start)
+        self.send_response(206)
+        self.send_header("Content-Range", f"bytes {start}-{end}/{size}")
+        self.send_header("Content-Length", str(end - start + 1))
+        self.send_header("Accept-Ranges", "bytes")
+        self.end_headers()
+        self._left = end - start + 1
+        return f
+
+    def copyfile(self, source: Any, outputfile: Any) -> None:
+        left = getattr(self, "_left", None)
+        if left is None:
+            return super().copyfile(source, outputfile)
+        outputfile.write(source.read(left))
+        self._left = None
+        return None
+
+
+@contextmanager
+def http_server(folder: Path) -> Iterator[str]:
+    """A plain HTTP server of ``folder`` on a free port; yields its base URL."""
+    handler = functools.partial(_RangeHandler, directory=str(folder))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
