@@ -113,7 +113,8 @@ def kmeans(
     names = [init] * attempts
     if labels0 is not None:
         zeros = np.zeros((k, arr.shape[1]))
-        pixels = PixelSource(arr, channels=arr.shape[1], alpha=None)
+        pixels = seeds.pixels
+        assert pixels is not None  # _seeds keeps the rows' source
         seeds.given, _ = repair_opencv(
             pixels, pixels.partials(zeros, labels=labels0), zeros, labels=labels0
         )
@@ -153,7 +154,7 @@ def _seeds(arr: da.Array) -> Seeds:
         hist = HistogramSource(pixels.histogram())
         points = (hist.points.astype(np.float64), hist.counts.astype(np.float64))
         low, high = points[0].min(axis=0), points[0].max(axis=0)
-        return Seeds(hist, low, high, points=points, order=hist.order)
+        return Seeds(hist, low, high, points=points, pixels=pixels, order=hist.order)
     stats = pixels.stats()
     if stats.n_nonfinite:
         raise InputError(f"data has {stats.n_nonfinite} rows with NaN or inf values")

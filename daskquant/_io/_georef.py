@@ -38,7 +38,7 @@ from typing import Any
 
 from daskquant._io._ome import ome_spatial
 from daskquant._io._storage import LocalLocation, Location, location
-from daskquant._io._tiff import TIFF_SUFFIXES
+from daskquant._io._tiff import TIFF_SUFFIXES, tiff_file
 
 __all__ = ["GEO_READERS", "scaled", "spatial_info", "tiff_spatial"]
 
@@ -68,13 +68,10 @@ def spatial_info(source: Any, *, level: int = 0) -> dict[str, Any] | None:
         return ome_spatial(where, level=level)
     if where.suffix.lower() not in TIFF_SUFFIXES:
         return None
-    import tifffile
-
-    if not isinstance(where, LocalLocation):  # a URL: tifffile reads the tags it needs
-        with where.open() as fh, tifffile.TiffFile(fh) as tf:
-            return tiff_spatial(tf, level=level)
-    with tifffile.TiffFile(where.local()) as tf:
-        return tiff_spatial(tf, level=level, path=str(where.local()))
+    # rasterio reads local files by path; a URL's tags come from tifffile
+    path = str(where.local()) if isinstance(where, LocalLocation) else None
+    with tiff_file(where) as tf:
+        return tiff_spatial(tf, level=level, path=path)
 
 
 def tiff_spatial(

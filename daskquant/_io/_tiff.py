@@ -33,7 +33,7 @@ from daskquant._io._chunks import aligned_chunks
 from daskquant._io._photometric import Samples, samples_of
 from daskquant._io._storage import LocalLocation, Location, StoreLike, location
 
-__all__ = ["TIFF_SUFFIXES", "open_tiff", "tiff_levels"]
+__all__ = ["TIFF_SUFFIXES", "open_tiff", "tiff_file", "tiff_levels"]
 
 TIFF_SUFFIXES = {".tif", ".tiff", ".btf", ".tf8", ".svs"}
 
@@ -150,7 +150,7 @@ class _Opener:
         return self.where.open()
 
 
-def _tiff_file(path: Location) -> Any:
+def tiff_file(path: Location) -> Any:
     """A tifffile.TiffFile of a local file, or of a URL's file opened through fsspec."""
     import tifffile
 
@@ -163,7 +163,7 @@ def _tiff_file(path: Location) -> Any:
 def _opened(path: Location) -> Iterator[Any]:
     """A TiffFile, with failures to parse it reported as InputError naming the file."""
     try:
-        tf = _tiff_file(path)
+        tf = tiff_file(path)
     except InputError:
         raise
     except Exception as exc:
@@ -321,7 +321,7 @@ def _open_level(path: Location, level: int, identity: Identity) -> _Open:
 
     if _identity(path) != identity:
         raise InputError(f"{path}: the file changed while it was being read; run again")
-    tf = _tiff_file(path)
+    tf = tiff_file(path)
     try:
         store = tf.series[0].aszarr(level=level, maxworkers=_DECODE_THREADS, read_only=True)
         return _Open(tf, store, zarr.open_array(store, mode="r"))
