@@ -8,13 +8,16 @@ import http.server
 import os
 import re
 import socket
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-__all__ = ["SECRET", "http_server", "s3_server"]
+__all__ = ["SECRET", "http_server", "s3_server", "s3_server_checking_credentials"]
 
 # A secret access key that must never show up in a store, a summary or a message.
 SECRET = "sEcReT-do-not-print-42"
@@ -42,6 +45,33 @@ def s3_server() -> Iterator[dict[str, Any]]:
         }
     finally:
         server.stop()
+
+
+@contextmanager
+def s3_server_checking_credentials() -> Iterator[dict[str, Any]]:
+    """moto's S3 server in a process of its own that checks every request's credentials
+    (moto's IAM authentication from the first request on), so any key it has not issued is
+    refused with 403, as a real object store refuses wrong credentials; yields the s3fs
+    storage options of such a key."""
+    port = _free_port()
+    env = {**os.environ, "INITIAL_NO_AUTH_ACTION_COUNT": "0"}
+    start = "from moto.server import main; main()"
+    argv = [sys.executable, "-c", start, "-H", "127.0.0.1", "-p", str(port)]
+    server = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise RuntimeError("moto's S3 server did not start") from None
+                time.sleep(0.1)
+        yield {"endpoint_url": f"http://127.0.0.1:{port}", "key": "not-issued", "secret": SECRET}
+    finally:
+        server.terminate()
+        server.wait(30)
 
 
 class _RangeHandler(http.server.SimpleHTTPRequestHandler):

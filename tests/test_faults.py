@@ -343,6 +343,8 @@ def test_killed_job_is_incomplete_then_resume_finishes_it(
     assert 3 <= len(done) < total, "the write was not interrupted"
     assert chunk_files(out) == done  # nothing wrote after the kill
     assert " iteration " in killed_err.decode()  # the killed job fitted, and said so
+    claim = tmp_path / "killed.zarr.claim"  # the killed job's claim stays, stale
+    assert json.loads(claim.read_text())["pid"] == proc.pid
     # The fitted palette was saved, whole, before the first chunk was written.
     group, ref = zarr.open_group(str(out), mode="r"), zarr.open_group(str(reference), mode="r")
     assert group.attrs["palette_saved"] is True
@@ -368,6 +370,7 @@ def test_killed_job_is_incomplete_then_resume_finishes_it(
     # Progress was shown (the cluster line), but no iteration: the resume did not fit.
     assert resumed.err.startswith(f"scheduler {local_cluster.scheduler.address}: 2 workers")
     assert " iteration " not in resumed.err
+    assert "taking over the claim of a job that ended" in resumed.err and not claim.exists()
     after = chunk_files(out)
     assert {f: after[f] for f in done} == done  # finished chunks untouched
     assert_same_store(reference, out)
@@ -464,10 +467,12 @@ def test_ctrl_c_before_anything_is_written(scan, tmp_path):
     with socket.create_server(("127.0.0.1", 0)) as mute:
         address = f"tcp://127.0.0.1:{mute.getsockname()[1]}"
         proc = start_cli(["quantize", str(scan), str(out), "--scheduler", address])
-        time.sleep(3)
+        mute.settimeout(120)
+        connection, _ = mute.accept()  # the job is waiting for the scheduler now
         assert proc.poll() is None
         os.killpg(proc.pid, signal.SIGINT)
         _, err = proc.communicate(timeout=60)
+        connection.close()
     assert proc.returncode == 130
     assert err.decode().strip().splitlines() == [
         f"daskquant: error: interrupted: nothing was written to {out}"

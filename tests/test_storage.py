@@ -18,7 +18,7 @@ import s3fs
 import skimage.data
 import tifffile
 import zarr
-from _servers import SECRET, http_server, s3_server
+from _servers import SECRET, http_server, s3_server, s3_server_checking_credentials
 from zarr.storage import FsspecStore
 
 import daskquant as dq
@@ -208,3 +208,23 @@ def test_a_missing_bucket_or_object_is_one_clear_line(s3, files, tmp_path, capsy
     assert SECRET not in err[0] and not (tmp_path / "o.zarr").exists()
     assert main(["quantize", str(files / "in.tif"), "x.zarr", "--storage-options", "[1"]) == 2
     assert "JSON object" in capsys.readouterr().err
+
+
+def test_wrong_credentials_are_one_clear_line(files, tmp_path, capsys):
+    """A 403 from the storage (a key it does not know), for an input, an output and a
+    store to inspect: one line naming the URL, without the secret; nothing written."""
+    with s3_server_checking_credentials() as wrong:
+        opts = ["--storage-options", json.dumps(wrong), "-q"]
+        url = f"s3://{BUCKET}/in.tif"
+        out = f"s3://{BUCKET}/out.zarr"
+        for argv, named in (
+            (["quantize", url, str(tmp_path / "o.zarr")], url),
+            (["quantize", str(files / "in.tif"), out], out),
+            (["info", out], out),
+            (["quantize", f"s3://{BUCKET}/scans/", str(tmp_path / "o.zarr")], "scans/"),
+        ):
+            assert main([*argv, *opts]) == 1, argv
+            err = capsys.readouterr().err.strip().splitlines()
+            assert len(err) == 1 and "the storage refused access" in err[0], err
+            assert named in err[0] and SECRET not in err[0]
+        assert not (tmp_path / "o.zarr").exists()

@@ -29,6 +29,13 @@ class Output:
     image: Location | None = None
     keep: bool = True
 
+    @property
+    def claims(self) -> tuple[Location, ...]:
+        """What the job writes that another job must not write at the same time."""
+        if self.image is None:
+            return (self.store,)
+        return (self.image, self.store) if self.keep else (self.image,)
+
 
 def named_output(
     image: Any, store: Any, *, keep_store: Any, n_colors: int, palette: Any, overwrite: bool

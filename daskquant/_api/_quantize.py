@@ -37,6 +37,7 @@ from daskquant._io._collection import (
 )
 from daskquant._io._layout import Layout
 from daskquant._io._storage import Location, storage_context
+from daskquant._store._claim import check_unclaimed, claimed
 from daskquant._store._export import export
 from daskquant._store._ome import LABEL_OFFSET, write_ome_image
 from daskquant._store._preview import store_preview
@@ -198,14 +199,16 @@ def quantize(
         written.
     InvalidParameterError, StoreError
         A bad option; the output exists (without ``overwrite``), cannot be written, or
-        cannot be resumed.
+        cannot be resumed; another job is writing it (see :mod:`daskquant._store._claim`:
+        the job claims its output while it runs, so two jobs never write one output).
     """
     options = QuantizeOptions.of(locals())
     with storage_context(options.storage_options):
         target = _named(image, store, options)
-        if target.image is None:
-            return _run(image, target.store, options)
-        return _run_to_image(image, target, options)
+        with claimed(*target.claims):
+            if target.image is None:
+                return _run(image, target.store, options)
+            return _run_to_image(image, target, options)
 
 
 def _named(image: Source, store: Any, options: QuantizeOptions) -> Output:
@@ -295,6 +298,8 @@ def check_job(image: Source, store: str | os.PathLike[str], options: QuantizeOpt
         _check_int("n_colors", options.n_colors, 1, MAX_COLORS)
     with storage_context(options.storage_options):
         target = _named(image, store, options)
+        for out in target.claims:
+            check_unclaimed(out)
         if target.keep:
             _check_output(target.store, options)
         else:

@@ -115,6 +115,8 @@ class Location(ABC):
     @abstractmethod
     def create(self) -> BinaryIO: ...
     @abstractmethod
+    def create_new(self, data: bytes) -> bool: ...
+    @abstractmethod
     def remove(self, *, ignore_errors: bool = False) -> None: ...
     @abstractmethod
     def writable_folder(self) -> tuple[Location, bool, bool]: ...
@@ -229,10 +231,25 @@ class LocalLocation(Location):
         """A new file (an existing one is emptied), for writing its bytes."""
         return self.path.open("wb")
 
+    def create_new(self, data: bytes) -> bool:
+        """Create this file holding ``data`` only if it does not exist, in one step (an
+        exclusive create): FileExistsError if it does. True: the create was atomic."""
+        self.make_parents()
+        with self.path.open("xb") as f:
+            f.write(data)
+        return True
+
     def remove(self, *, ignore_errors: bool = False) -> None:
-        """Delete a whole store (a folder and everything in it). With ``ignore_errors``,
-        what cannot be deleted (or is not there) is left without an error: clearing up
-        after a failure must not hide the failure."""
+        """Delete a whole store (a folder and everything in it), or a file. With
+        ``ignore_errors``, what cannot be deleted (or is not there) is left without an
+        error: clearing up after a failure must not hide the failure."""
+        if self.path.is_file() or self.path.is_symlink():
+            try:
+                self.path.unlink()
+            except OSError:
+                if not ignore_errors:
+                    raise
+            return
         shutil.rmtree(self.path, ignore_errors=ignore_errors)
 
     def writable_folder(self) -> tuple[Location, bool, bool]:
@@ -289,6 +306,8 @@ _EXTRAS = {
     "http": ("aiohttp", "http"),
     "https": ("aiohttp", "http"),
 }
+# Schemes whose fsspec filesystem creates an object only if it is absent, in one request.
+_EXCLUSIVE_CREATE = ("s3", "s3a", "memory")
 # Object tags, by the names filesystems give them in ``info()``.
 _TAGS = ("VersionId", "version_id", "ETag", "etag", "generation", "md5Hash", "Last-Modified")
 _MTIMES = ("LastModified", "last_modified", "mtime", "updated", "created")
@@ -353,11 +372,17 @@ class UrlLocation(Location):
     @contextmanager
     def _asked(self) -> Iterator[None]:
         """Failures to reach the storage (no such server, refused credentials) as one
-        InputError naming the URL; a missing object stays a FileNotFoundError."""
+        InputError naming the URL; a missing object stays a FileNotFoundError, an
+        existing one (to :meth:`create_new`) a FileExistsError."""
         try:
             yield
-        except (InputError, FileNotFoundError):
+        except (InputError, FileNotFoundError, FileExistsError):
             raise
+        except PermissionError as exc:  # HTTP 403: wrong credentials, or not allowed
+            raise InputError(
+                f"{self}: the storage refused access ({exc}); check the credentials and "
+                "what they are allowed to read and write"
+            ) from exc
         except Exception as exc:
             raise InputError(
                 f"{self}: the storage did not answer ({type(exc).__name__}: {exc}); check "
@@ -417,6 +442,19 @@ class UrlLocation(Location):
     def create(self) -> BinaryIO:
         fs, path = self.fs()
         return cast(BinaryIO, fs.open(path, "wb"))
+
+    def create_new(self, data: bytes) -> bool:
+        """Create this object holding ``data`` only if it does not exist, FileExistsError
+        if it does: a conditional put (``If-None-Match: *``) on S3 and S3-compatible
+        servers that support it, the filesystem's exclusive create for ``memory://``.
+        Elsewhere a check, then a put, and False: another writer may slip in between."""
+        fs, path = self.fs()
+        atomic = self.scheme in _EXCLUSIVE_CREATE
+        with self._asked():
+            if not atomic and fs.exists(path):
+                raise FileExistsError(self.url)
+            fs.pipe_file(path, data, mode="create" if atomic else "overwrite")
+        return atomic
 
     def remove(self, *, ignore_errors: bool = False) -> None:
         fs, path = self.fs()
