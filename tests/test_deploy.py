@@ -9,8 +9,11 @@ settings distributed knows.
 from __future__ import annotations
 
 import importlib.util
+import os
 import re
 import shlex
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -51,17 +54,21 @@ def test_every_deploy_file_is_documented():
         "distributed.yaml",
         "docker/Dockerfile",
         "docker/Dockerfile.dockerignore",
+        "docker/docker-compose.s3.yml",
         "docker/docker-compose.tls.yml",
         "docker/docker-compose.yml",
         "kubernetes/daskcluster.yaml",
-        "kubernetes/data.yaml",
         "kubernetes/job.yaml",
+        "kubernetes/shared-volume/daskcluster.yaml",
+        "kubernetes/shared-volume/data.yaml",
+        "kubernetes/shared-volume/job.yaml",
+        "kubernetes/storage-secret.yaml",
         "slurm/daskquant.sbatch",
         "slurm/slurm_cluster.py",
     ]
     for name in files:
         if name != "docker/Dockerfile.dockerignore":
-            assert Path(name).name in readme, name
+            assert name.removeprefix("kubernetes/").removeprefix("docker/") in readme, name
     assert "dashboard" in readme and "8787" in readme
 
 
@@ -130,21 +137,83 @@ def test_compose_tls_overlay():
     assert tls["job"]["environment"]["DASK_SCHEDULER_ADDRESS"] == "tls://scheduler:8786"
 
 
+def _compose_s3() -> dict[str, Any]:
+    return _load(DEPLOY / "docker" / "docker-compose.s3.yml")["services"]
+
+
+def test_compose_s3_overlay_wiring():
+    base = _load(DEPLOY / "docker" / "docker-compose.yml")["services"]
+    s3 = _compose_s3()
+    assert set(s3) == {"s3", "buckets", "worker", "job"} and {"worker", "job"} <= set(base)
+    assert "127.0.0.1:5000:5000" in s3["s3"]["ports"]
+    assert s3["buckets"]["depends_on"] == {"s3": {"condition": "service_healthy"}}
+    for name in ("buckets", "worker", "job"):
+        env = s3[name]["environment"]
+        assert env["AWS_ENDPOINT_URL"] == "http://s3:5000", name
+        assert {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"} <= set(env), name
+    for name in ("worker", "job"):
+        done = {"condition": "service_completed_successfully"}
+        assert s3[name]["depends_on"]["buckets"] == done, name
+    assert s3["job"]["environment"]["DASK_SCHEDULER_ADDRESS"] == "tcp://scheduler:8786"
+    assert s3["buckets"]["image"] == base["worker"]["image"]
+
+
+def test_compose_s3_route_runs_with_credentials_from_the_environment_only(tmp_path):
+    """What the overlay's services do, against moto's server on 127.0.0.1 in place of the
+    `s3` service: the `buckets` command, then a job from s3:// to s3:// on a local cluster
+    whose workers know the storage only from the environment (no storage options)."""
+    pytest.importorskip("s3fs")
+    import numpy as np
+    import s3fs
+    import skimage.data
+    import tifffile
+    from _servers import s3_server
+
+    overlay = _compose_s3()
+    with s3_server() as local:
+        env = {
+            **os.environ,
+            **{k: str(v) for k, v in overlay["job"]["environment"].items()},
+            "AWS_ENDPOINT_URL": local["endpoint_url"],
+        }
+        env.pop("DASK_SCHEDULER_ADDRESS")  # the command's own local cluster stands in
+        python, *rest = overlay["buckets"]["command"]  # the image's python: this one here
+        assert python == "python"
+        subprocess.run([sys.executable, *rest], env=env, check=True, timeout=120)
+        tifffile.imwrite(tmp_path / "in.tif", skimage.data.astronaut()[:128, :128], tile=(64, 64))
+        fs = s3fs.S3FileSystem(**local)
+        fs.put(str(tmp_path / "in.tif"), "daskquant/scan.tif")
+        argv = ["quantize", "s3://daskquant/scan.tif", "s3://daskquant/scan.zarr", "-k", "4"]
+        job = [sys.executable, "-m", "daskquant", *argv, "--workers", "1", "-q", "--seed", "1"]
+        subprocess.run(job, env=env, check=True, timeout=300)
+        import zarr
+        from zarr.storage import FsspecStore
+
+        url = "s3://daskquant/scan.zarr"
+        group = zarr.open_group(FsspecStore.from_url(url, storage_options=local), mode="r")
+        labels = np.asarray(group["labels"])
+        assert labels.shape == (128, 128) and group.attrs["complete"] is True
+    import daskquant as dq
+
+    dq.quantize(tmp_path / "in.tif", tmp_path / "alone.zarr", n_colors=4, seed=1)
+    np.testing.assert_array_equal(
+        labels, np.asarray(dq.open_store(tmp_path / "alone.zarr")["labels"])
+    )
+
+
 # -- Kubernetes ----------------------------------------------------------------------------
 
 
-def _kubernetes() -> dict[str, dict]:
-    docs = [d for p in sorted((DEPLOY / "kubernetes").glob("*.yaml")) for d in _load_all(p)]
+def _kubernetes(folder: Path) -> dict[str, dict]:
+    docs = [d for p in sorted(folder.glob("*.yaml")) for d in _load_all(p)]
     return {d["kind"]: d for d in docs}
 
 
-def test_kubernetes_kinds_and_wiring():
-    kinds = _kubernetes()
-    assert set(kinds) == {"DaskCluster", "Job", "PersistentVolumeClaim"}
-    cluster, job, claim = kinds["DaskCluster"], kinds["Job"], kinds["PersistentVolumeClaim"]
-    assert cluster["apiVersion"] == "kubernetes.dask.org/v1"
-    assert job["apiVersion"] == "batch/v1" and claim["apiVersion"] == "v1"
-    assert claim["spec"]["accessModes"] == ["ReadWriteMany"]
+def _cluster_and_job(kinds: dict[str, dict]) -> tuple[dict, dict, dict, dict]:
+    """The wiring both variants share; their worker group and job pod specs, worker and job
+    containers."""
+    cluster, job = kinds["DaskCluster"], kinds["Job"]
+    assert cluster["apiVersion"] == "kubernetes.dask.org/v1" and job["apiVersion"] == "batch/v1"
     name = cluster["metadata"]["name"]
 
     (scheduler,) = cluster["spec"]["scheduler"]["spec"]["containers"]
@@ -170,13 +239,37 @@ def test_kubernetes_kinds_and_wiring():
     env = {e["name"]: e["value"] for e in runner["env"]}
     # the operator names the scheduler's Service <cluster name>-scheduler
     assert env["DASK_SCHEDULER_ADDRESS"] == f"tcp://{name}-scheduler:8786"
+    assert scheduler["image"] == worker["image"] == runner["image"]
+    return workers["spec"], pod, worker, runner
+
+
+def test_kubernetes_on_object_storage_needs_no_volume():
+    kinds = _kubernetes(DEPLOY / "kubernetes")
+    assert set(kinds) == {"DaskCluster", "Job", "Secret"}
+    workers, pod, worker, runner = _cluster_and_job(kinds)
+    args = _parses(runner["args"])
+    assert args.command == "quantize"
+    for url in (*args.inputs, args.output, args.preview):
+        assert url.startswith("s3://"), url
+    # The workers and the job read the same Secret into their environment, as s3fs reads it.
+    secret = kinds["Secret"]
+    assert {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"} <= set(secret["stringData"])
+    for spec, container in ((workers, worker), (pod, runner)):
+        assert "volumes" not in spec and "volumeMounts" not in container
+        assert container["envFrom"] == [{"secretRef": {"name": secret["metadata"]["name"]}}]
+
+
+def test_kubernetes_with_a_shared_volume():
+    kinds = _kubernetes(DEPLOY / "kubernetes" / "shared-volume")
+    assert set(kinds) == {"DaskCluster", "Job", "PersistentVolumeClaim"}
+    claim = kinds["PersistentVolumeClaim"]
+    assert claim["apiVersion"] == "v1" and claim["spec"]["accessModes"] == ["ReadWriteMany"]
+    workers, pod, worker, runner = _cluster_and_job(kinds)
     args = _parses(runner["args"])
     assert args.command == "quantize" and args.output.startswith("/data/")
     assert all(path.startswith("/data/") for path in args.inputs)
-    assert scheduler["image"] == worker["image"] == runner["image"]
-
     # the job and the workers mount the same claim at the same path
-    for spec, container in ((workers["spec"], worker), (pod, runner)):
+    for spec, container in ((workers, worker), (pod, runner)):
         (volume,) = spec["volumes"]
         assert volume["persistentVolumeClaim"]["claimName"] == claim["metadata"]["name"]
         (mount,) = container["volumeMounts"]
