@@ -228,3 +228,24 @@ def test_wrong_credentials_are_one_clear_line(files, tmp_path, capsys):
             assert len(err) == 1 and "the storage refused access" in err[0], err
             assert named in err[0] and SECRET not in err[0]
         assert not (tmp_path / "o.zarr").exists()
+
+
+def test_a_url_that_is_not_an_image_is_one_clear_line(s3, files, tmp_path, capsys):
+    """Text behind an image's name, an unknown suffix, and a web page: one line naming the
+    URL, exit code 1, nothing written."""
+    fs = s3fs.S3FileSystem(**s3)
+    fs.pipe_file(f"{BUCKET}/notes.tif", b"these are notes, not a TIFF\n" * 20)
+    fs.pipe_file(f"{BUCKET}/notes.txt", b"notes\n")
+    (files / "page.html").write_text("<html><body>not an image</body></html>")
+    opts = ["--storage-options", json.dumps(s3), "-q"]
+    with http_server(files) as base:
+        for url, extra in (
+            (f"s3://{BUCKET}/notes.tif", opts),
+            (f"s3://{BUCKET}/notes.txt", opts),
+            (f"{base}/page.html", ["-q"]),
+        ):
+            out = tmp_path / "o.zarr"
+            assert main(["quantize", url, str(out), *extra]) == 1, url
+            err = capsys.readouterr().err.strip().splitlines()
+            assert len(err) == 1 and err[0].startswith(f"daskquant: error: {url}: "), err
+            assert SECRET not in err[0] and not out.exists()

@@ -164,3 +164,16 @@ def test_local_paths_are_absolute_for_the_workers(tmp_path, monkeypatch):
     assert where.local() == tmp_path / "scans" / "a.tif"
     store = location("out.zarr").zarr_store()
     assert Path(str(store.root)).is_absolute()
+
+
+@pytest.mark.parametrize("kind", ["local", "memory"])
+def test_create_new_creates_only_what_is_absent(tmp_path: Path, kind: str) -> None:
+    where = location(tmp_path / "a" / "claim" if kind == "local" else "memory://dq-new/claim")
+    assert where.create_new(b"first") is True  # atomic on both
+    with pytest.raises(FileExistsError):
+        where.create_new(b"second")
+    assert where.read_bytes() == b"first"
+    where.remove()
+    assert not where.exists()
+    assert where.create_new(b"third") and where.read_bytes() == b"third"
+    where.remove()
