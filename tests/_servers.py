@@ -75,7 +75,12 @@ def s3_server_checking_credentials() -> Iterator[dict[str, Any]]:
 
 
 class _RangeHandler(http.server.SimpleHTTPRequestHandler):
-    """Static files, with ``Range: bytes=a-b`` answered by 206 Partial Content."""
+    """Static files, with ``Range: bytes=a-b`` answered by 206 Partial Content; the bytes
+    of file data sent are added up in ``served`` (by file path)."""
+
+    def __init__(self, *args: Any, served: dict[str, int], **kwargs: Any) -> None:
+        self.served = served
+        super().__init__(*args, **kwargs)
 
     def log_message(self, format: str, *args: Any) -> None:  # quiet
         pass
@@ -99,17 +104,19 @@ class _RangeHandler(http.server.SimpleHTTPRequestHandler):
 
     def copyfile(self, source: Any, outputfile: Any) -> None:
         left = getattr(self, "_left", None)
-        if left is None:
-            return super().copyfile(source, outputfile)
-        outputfile.write(source.read(left))
+        data = source.read() if left is None else source.read(left)
+        outputfile.write(data)
+        path = self.path.split("?", 1)[0]
+        self.served[path] = self.served.get(path, 0) + len(data)
         self._left = None
-        return None
 
 
 @contextmanager
-def http_server(folder: Path) -> Iterator[str]:
-    """A plain HTTP server of ``folder`` on a free port; yields its base URL."""
-    handler = functools.partial(_RangeHandler, directory=str(folder))
+def http_server(folder: Path, served: dict[str, int] | None = None) -> Iterator[str]:
+    """A plain HTTP server of ``folder`` on a free port; yields its base URL. ``served``
+    receives the bytes of file data sent, by path ("/in.tif")."""
+    counts = {} if served is None else served
+    handler = functools.partial(_RangeHandler, directory=str(folder), served=counts)
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

@@ -22,8 +22,10 @@ from _servers import SECRET, http_server, s3_server, s3_server_checking_credenti
 from zarr.storage import FsspecStore
 
 import daskquant as dq
+from daskquant._api._inputs import check_inputs
 from daskquant._cli import main
-from daskquant._io._storage import location
+from daskquant._io._storage import READ_BLOCK, location
+from daskquant._store._resume import path_print
 
 BUCKET = "dq-test-bucket"
 JOB: dict[str, Any] = {"n_colors": 6, "seed": 3, "max_iter": 10, "chunks": 64}
@@ -249,3 +251,24 @@ def test_a_url_that_is_not_an_image_is_one_clear_line(s3, files, tmp_path, capsy
             err = capsys.readouterr().err.strip().splitlines()
             assert len(err) == 1 and err[0].startswith(f"daskquant: error: {url}: "), err
             assert SECRET not in err[0] and not out.exists()
+
+
+def test_a_remote_tiff_is_read_by_the_ranges_a_task_needs(tmp_path):
+    """Checking and opening a TIFF by URL reads its header, not the file; a chunk reads
+    about its own tiles. (With the filesystem's default 50 MiB blocks, opening a 10 MB
+    TIFF fetched it three times over; fsspec's exists() of an http URL GETs the file.)"""
+    image = np.tile(skimage.data.astronaut(), (2, 2, 1))  # 64 uncompressed 128 x 128 tiles
+    tifffile.imwrite(tmp_path / "big.tif", image, tile=(128, 128))
+    size = (tmp_path / "big.tif").stat().st_size
+    served: dict[str, int] = {}
+    with http_server(tmp_path, served) as base:
+        url = f"{base}/big.tif"
+        check_inputs(url)
+        lazy = dq.open_image(url, chunks=128)
+        path_print(url)
+        opened = served.get("/big.tif", 0)
+        assert opened <= 3 * READ_BLOCK < size // 5, (opened, size)
+        corner = np.asarray(lazy[-128:, -128:])
+        tile = 128 * 128 * 3
+        assert served["/big.tif"] - opened <= tile + 2 * READ_BLOCK, (served, tile)
+    np.testing.assert_array_equal(corner, image[-128:, -128:])

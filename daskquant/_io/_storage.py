@@ -306,6 +306,8 @@ _EXTRAS = {
     "http": ("aiohttp", "http"),
     "https": ("aiohttp", "http"),
 }
+# Bytes read ahead of each read from a URL's file (see UrlLocation.open).
+READ_BLOCK = 2**16
 # Schemes whose fsspec filesystem creates an object only if it is absent, in one request.
 _EXCLUSIVE_CREATE = ("s3", "s3a", "memory")
 # Object tags, by the names filesystems give them in ``info()``.
@@ -389,15 +391,23 @@ class UrlLocation(Location):
                 "the URL, the endpoint and the credentials"
             ) from exc
 
-    def exists(self) -> bool:
+    def _info(self) -> Mapping[str, Any] | None:
+        """What the filesystem says of the object (a HEAD request, where one is enough:
+        fsspec's ``exists`` and ``isfile`` of an http(s) URL GET the whole file), or None
+        if there is none."""
         fs, path = self.fs()
         with self._asked():
-            return bool(fs.exists(path)) or self.is_zarr()
+            try:
+                return cast(Mapping[str, Any], fs.info(path))
+            except FileNotFoundError:
+                return None
+
+    def exists(self) -> bool:
+        return self._info() is not None or self.is_zarr()
 
     def is_file(self) -> bool:
-        fs, path = self.fs()
-        with self._asked():
-            return bool(fs.isfile(path))
+        info = self._info()
+        return info is not None and info.get("type") == "file"
 
     def is_dir(self) -> bool:
         if self.is_zarr():
@@ -431,8 +441,13 @@ class UrlLocation(Location):
         return [UrlLocation(str(fs.unstrip_protocol(e)), self.options) for e in entries]
 
     def open(self) -> BinaryIO:
+        """The object's bytes, read by range requests as they are asked for: a window of
+        :data:`READ_BLOCK` bytes at a time beyond each read (a TIFF's header entries and
+        its consecutive tiles come in few requests), not the filesystem's default block
+        (50 MiB for s3fs), which would fetch much of a file to read its header."""
         fs, path = self.fs()
-        return cast(BinaryIO, fs.open(path, "rb"))
+        file = fs.open(path, "rb", block_size=READ_BLOCK, cache_type="readahead")
+        return cast(BinaryIO, file)
 
     def read_bytes(self) -> bytes:
         fs, path = self.fs()
