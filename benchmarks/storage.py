@@ -36,7 +36,10 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
-from _meta import header, run_meta
+from _meta import REPO, header, run_meta
+
+sys.path.insert(0, str(REPO / "tests"))
+from _servers import http_server  # noqa: E402  (the tests' HTTP server, answering ranges)
 
 RESULTS = Path(__file__).parent / "results"
 CACHE = RESULTS / "cache"
@@ -214,13 +217,18 @@ def main() -> None:
     ap.add_argument("--side", type=int, default=8192, help="image side (default 8192: 64 MP)")
     ap.add_argument("--colors", type=int, nargs="+", default=[16, 256])
     ap.add_argument("--rounds", type=int, default=2, help="alternating rounds of each case")
+    ap.add_argument("--cases", nargs="+", default=["local", "s3", "http"])
     ap.add_argument("--note", help="what else ran on the machine")
     args = ap.parse_args()
 
     image = build(args.side)
     env = {**os.environ, **CREDENTIALS}
     rows = []
-    with tempfile.TemporaryDirectory(prefix="dq-storage-") as tmp, services(env) as address:
+    with (
+        tempfile.TemporaryDirectory(prefix="dq-storage-") as tmp,
+        services(env) as address,
+        http_server(image.parent) as web,
+    ):
         import s3fs
 
         fs = s3fs.S3FileSystem(**_s3_options(env))
@@ -233,11 +241,13 @@ def main() -> None:
         client(warm, env, folder, address)
         for k in args.colors:
             for r in range(args.rounds):
-                for where in ("local", "s3"):
-                    source = str(image) if where == "local" else f"s3://{BUCKET}/in.tif"
-                    out = (
-                        str(folder / "out.zarr") if where == "local" else f"s3://{BUCKET}/out.zarr"
-                    )
+                for where in args.cases:
+                    source = {
+                        "local": str(image),
+                        "s3": f"s3://{BUCKET}/in.tif",
+                        "http": f"{web}/{image.name}",
+                    }[where]
+                    out = f"s3://{BUCKET}/out.zarr" if where == "s3" else str(folder / "out.zarr")
                     argv = ["quantize", source, out, "-k", str(k), "--overwrite", *on]
                     got = client(argv, env, folder, address)
                     got.update(
@@ -278,20 +288,20 @@ def render(meta: dict, rows: list[dict]) -> str:
         "",
         header(meta),
         "",
-        "| K | case | seconds (median) | s3 / local | client and storage (KiB in/out) "
+        "| K | case | seconds (median) | / local | client and storage (KiB in/out) "
         "| client and scheduler (KiB in/out) | client bytes / (input + store) |",
         "|---|---|---|---|---|---|---|",
     ]
     for k in sorted({r["k"] for r in rows}):
         medians: dict[str, float] = {}
-        for case in ("local", "s3"):
+        for case in [c for c in ("local", "s3", "http") if any(r["case"] == c for r in rows)]:
             mine = [r for r in rows if r["k"] == k and r["case"] == case]
             medians[case] = sorted(r["seconds"] for r in mine)[len(mine) // 2]
             last = mine[-1]
             m = last["moved"]
             data = last["input_bytes"] + last["store_bytes"]
             total = sum(sum(pair) for pair in m.values())
-            ratio = f"{medians['s3'] / medians['local']:.2f}x" if case == "s3" else ""
+            ratio = f"{medians[case] / medians['local']:.2f}x" if case != "local" else ""
             lines.append(
                 f"| {k} | {case} | {medians[case]:.1f} | {ratio} | {_kib(m['storage'])} "
                 f"| {_kib(m['scheduler'])} | {total / data:.3%} |"
