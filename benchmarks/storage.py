@@ -39,7 +39,7 @@ from pathlib import Path
 from _meta import REPO, header, run_meta
 
 sys.path.insert(0, str(REPO / "tests"))
-from _servers import http_server  # noqa: E402  (the tests' HTTP server, answering ranges)
+from _servers import http_server  # the tests' HTTP server, answering ranges
 
 RESULTS = Path(__file__).parent / "results"
 CACHE = RESULTS / "cache"
