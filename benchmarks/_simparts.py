@@ -4,8 +4,8 @@
   photographs generated inside each chunk's task (deterministic per chunk), so a job can be
   larger than any disk or memory of this machine.
 - ``DiscardFileSystem`` (``discard://``): an fsspec memory filesystem that keeps the small
-  metadata objects a job writes (``zarr.json``, the claim, attributes) and drops the bytes
-  of every Zarr chunk, counting them. Used only by the benchmark; not part of daskquant.
+  metadata objects a job writes (``zarr.json``, the claim, the palette) and drops the bytes
+  of every chunk of the labels, counting them. Used only by the benchmark; not part of daskquant.
 - ``nothing`` / ``combine``: the tasks of the graph-only runs, which do almost nothing.
 """
 
@@ -42,7 +42,9 @@ def synthetic_image(height: int, width: int, chunk: int) -> da.Array:
 
 
 def _is_chunk(path: str) -> bool:
-    return "/c/" in path  # Zarr v3 default chunk keys: <array>/c/<i>/<j>...
+    # The labels' chunks (Zarr v3 keys labels/c/<i>/<j>, labels/<name>/c/...); the small
+    # arrays (palette, counts) are kept.
+    return "/labels/" in path and "/c/" in path
 
 
 class _DiscardedFile(MemoryFile):
@@ -58,6 +60,11 @@ class DiscardFileSystem(MemoryFileSystem):
     store: ClassVar[dict[str, Any]] = {}
     pseudo_dirs: ClassVar[list[str]] = [""]
     discarded: ClassVar[list[int]] = [0, 0]
+
+    @classmethod
+    def _strip_protocol(cls, path: Any) -> str:
+        text = str(path).removeprefix(f"{PROTOCOL}://")
+        return str(super()._strip_protocol(text))
 
     def pipe_file(self, path: str, value: bytes, mode: str = "overwrite", **kwargs: Any) -> None:
         if _is_chunk(self._strip_protocol(path)):
