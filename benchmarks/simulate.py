@@ -203,6 +203,33 @@ def _scheduler_tasks(dask_scheduler: Any) -> int:
     return len(dask_scheduler.tasks)
 
 
+def built_only(size: str, workers: int) -> dict[str, Any]:
+    """Build the job's graph of ``size`` and pickle it, without a cluster."""
+    height, width = side_of(SIZES[size])
+    n_chunks = (height // CHUNK) * (width // CHUNK)
+    load_before = uptime()
+    rss0 = rss_mib()
+    t0 = time.perf_counter()
+    dsk = job_graph(n_chunks)
+    build = time.perf_counter() - t0
+    graph_bytes = len(pickle.dumps(dsk, protocol=5))
+    return {
+        "size": size,
+        "pixels": height * width,
+        "chunks": n_chunks,
+        "workers": 0,
+        "tasks": len(dsk),
+        "tasks_per_chunk": round(len(dsk) / n_chunks, 2),
+        "graph_mib": round(graph_bytes / 2**20, 2),
+        "graph_bytes_per_task": round(graph_bytes / len(dsk)),
+        "build_s": round(build, 2),
+        "build_us_per_task": round(1e6 * build / len(dsk)),
+        "client_rss_growth_mib": round(rss_mib() - rss0),
+        "uptime_before": load_before,
+        "uptime_after": uptime(),
+    }
+
+
 def graph_only(size: str, workers: int) -> dict[str, Any]:
     """Build the job's graph of ``size``, submit it, wait until the scheduler holds every
     task; run it to the end if it is small (COMPLETE_UP_TO), else cancel it."""
@@ -302,8 +329,8 @@ def render(record: dict[str, Any]) -> str:
         lines += [
             f"| {g['size']} | {g['chunks']} | {g['workers']} | {g['tasks']} | "
             f"{g['tasks_per_chunk']} | {g['graph_mib']} | {g['graph_bytes_per_task']} | "
-            f"{g['build_s']} | {g['submit_s']} | {g['accepted_s']} | "
-            f"{g['scheduler_ms_per_task_accept']} | {g.get('run_s', 'not run')} | "
+            f"{g['build_s']} | {g.get('submit_s', 'not submitted')} | {g.get('accepted_s', '')} | "
+            f"{g.get('scheduler_ms_per_task_accept', '')} | {g.get('run_s', 'not run')} | "
             f"{g.get('scheduler_ms_per_task_run', '')} | {g['client_rss_growth_mib']} | "
             f"{_load(g)} |"
             for g in record["graphs"]
@@ -315,6 +342,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--run", default="", help="sizes to run end to end, e.g. 1GP,10GP")
     parser.add_argument("--graphs", default="", help="sizes to build and submit, e.g. 100GP,1TP")
+    parser.add_argument("--build-only", default="", help="sizes to build only, e.g. 1TP")
     parser.add_argument("--workers", type=int, default=8)
     parser.add_argument("--note", default=None, help="what else ran on the machine")
     parser.add_argument("--render-only", action="store_true")
@@ -322,14 +350,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.one:  # one measurement in a fresh process (the client's memory is its own)
         kind, size = args.one.split(":")
-        measure = end_to_end if kind == "run" else graph_only
+        measure = {"run": end_to_end, "graph": graph_only, "build": built_only}[kind]
         print(json.dumps(measure(size, args.workers)))
         return 0
     path = RESULTS / "simulate.json"
     record = json.loads(path.read_text()) if path.exists() else {"runs": [], "graphs": []}
     if not args.render_only:
         record["meta"] = run_meta(args.note)
-    for kind, sizes in (("run", args.run), ("graph", args.graphs)):
+    for kind, sizes in (("run", args.run), ("graph", args.graphs), ("build", args.build_only)):
         for size in filter(None, sizes.split(",")):
             print(f"{kind} {size} ...", flush=True)
             command = [sys.executable, __file__, "--one", f"{kind}:{size}"]
@@ -342,7 +370,7 @@ def main(argv: list[str] | None = None) -> int:
             result = json.loads(out.stdout.strip().splitlines()[-1])
             print(result, flush=True)
             rows = record["runs" if kind == "run" else "graphs"]
-            rows[:] = [r for r in rows if (r["size"], r["workers"]) != (size, args.workers)]
+            rows[:] = [r for r in rows if (r["size"], r["workers"]) != (size, result["workers"])]
             rows.append(result)
             path.write_text(json.dumps(record, indent=1) + "\n")
     (RESULTS / "simulate.md").write_text(render(record))
