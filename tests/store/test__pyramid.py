@@ -74,3 +74,15 @@ def test_slide_resolution_is_scaled_per_level(tmp_path) -> None:
         assert [p.shape for p in tf.pages] == [(1300, 200), (650, 100)]
         assert [p.tags["XResolution"].value for p in tf.pages] == [(20000, 1), (10000, 1)]
         assert all(p.tags["ResolutionUnit"].value == 3 for p in tf.pages)
+
+
+def test_pyramid_goes_to_a_url_whole(exported) -> None:
+    import fsspec
+
+    path, labels, _ = exported
+    store = path.with_name("mosaic.zarr")
+    assert dq.export(store, "memory://pyramid/out.tif") == "memory://pyramid/out.tif"
+    with fsspec.open("memory://pyramid/out.tif", "rb") as f, tifffile.TiffFile(f) as tf:
+        assert len(tf.pages) == 3
+        np.testing.assert_array_equal(tf.pages[2].asarray(), labels[::4, ::4])
+    assert path.read_bytes() == fsspec.open("memory://pyramid/out.tif", "rb").open().read()
