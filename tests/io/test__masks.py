@@ -5,6 +5,8 @@ from __future__ import annotations
 import dask.array as da
 import numpy as np
 import pytest
+import zarr
+import zarr.storage
 from _oracles import brute_compactness, nearest
 from numpy.typing import NDArray
 
@@ -94,7 +96,9 @@ def test_own_alpha_combines_with_the_mask(astronaut: NDArray[np.uint8]) -> None:
     assert (new.channels, new.alpha) == (3, 3)
     alpha = out.compute()[..., 3]
     np.testing.assert_array_equal(alpha != 0, (rgba[..., 3] != 0) & mask)
-    assert dq.fit_palette(rgba, 4, mask=mask, seed=0).n_pixels == (alpha != 0).sum()
+    stored = zarr.create_array(zarr.storage.MemoryStore(), shape=mask.shape, dtype="u1")
+    stored[:] = mask
+    assert dq.fit_palette(rgba, 4, mask=stored, seed=0).n_pixels == (alpha != 0).sum()
 
 
 def test_fully_masked_and_bad_arguments_are_refused(astronaut: NDArray[np.uint8]) -> None:
