@@ -107,7 +107,7 @@ def _mask_array(mask: Any, arr: da.Array) -> da.Array:
     spatial = tuple(arr.shape[:-1])
     if isinstance(mask, str):
         raise InvalidParameterError(
-            "mask: a file path is read by quantize (or --mask); pass an array here"
+            "mask: a file path is read by quantize; pass an array here"
         )
     m = mask if isinstance(mask, da.Array) else da.from_array(mask, chunks=-1)
     if m.ndim == len(spatial) + 1 and m.shape[-1] == 1:
