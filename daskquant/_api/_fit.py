@@ -32,7 +32,9 @@ from daskquant._engine._sources import (
     Partials,
     PixelSource,
     Source,
+    Stats,
     histogram_capable,
+    integer_colors,
 )
 from daskquant._errors import InputError, InvalidParameterError, TooFewColorsError
 from daskquant._io._layout import Layout, as_image
@@ -182,8 +184,8 @@ def fit_palette(
         palettes.
     attempts : int or None
         Independent runs; the one with the lowest compactness is kept. None (default):
-        ``HISTOGRAM_ATTEMPTS`` (4) for 8-bit images with at most 3 clustered channels (and
-        no given start centers), where
+        ``HISTOGRAM_ATTEMPTS`` (4) for 8-bit images (see ``method``) with at most 3
+        clustered channels (and no given start centers), where
         the exact histogram makes a run cost O(distinct colors) so extra runs are nearly
         free and lower the compactness; ``PERCEPTUAL_ATTEMPTS`` (8) there in "lab" and
         "din99", whose k-means objective is further from the CIEDE2000 the result is judged
@@ -203,7 +205,10 @@ def fit_palette(
     method : {"auto", "histogram", "pixels"}
         "histogram" runs every iteration on the distinct colors weighted by their counts
         (8-bit input with at most 3 clustered channels; bit-identical to "pixels", much
-        faster); "auto" uses it wherever it applies.
+        faster); "auto" uses it wherever it applies. Float RGB data whose values are all
+        integers in 0..255 (such as ``np.float32(img)`` of an 8-bit image) counts as 8-bit
+        here: one stats pass finds it, and the fit is that of the uint8 image (the palette
+        keeps the float dtype).
     chunks : int or tuple, optional
         Spatial chunk size for NumPy input, or a rechunk of Dask input.
     on_iteration : callable, optional
@@ -260,7 +265,8 @@ def fit_palette(
             f"got shape {given.shape}"
         )
     seed_value, _ = _rng(seed)
-    capable = histogram_capable(arr.dtype, layout.channels)
+    fit_arr, stats = _exact_colors(arr, layout, space)
+    capable = histogram_capable(fit_arr.dtype, layout.channels)
     if attempts is None:
         attempts = _default_attempts(capable and given is None, space)
     if method == "histogram" and not capable:
@@ -270,7 +276,7 @@ def fit_palette(
         )
     if space != "rgb" and given is not None:
         given = to_space(given, space, scale=rgb_scale(arr.dtype))
-    data = _fit_data(arr, layout, space, method, k)
+    data = _fit_data(fit_arr, layout, space, method, k, stats=stats)
     names = [init if isinstance(init, str) else "k-means++"] * attempts
     if given is not None:
         names[0] = "given"
@@ -297,6 +303,28 @@ def fit_palette(
         max_iter=max_iter,
         epsilon=float(epsilon),
     )
+
+
+def _exact_colors(
+    arr: da.Array, layout: Layout, space: ColorSpace
+) -> tuple[da.Array, Stats | None]:
+    """The array the fit reads, and the stats of a float RGB image when they were taken.
+
+    Float data whose values are all integers in 0..255 (the recipe's ``np.float32(img)``)
+    is fitted as the same image in uint8, on its exact histogram: one stats pass decides.
+    Not in a perceptual space, where floats are read in 0..1.
+    """
+    if (
+        arr.dtype.kind != "f"
+        or space != "rgb"
+        or not histogram_capable(np.dtype(np.uint8), layout.channels)
+    ):
+        return arr, None
+    stats = PixelSource(arr, channels=layout.channels, alpha=layout.alpha).stats()
+    if not stats.holds_uint8():
+        return arr, stats
+    log.info("float image holds 8-bit values: fitting its exact color histogram")
+    return integer_colors(arr, channels=layout.channels, alpha=layout.alpha), None
 
 
 def _default_attempts(histogram: bool, space: ColorSpace) -> int:
@@ -468,11 +496,18 @@ def _final_lookup(
 
 
 def _fit_data(
-    arr: da.Array, layout: Layout, space: ColorSpace, method: str, k: int
+    arr: da.Array,
+    layout: Layout,
+    space: ColorSpace,
+    method: str,
+    k: int,
+    *,
+    stats: Stats | None = None,
 ) -> _FitData | _ClusterFit:
     """The source the Lloyd updates run on (the histogram, its points in a perceptual space,
     or the pixels) and the seeders' data, after checking there are enough colors. With a
-    distributed client, the histogram path stays on the workers."""
+    distributed client, the histogram path stays on the workers. ``stats`` are the pixels'
+    own where they were already taken."""
     pixels = PixelSource(arr, channels=layout.channels, alpha=layout.alpha)
     client = cluster_client() if method != "pixels" else None
     if client is not None and histogram_capable(arr.dtype, layout.channels):
@@ -480,7 +515,8 @@ def _fit_data(
     if not histogram_capable(arr.dtype, layout.channels):
         if space != "rgb":
             pixels = _space_pixels(arr, layout, space)
-        stats = pixels.stats()
+        if stats is None:
+            stats = pixels.stats()
         if stats.n_nonfinite:
             raise InputError(
                 f"image has {_count(stats.n_nonfinite, 'pixel')} with NaN or inf values; "

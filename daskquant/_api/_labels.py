@@ -36,6 +36,7 @@ from daskquant._engine import _kernels as K
 from daskquant._engine._codes import ColorCoding, coding_for
 from daskquant._engine._dask import share_once
 from daskquant._engine._lookup import Points, distinct_labels, table_piece
+from daskquant._engine._sources import integer_colors
 from daskquant._errors import InvalidParameterError
 from daskquant._io._layout import Layout, as_image
 
@@ -152,6 +153,8 @@ def label_image(
     shared: Any
     if color_labels is not None and n == 0:
         fn: Callable[..., NDArray] = partial(_block_lookup, **opts)
+        if arr.dtype.kind == "f":  # fitted as 8-bit: its values are integers in 0..255
+            arr = integer_colors(arr, channels=layout.channels, alpha=layout.alpha)
         if isinstance(color_labels, SharedTable):
             shared = color_labels.future
         else:
