@@ -29,6 +29,7 @@ from daskquant._store._resume import palette_token, value_token
 
 __all__ = [
     "NOT_IN_REQUEST",
+    "ONLY_IF_GIVEN",
     "QuantizeOptions",
     "option_choices",
     "option_default",
@@ -188,7 +189,7 @@ NOT_IN_REQUEST: dict[str, str] = {
 
 # Options added after stores were in use: in the request only when given, so that a store
 # written before them still resumes (its request lacks them) and holds the same attributes.
-_ONLY_IF_GIVEN = frozenset({"pin"})
+ONLY_IF_GIVEN = frozenset({"pin"})
 
 # How an option is named in the request, where its value itself is not plain JSON.
 _TOKENS: dict[str, Callable[[Any], Any]] = {
@@ -222,7 +223,7 @@ def resume_request(
     for name in option_fields():
         if name in NOT_IN_REQUEST:
             continue
-        if name in _ONLY_IF_GIVEN and getattr(options, name) is None:
+        if name in ONLY_IF_GIVEN and getattr(options, name) is None:
             continue
         value = chunks if name == "chunks" else getattr(options, name)
         request[name] = _TOKENS.get(name, _plain_value)(value)
