@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
@@ -14,6 +15,7 @@ import dask.array as da
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from daskquant._api._palette import load_palette
 from daskquant._color._palettes import MAX_COLORS
 from daskquant._color._spaces import (
     ColorSpace,
@@ -96,6 +98,9 @@ class FitResult:
         input's RGB values (converted back, see :func:`fit_palette`), ``compactness`` and
         ``epsilon`` are in that space's units, and labels are nearest in that space (pass
         the same ``colorspace`` to :func:`apply_palette`).
+    n_pinned : int
+        Pinned colors (``pin=``): the first ``n_pinned`` rows of ``centers`` and
+        ``palette``, exactly as given.
     """
 
     centers: NDArray[np.float64]
@@ -119,6 +124,7 @@ class FitResult:
         default=None, repr=False, compare=False
     )
     colorspace: ColorSpace = "rgb"
+    n_pinned: int = 0
 
     @property
     def n_colors(self) -> int:
@@ -163,6 +169,7 @@ def fit_palette(
     colorspace: ColorSpace = "rgb",
     nodata: Nodata = None,
     mask: ArrayLike | da.Array | None = None,
+    pin: ArrayLike | str | os.PathLike[str] | None = None,
 ) -> FitResult:
     """Fit a palette of ``n_colors`` colors to an image by k-means.
 
@@ -234,6 +241,15 @@ def fit_palette(
     mask : (H, W) or (N, H, W) array, dask array or Zarr array, optional
         Nonzero = keep, 0 = leave out (as for ``nodata``). Combined with ``nodata`` and
         the image's own alpha: a pixel is kept only where all three keep it.
+    pin : (P, C) array, str or path, optional
+        Pinned colors (a brand color, pure black and white, a legend's classes): any
+        source :func:`daskquant.load_palette` reads (hex colors, a palette file, an
+        earlier store; arrays are in the image's values). They take part in the
+        assignment but never move; the other K - P centers are fitted around them, with
+        every ``init``, ``attempts``, ``method`` and ``colorspace``. The palette has
+        exactly K colors: the P pinned ones first, in the order given, then the fitted
+        ones. Given start centers (``init`` as an array) are then the (K - P, C) free
+        ones. A pinned color no pixel is nearest to stays in the palette (count 0).
 
     Returns
     -------
@@ -257,15 +273,20 @@ def fit_palette(
     arr, layout = as_image(image, chunks=chunks)
     space = check_colorspace(colorspace, arr.dtype, layout.channels)
     arr, layout = masked_image(arr, layout, nodata=nodata, mask=mask)
+    pins = checked_pins(pin, k, arr.dtype, layout.channels)
+    free = k - (0 if pins is None else pins.shape[0])
     if not isinstance(image, da.Array):
         arr = persist_in_memory(arr)
-    if given is not None and (given.shape != (k, layout.channels) or not np.isfinite(given).all()):
+    if given is not None and (
+        given.shape != (free, layout.channels) or not np.isfinite(given).all()
+    ):
         raise InvalidParameterError(
-            f"init: given centers must be a finite ({k}, {layout.channels}) array, "
+            f"init: given centers must be a finite ({free}, {layout.channels}) array, "
             f"got shape {given.shape}"
         )
     seed_value, _ = _rng(seed)
-    fit_arr, stats = _exact_colors(arr, layout, space)
+    # With pins, the float image keeps its own values (pins are in them): no 8-bit copy.
+    fit_arr, stats = (arr, None) if pins is not None else _exact_colors(arr, layout, space)
     capable = histogram_capable(fit_arr.dtype, layout.channels)
     if attempts is None:
         attempts = _default_attempts(capable and given is None, space)
@@ -276,6 +297,9 @@ def fit_palette(
         )
     if space != "rgb" and given is not None:
         given = to_space(given, space, scale=rgb_scale(arr.dtype))
+    work_pins = None if pins is None else pins.astype(np.float64)
+    if space != "rgb" and work_pins is not None:
+        work_pins = to_space(work_pins, space, scale=rgb_scale(arr.dtype))
     data = _fit_data(fit_arr, layout, space, method, k, stats=stats)
     names = [init if isinstance(init, str) else "k-means++"] * attempts
     if given is not None:
@@ -286,6 +310,7 @@ def fit_palette(
         planned,
         given=given,
         sample_key=sample_key,
+        pins=work_pins,
         max_iter=max_iter,
         epsilon=epsilon,
         repair=repair_distinct,
@@ -297,6 +322,7 @@ def fit_palette(
         arr,
         layout,
         space,
+        pins=pins,
         init=init if isinstance(init, str) else "given",
         attempts=attempts,
         seed=seed_value,
@@ -325,6 +351,39 @@ def _exact_colors(
         return arr, stats
     log.info("float image holds 8-bit values: fitting its exact color histogram")
     return integer_colors(arr, channels=layout.channels, alpha=layout.alpha), None
+
+
+def checked_pins(pin: Any, k: int, dtype: np.dtype, channels: int) -> NDArray | None:
+    """The pinned colors of a fit of ``k`` colors to an image of ``dtype`` and
+    ``channels``, as a (P, C) array of that dtype, checked (None: no pins)."""
+    if pin is None:
+        return None
+    if not isinstance(pin, (str, os.PathLike)):
+        raw = np.asarray(pin)
+        if raw.dtype.kind in "uif" and np.dtype(dtype).kind in "ui":
+            info = np.iinfo(dtype)
+            if raw.size and (raw.min() < info.min or raw.max() > info.max):
+                raise InvalidParameterError(
+                    f"pin: colors must be {dtype} values, between {info.min} and "
+                    f"{info.max} (the image's range), got {raw.min()}..{raw.max()}"
+                )
+    pins = load_palette(pin, dtype=dtype, channels=channels)
+    if pins.shape[1] != channels:
+        raise InvalidParameterError(
+            f"pin: expected colors of {channels} channels, got shape {pins.shape}"
+        )
+    if pins.shape[0] > k:
+        raise InvalidParameterError(
+            f"pin: {_count(pins.shape[0], 'pinned color')}, more than n_colors={k}; ask for "
+            f"at least {pins.shape[0]} colors or pin fewer"
+        )
+    distinct, first = np.unique(pins, axis=0, return_index=True)
+    if distinct.shape[0] < pins.shape[0]:
+        dup = next(i for i in range(pins.shape[0]) if i not in set(first.tolist()))
+        raise InvalidParameterError(
+            f"pin: color {pins[dup].tolist()} is given twice (entry {dup}); pin each color once"
+        )
+    return pins
 
 
 def _default_attempts(histogram: bool, space: ColorSpace) -> int:
@@ -393,10 +452,12 @@ class _FitData:
         *,
         given: NDArray[np.float64] | None,
         sample_key: int,
+        pins: NDArray[np.float64] | None = None,
         **lloyd: Any,
     ) -> LloydRun:
         """The kept run of the attempts (see :func:`~daskquant._engine._attempts.best_of`)."""
         self.seeds.given, self.seeds.sample_key = given, sample_key
+        self.seeds.pins = pins
         return best_of(self.seeds, k, attempts, **lloyd)[0]
 
     def final(self, work: NDArray[np.float64], layout: Layout) -> tuple[Partials, Any]:
@@ -556,16 +617,19 @@ def _result(
     arr: da.Array,
     layout: Layout,
     space: ColorSpace,
+    pins: NDArray | None = None,
     **request: Any,
 ) -> FitResult:
     """The fit's result from its kept run (centers in the input's values, final counts) and
     the ``request`` it answers (init, attempts, seed, max_iter, epsilon)."""
     centers = work = best.centers
+    n_pinned = 0 if pins is None else pins.shape[0]
     if space != "rgb":
-        # Back to the input's values (clipped to the sRGB gamut); the labels (and counts)
-        # are those of these centers.
+        # Back to the input's values (clipped to the sRGB gamut), the pinned colors exactly
+        # as given; the labels (and counts) are those of these centers.
         scale = rgb_scale(arr.dtype)
         centers = from_space(best.centers, space, scale=scale)
+        centers[:n_pinned] = pins
         work = to_space(centers, space, scale=scale)
     final, color_labels = data.final(work, layout)
     if data.exact:
@@ -584,6 +648,7 @@ def _result(
         counts=final.counts,
         color_labels=color_labels,
         colorspace=space,
+        n_pinned=n_pinned,
         **request,
     )
 
