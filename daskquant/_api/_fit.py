@@ -36,6 +36,7 @@ from daskquant._engine._sources import (
 )
 from daskquant._errors import InputError, InvalidParameterError, TooFewColorsError
 from daskquant._io._layout import Layout, as_image
+from daskquant._io._masks import Nodata, masked_image
 
 __all__ = [
     "FitResult",
@@ -168,6 +169,8 @@ def fit_palette(
     chunks: tuple[int, ...] | int | None = None,
     on_iteration: Callable[[int, float], None] | None = None,
     colorspace: ColorSpace = "rgb",
+    nodata: Nodata = None,
+    mask: ArrayLike | da.Array | None = None,
 ) -> FitResult:
     """Fit a palette of ``n_colors`` colors to an image by k-means.
 
@@ -228,6 +231,14 @@ def fit_palette(
         and its sums are float64 in a fixed order (deterministic and independent of the
         chunking, but not integer-exact, so not bit-identical to ``method="pixels"``). Other
         dtypes are converted chunk by chunk.
+    nodata : number, sequence of numbers, "nan" or None
+        Leave out the pixels whose EVERY band equals its nodata value (one value for all
+        bands, or one per band; rasterio's dataset mask rule). "nan" leaves out the pixels
+        with NaN in any band (NaN is then not an error). Left-out pixels take no part in the
+        fit, ``counts``, ``compactness`` or ``n_pixels``.
+    mask : (H, W) or (N, H, W) array, dask array or Zarr array, optional
+        Nonzero = keep, 0 = leave out (as for ``nodata``). Combined with ``nodata`` and
+        the image's own alpha: a pixel is kept only where all three keep it.
 
     Returns
     -------
@@ -250,6 +261,7 @@ def fit_palette(
     )
     arr, layout = as_image(image, chunks=chunks)
     space = check_colorspace(colorspace, arr.dtype, layout.channels)
+    arr, layout = masked_image(arr, layout, nodata=nodata, mask=mask)
     if not isinstance(image, da.Array):
         arr = persist_in_memory(arr)
     if given is not None and (given.shape != (k, layout.channels) or not np.isfinite(given).all()):
@@ -602,7 +614,10 @@ def _count(n: int, noun: str) -> str:
 
 def _check_enough(n_valid: int, n_distinct: int | None, k: int, layout: Layout) -> None:
     if n_valid == 0:
-        raise InputError("image has no pixels to fit: every pixel is fully transparent")
+        raise InputError(
+            "image has no pixels to fit: every pixel is fully transparent or masked (alpha 0, "
+            "nodata= or mask=)"
+        )
     if n_valid < k:
         raise InputError(
             f"image has {_count(n_valid, 'pixel')}, fewer than n_colors={k}; ask for at most "

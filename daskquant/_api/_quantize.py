@@ -205,6 +205,8 @@ def quantize(
     options = QuantizeOptions.of(locals())
     with storage_context(options.storage_options):
         target = _named(image, store, options)
+        for out in target.claims:  # before the claim beside it is created
+            check_writable(out)
         with claimed(*target.claims):
             if target.image is None:
                 return _run(image, target.store, options)
