@@ -47,6 +47,7 @@ __all__ = [
     "SharedTable",
     "fit_palette",
     "label_dtype",
+    "stored_centers",
     "to_palette",
 ]
 
@@ -78,7 +79,8 @@ class FitResult:
     palette : (K, C) ndarray of the input dtype
         ``centers`` rounded and clipped to the input dtype.
     compactness : float
-        Sum over all (non-transparent) pixels of the squared distance to the nearest center.
+        Sum over all (non-transparent) pixels of the squared distance to the nearest
+        ``palette`` color (the colors stored and shown, not the float centers).
     n_iter : int
         Lloyd updates run by the kept attempt.
     converged : bool
@@ -92,7 +94,7 @@ class FitResult:
     n_distinct : int or None
         Distinct colors of the image, where the exact histogram was built.
     counts : (K,) int64 ndarray
-        Pixels nearest to each center: the share of each palette color in the result.
+        Pixels nearest to each ``palette`` color: its share in the result.
     colorspace : {"rgb", "lab", "din99"}
         Where the clustering ran. In a perceptual space, ``centers`` are still in the
         input's RGB values (converted back, see :func:`fit_palette`), ``compactness`` and
@@ -143,6 +145,14 @@ def to_palette(centers: NDArray[np.float64], dtype: np.dtype) -> NDArray:
         return centers.astype(dtype)
     info = np.iinfo(dtype)
     return np.clip(np.rint(centers), info.min, info.max).astype(dtype)
+
+
+def stored_centers(palette: ArrayLike, space: ColorSpace = "rgb") -> NDArray[np.float64]:
+    """The points pixels are labelled against: the palette as stored (in the image's dtype,
+    see :func:`to_palette`) as float64, converted to ``space`` where that is perceptual."""
+    pal = np.asarray(palette)
+    points = pal.astype(np.float64)
+    return points if space == "rgb" else to_space(points, space, scale=rgb_scale(pal.dtype))
 
 
 def _check_int(name: str, value: object, low: int, high: int | None = None) -> int:
@@ -227,8 +237,8 @@ def fit_palette(
         are then perceptual color differences, so the palette spends its colors where the
         eye sees differences. The centers found there are converted back to sRGB, clipped to
         the sRGB gamut (in linear RGB), and returned as ``centers`` in the input's values
-        (not rounded; ``palette`` rounds them). Pixels are then labelled by the nearest of
-        those centers in the same space, and ``counts`` and ``compactness`` refer to that
+        (not rounded; ``palette`` rounds them). Pixels are then labelled by the nearest
+        ``palette`` color in the same space, and ``counts`` and ``compactness`` refer to that
         labelling. 8-bit input converts only its distinct colors: the histogram stays exact,
         and its sums are float64 in a fixed order (deterministic and independent of the
         chunking, but not integer-exact, so not bit-identical to ``method="pixels"``). Other
@@ -622,15 +632,17 @@ def _result(
 ) -> FitResult:
     """The fit's result from its kept run (centers in the input's values, final counts) and
     the ``request`` it answers (init, attempts, seed, max_iter, epsilon)."""
-    centers = work = best.centers
+    centers = best.centers
     n_pinned = 0 if pins is None else pins.shape[0]
     if space != "rgb":
         # Back to the input's values (clipped to the sRGB gamut), the pinned colors exactly
-        # as given; the labels (and counts) are those of these centers.
-        scale = rgb_scale(arr.dtype)
-        centers = from_space(best.centers, space, scale=scale)
+        # as given.
+        centers = from_space(best.centers, space, scale=rgb_scale(arr.dtype))
         centers[:n_pinned] = pins
-        work = to_space(centers, space, scale=scale)
+    palette = to_palette(centers, arr.dtype)
+    # The labels (and counts, compactness) are those of the colors the user sees: the
+    # palette as stored, in the fit's space.
+    work = stored_centers(palette, space)
     final, color_labels = data.final(work, layout)
     if data.exact:
         total = compactness(final, work, exact=True)
@@ -638,7 +650,7 @@ def _result(
         total = float(final.dist.sum())
     return FitResult(
         centers=centers,
-        palette=to_palette(centers, arr.dtype),
+        palette=palette,
         compactness=total,
         n_iter=best.n_iter,
         converged=best.converged,
