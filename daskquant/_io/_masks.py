@@ -106,9 +106,7 @@ def _mask_array(mask: Any, arr: da.Array) -> da.Array:
     """The mask as a bool dask array of the image's spatial shape and chunks."""
     spatial = tuple(arr.shape[:-1])
     if isinstance(mask, str):
-        raise InvalidParameterError(
-            "mask: a file path is read by quantize (or --mask); pass an array here"
-        )
+        raise InvalidParameterError("mask: a file path is read by quantize; pass an array here")
     m = mask if isinstance(mask, da.Array) else da.from_array(mask, chunks=-1)
     if m.ndim == len(spatial) + 1 and m.shape[-1] == 1:
         m = m[..., 0]
