@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal, cast, get_args, get_origin, get_type_hints
@@ -29,6 +29,7 @@ from daskquant._store._resume import palette_token, value_token
 
 __all__ = [
     "NOT_IN_REQUEST",
+    "WHEN_GIVEN",
     "QuantizeOptions",
     "option_choices",
     "option_default",
@@ -49,6 +50,7 @@ _HINT_NAMES = {
     "Path": Path,
     "np": np,
     "os": os,
+    "Sequence": Sequence,
 }
 
 
@@ -131,6 +133,16 @@ class QuantizeOptions:
         ),
         repr=False,
     )
+    nodata: float | Sequence[float] | str | None = field(
+        default=None,
+        metadata=_help(
+            "leave out pixels whose every band equals this (V, or V1,V2,V3 one per band, "
+            "nan; default: a GeoTIFF's own nodata; none: not even that)"
+        ),
+    )
+    mask: ArrayLike | str | os.PathLike[str] | None = field(
+        default=None, metadata=_help("a mask image: nonzero = keep, 0 = leave out")
+    )
 
     def __post_init__(self) -> None:
         if self.resume and self.overwrite:
@@ -179,7 +191,11 @@ _TOKENS: dict[str, Callable[[Any], Any]] = {
     "init": value_token,
     "seed": value_token,
     "palette": palette_token,
+    "mask": palette_token,
 }
+# Options recorded in the request only when given (stores made before they existed, and
+# jobs without them, record the same request).
+WHEN_GIVEN = ("nodata", "mask")
 
 
 def resume_request(
@@ -206,6 +222,8 @@ def resume_request(
         if name in NOT_IN_REQUEST:
             continue
         value = chunks if name == "chunks" else getattr(options, name)
+        if value is None and name in WHEN_GIVEN:
+            continue
         request[name] = _TOKENS.get(name, _plain_value)(value)
     return cast(dict[str, Any], json.loads(json.dumps(request)))
 

@@ -14,6 +14,7 @@ import daskquant as dq
 from daskquant._api._fit import Init, Method
 from daskquant._api._options import (
     NOT_IN_REQUEST,
+    WHEN_GIVEN,
     QuantizeOptions,
     option_choices,
     option_fields,
@@ -71,7 +72,8 @@ def test_cli_defaults_and_help_are_the_options():
 def test_resume_request_holds_every_option_that_changes_the_result():
     request = resume_request(QuantizeOptions(), inputs=["in"], chunks=[[64, 64, 3]])
     assert set(NOT_IN_REQUEST) <= set(option_fields())
-    assert list(request) == ["input", *(n for n in option_fields() if n not in NOT_IN_REQUEST)]
+    recorded = [n for n in option_fields() if n not in NOT_IN_REQUEST and n not in WHEN_GIVEN]
+    assert list(request) == ["input", *recorded]  # those WHEN_GIVEN only when given
 
 
 # A value other than the default for every option in the request (chunks: the planned
@@ -90,6 +92,8 @@ CHANGED = {
     "dither": "bayer2",
     "write_image": True,
     "ome": True,
+    "nodata": 0,
+    "mask": np.ones((4, 4), bool),
 }
 
 
