@@ -9,7 +9,6 @@ reserved :func:`daskquant._api._labels.masked_label`.
 
 from __future__ import annotations
 
-import os
 from dataclasses import replace
 from typing import Any
 
@@ -18,7 +17,6 @@ import dask.array as da
 from daskquant._api._inputs import Input
 from daskquant._errors import InvalidParameterError
 from daskquant._io._masks import Nodata, masked_image
-from daskquant._io._readers import open_image
 
 __all__ = ["masked_inputs"]
 
@@ -31,7 +29,7 @@ def masked_inputs(
     (all kept where nothing is masked) so that their pixels can be pooled."""
     if mask is not None and many:
         raise InvalidParameterError("mask= is one image's mask; a collection takes nodata= only")
-    keep = _mask_array(mask) if mask is not None else None
+    keep = mask
     values = [_nodata_of(inp, nodata) for inp in inputs]
     if keep is None and all(v is None for v in values):
         return None
@@ -52,11 +50,3 @@ def _nodata_of(inp: Input, nodata: Nodata) -> Nodata:
     if nodata is None:
         return (inp.spatial or {}).get("nodata")
     return nodata
-
-
-def _mask_array(mask: Any) -> Any:
-    """A mask image file read as an (H, W) array (nonzero in any band = keep)."""
-    if not isinstance(mask, (str, os.PathLike)):
-        return mask
-    arr = open_image(mask)
-    return (arr != 0).any(axis=-1) if arr.ndim == 3 else arr
