@@ -29,7 +29,7 @@ from daskquant._store._resume import palette_token, value_token
 
 __all__ = [
     "NOT_IN_REQUEST",
-    "WHEN_GIVEN",
+    "ONLY_IF_GIVEN",
     "QuantizeOptions",
     "option_choices",
     "option_default",
@@ -91,6 +91,13 @@ class QuantizeOptions:
             "indexed PNG or an earlier output store"
         ),
     )
+    pin: ArrayLike | str | os.PathLike[str] | None = field(
+        default=None,
+        metadata=_help(
+            "colors that stay in the fitted palette as given (first, in this order): hex "
+            "colors or any palette SOURCE"
+        ),
+    )
     colorspace: ColorSpace = field(
         default="rgb", metadata=_help("where distances are measured (%(default)s)")
     )
@@ -150,6 +157,11 @@ class QuantizeOptions:
                 "resume and overwrite exclude each other: resume keeps the chunks already "
                 "written, overwrite starts again"
             )
+        if self.pin is not None and self.palette is not None:
+            raise InvalidParameterError(
+                "pin and palette exclude each other: palette fixes every color (no fit), "
+                "pin fixes some colors of a fitted palette"
+            )
 
     @classmethod
     def of(cls, values: Mapping[str, Any]) -> QuantizeOptions:
@@ -168,7 +180,7 @@ class QuantizeOptions:
 
     def fit_kwargs(self) -> dict[str, Any]:
         """The keyword arguments :func:`daskquant.fit_palette` takes from these options."""
-        names = ("max_iter", "epsilon", "attempts", "init", "seed", "method", "colorspace")
+        names = ("max_iter", "epsilon", "attempts", "init", "seed", "method", "colorspace", "pin")
         return {name: getattr(self, name) for name in (*names, "on_iteration")}
 
 
@@ -186,16 +198,18 @@ NOT_IN_REQUEST: dict[str, str] = {
     "never stored (the request records each input's URL and version instead)",
 }
 
+# Options added after stores were in use: in the request only when given, so that a store
+# written before them still resumes (its request lacks them) and holds the same attributes.
+ONLY_IF_GIVEN = frozenset({"pin", "nodata", "mask"})
+
 # How an option is named in the request, where its value itself is not plain JSON.
 _TOKENS: dict[str, Callable[[Any], Any]] = {
     "init": value_token,
     "seed": value_token,
     "palette": palette_token,
+    "pin": palette_token,
     "mask": palette_token,
 }
-# Options recorded in the request only when given (stores made before they existed, and
-# jobs without them, record the same request).
-WHEN_GIVEN = ("nodata", "mask")
 
 
 def resume_request(
@@ -221,9 +235,9 @@ def resume_request(
     for name in option_fields():
         if name in NOT_IN_REQUEST:
             continue
-        value = chunks if name == "chunks" else getattr(options, name)
-        if value is None and name in WHEN_GIVEN:
+        if name in ONLY_IF_GIVEN and getattr(options, name) is None:
             continue
+        value = chunks if name == "chunks" else getattr(options, name)
         request[name] = _TOKENS.get(name, _plain_value)(value)
     return cast(dict[str, Any], json.loads(json.dumps(request)))
 

@@ -55,7 +55,8 @@ def export(
     store : path
         A complete daskquant store (any layout: single image, collection, OME-Zarr).
     path : path
-        ``.png``: 8-bit indexed PNG, the palette in its PLTE chunk (K <= 256).
+        ``.png``: indexed PNG, the palette in its PLTE chunk (K <= 256), 1, 2 or 4 bits
+        per pixel when K <= 2, 4 or 16, else 8.
         ``.tif`` / ``.tiff``: tiled, deflate-compressed TIFF pyramid with photometric
         palette and a colormap (8-bit indices for K <= 256, else 16-bit): levels halved by
         nearest neighbour until the longer side fits in 1024 pixels, in the main IFD chain
