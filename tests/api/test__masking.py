@@ -36,17 +36,17 @@ def test_quantize_labels_nodata_with_the_reserved_label(astronaut, tmp_path) -> 
     np.testing.assert_array_equal(labels == 255, ~keep)
     alone = dq.fit_palette(img[keep][None], 8, seed=3)  # the kept pixels only
     np.testing.assert_array_equal(np.asarray(group["centers"]), alone.centers)
-    np.testing.assert_array_equal(labels[keep], nearest(img[keep], alone.centers))
+    by_palette = nearest(img[keep], alone.palette.astype(np.float64))  # the stored colors
+    np.testing.assert_array_equal(labels[keep], by_palette)
     np.testing.assert_array_equal(s.counts, np.bincount(labels[keep], minlength=8))
     assert s.n_pixels == keep.sum() == sum(s.counts)
     quantized = np.asarray(group["image"])
     np.testing.assert_array_equal(quantized[~keep], img[~keep])  # masked pixels as they were
     np.testing.assert_array_equal(quantized[keep], alone.palette[labels[keep]])
     # apply_palette and a fixed-palette job label the same way, counts without the mask.
-    applied = dq.apply_palette(img, alone.centers, nodata=0, chunks=50).compute()
+    applied = dq.apply_palette(img, alone.palette, nodata=0, chunks=50).compute()
     np.testing.assert_array_equal(applied, labels)
     fixed = dq.quantize(img, tmp_path / "f.zarr", palette=alone.palette, mask=keep, quality=False)
-    by_palette = nearest(img[keep], alone.palette.astype(np.float64))
     np.testing.assert_array_equal(fixed.counts, np.bincount(by_palette, minlength=8))
     with pytest.raises(dq.InvalidParameterError, match="no label for masked pixels"):
         dq.apply_palette(img, np.arange(256)[:, None].repeat(3, 1), nodata=0)
