@@ -242,17 +242,21 @@ def test_lab_fit_through_quantize_records_its_colorspace(tmp_path):
 
 
 def test_integer_valued_float_image_gives_the_8bit_store(photo_png, tmp_path):
-    # np.float32(img) is quantized as img itself: same labels, centers, counts and fit record.
+    # np.float32(img) is fitted as img itself: same centers and fit record; its palette is
+    # the float centers (not rounded), and its labels are the nearest of those.
     _, rgb = photo_png
     stores = {}
     for name, img in (("u8", rgb), ("f32", rgb.astype(np.float32))):
         dq.quantize(img, tmp_path / f"{name}.zarr", n_colors=8, seed=2, chunks=96)
         stores[name] = zarr.open_group(str(tmp_path / f"{name}.zarr"), mode="r")
     u8, f32 = stores["u8"], stores["f32"]
-    for key in ("labels", "centers", "counts"):
-        np.testing.assert_array_equal(f32[key][:], u8[key][:])
+    np.testing.assert_array_equal(f32["centers"][:], u8["centers"][:])
     assert f32["palette"].dtype == np.float32
     np.testing.assert_array_equal(f32["palette"][:], u8["centers"][:].astype(np.float32))
+    brute = nearest(rgb, f32["palette"][:].astype(np.float64))
+    np.testing.assert_array_equal(f32["labels"][:], brute)
+    np.testing.assert_array_equal(f32["counts"][:], np.bincount(brute.ravel(), minlength=8))
     fit_u8, fit_f32 = u8.attrs["daskquant"]["fit"], f32.attrs["daskquant"]["fit"]
     assert fit_f32["method"] == "histogram"
+    assert fit_f32.pop("compactness") != fit_u8.pop("compactness")  # of its own palette
     assert fit_f32 == fit_u8
