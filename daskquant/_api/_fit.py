@@ -248,7 +248,7 @@ def fit_palette(
         bands, or one per band; rasterio's dataset mask rule). "nan" leaves out the pixels
         with NaN in any band (NaN is then not an error). Left-out pixels take no part in the
         fit, ``counts``, ``compactness`` or ``n_pixels``.
-    mask : (H, W) or (N, H, W) array, dask array or Zarr array, optional
+    mask : (H, W) or (N, H, W) array, dask array or Zarr array, or a mask image path, optional
         Nonzero = keep, 0 = leave out (as for ``nodata``). Combined with ``nodata`` and
         the image's own alpha: a pixel is kept only where all three keep it.
     pin : (P, C) array, str or path, optional

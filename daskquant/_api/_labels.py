@@ -45,8 +45,9 @@ from daskquant._engine._lookup import Points, distinct_labels, table_piece
 from daskquant._engine._sources import integer_colors
 from daskquant._errors import InvalidParameterError
 from daskquant._io._layout import Layout, as_image
+from daskquant._io._masks import Nodata, masked_image
 
-__all__ = ["apply_palette", "label_image", "palette_centers"]
+__all__ = ["apply_palette", "label_image", "masked_label", "palette_centers", "with_masked"]
 
 
 def apply_palette(
@@ -56,6 +57,8 @@ def apply_palette(
     chunks: tuple[int, ...] | int | None = None,
     colorspace: ColorSpace = "rgb",
     dither: Dither = "none",
+    nodata: Nodata = None,
+    mask: ArrayLike | da.Array | None = None,
 ) -> da.Array:
     """Label every pixel with the index of its nearest palette color. Lazy: computes nothing.
 
@@ -77,6 +80,11 @@ def apply_palette(
         chunking. Its amplitude is the palette's spacing (see ``_dither.dither_spread``);
         integer pixels are rounded and clipped to their dtype after it. Floyd-Steinberg
         error diffusion needs the whole image in one chunk (``chunks=(H, W)``).
+    nodata : number, sequence of numbers, "nan" or None
+        Pixels whose every band equals its nodata value (see :func:`fit_palette`) get the
+        reserved label :func:`masked_label` instead of a palette index.
+    mask : (H, W) or (N, H, W) array, dask array or Zarr array, optional
+        Nonzero = keep; 0 = the reserved label (as for ``nodata``).
 
     Returns
     -------
@@ -85,11 +93,39 @@ def apply_palette(
         rounded to the image's dtype (as a store keeps it), so each label points at the
         nearest color the output shows. 8-bit images are
         labelled through lookup tables of their colors, with the same result as a search
-        per pixel.
+        per pixel. Masked pixels (``nodata``, ``mask``) are 255 (uint8) or 65535 (uint16).
     """
     arr, layout = as_image(image, chunks=chunks)
     centers = palette_centers(palette, layout)
-    return label_image(arr, layout, centers, colorspace=colorspace, dither=dither)
+    masked, masked_layout = masked_image(arr, layout, nodata=nodata, mask=mask)
+    if masked is arr:
+        return label_image(arr, layout, centers, colorspace=colorspace, dither=dither)
+    reserved = masked_label(centers.shape[0])
+    labels = label_image(masked, masked_layout, centers, colorspace=colorspace, dither=dither)
+    return with_masked(labels, arr, layout, masked, reserved)
+
+
+def masked_label(n_colors: int) -> int:
+    """The label of masked pixels (``nodata=``, ``mask=``): the largest value of the labels'
+    dtype, 255 (K <= 255) or 65535, so K = 256 cannot be asked together with a mask."""
+    value = int(np.iinfo(label_dtype(n_colors)).max)
+    if n_colors > value:
+        raise InvalidParameterError(
+            f"n_colors={n_colors} leaves no label for masked pixels (nodata=, mask=); ask "
+            f"for at most {value} colors"
+        )
+    return value
+
+
+def with_masked(
+    labels: da.Array, arr: da.Array, layout: Layout, masked: da.Array, reserved: int
+) -> da.Array:
+    """``labels`` with ``reserved`` where :func:`masked_image` left a pixel of ``arr`` out
+    (its alpha made 0) that its own alpha kept: transparent pixels keep their label."""
+    dropped = masked[..., -1] == 0
+    if layout.alpha is not None:
+        dropped &= arr[..., layout.alpha] != 0
+    return da.where(dropped, labels.dtype.type(reserved), labels)
 
 
 def palette_centers(palette: ArrayLike, layout: Layout) -> NDArray[np.float64]:

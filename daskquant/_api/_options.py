@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal, cast, get_args, get_origin, get_type_hints
@@ -50,6 +50,7 @@ _HINT_NAMES = {
     "Path": Path,
     "np": np,
     "os": os,
+    "Sequence": Sequence,
 }
 
 
@@ -139,6 +140,16 @@ class QuantizeOptions:
         ),
         repr=False,
     )
+    nodata: float | Sequence[float] | str | None = field(
+        default=None,
+        metadata=_help(
+            "leave out pixels whose every band equals this (V, or V1,V2,V3 one per band, "
+            "nan; default: a GeoTIFF's own nodata; none: not even that)"
+        ),
+    )
+    mask: ArrayLike | str | os.PathLike[str] | None = field(
+        default=None, metadata=_help("a mask image: nonzero = keep, 0 = leave out")
+    )
 
     def __post_init__(self) -> None:
         if self.resume and self.overwrite:
@@ -189,7 +200,7 @@ NOT_IN_REQUEST: dict[str, str] = {
 
 # Options added after stores were in use: in the request only when given, so that a store
 # written before them still resumes (its request lacks them) and holds the same attributes.
-ONLY_IF_GIVEN = frozenset({"pin"})
+ONLY_IF_GIVEN = frozenset({"pin", "nodata", "mask"})
 
 # How an option is named in the request, where its value itself is not plain JSON.
 _TOKENS: dict[str, Callable[[Any], Any]] = {
@@ -197,6 +208,7 @@ _TOKENS: dict[str, Callable[[Any], Any]] = {
     "seed": value_token,
     "palette": palette_token,
     "pin": palette_token,
+    "mask": palette_token,
 }
 
 

@@ -21,7 +21,8 @@ from numpy.typing import ArrayLike, NDArray
 
 from daskquant._api._fit import FitResult, Init, Method, _check_int, fit_palette, to_palette
 from daskquant._api._inputs import Input, Source, check_inputs, describe, open_inputs
-from daskquant._api._labels import label_image, palette_centers
+from daskquant._api._labels import label_image, masked_label, palette_centers, with_masked
+from daskquant._api._masking import masked_inputs
 from daskquant._api._options import QuantizeOptions, resume_request
 from daskquant._api._output import Output, named_output
 from daskquant._api._palette import load_palette
@@ -36,6 +37,7 @@ from daskquant._io._collection import (
     pixel_set,
 )
 from daskquant._io._layout import Layout
+from daskquant._io._masks import Nodata
 from daskquant._io._storage import Location, storage_context
 from daskquant._store._claim import check_unclaimed, claimed
 from daskquant._store._export import export
@@ -100,7 +102,9 @@ def _block_quantize(
     block: NDArray, labels: NDArray, palette: NDArray, *, layout: Layout
 ) -> NDArray:
     out = block.copy()
-    out[..., : layout.channels] = palette[labels[..., 0]]
+    lab = labels[..., 0]
+    kept = lab < len(palette)  # masked pixels (the reserved label) keep their values
+    out[kept, : layout.channels] = palette[lab[kept]]
     return out
 
 
@@ -130,6 +134,8 @@ def quantize(
     keep_store: str | Path | None = None,
     on_iteration: Callable[[int, float], None] | None = None,
     storage_options: dict[str, Any] | None = None,
+    nodata: Nodata = None,
+    mask: ArrayLike | str | os.PathLike[str] | None = None,
 ) -> Summary:
     """Quantize an image, or a collection of images, to one palette and write a Zarr store.
 
@@ -191,6 +197,15 @@ def quantize(
         takes them (``{"anon": True}``, ``{"endpoint_url": ...}``). Credentials are read
         from the environment as each filesystem reads them; these options are never
         written to the store, the summary or a message. See the "Storage and URLs" page.
+    nodata : number, sequence of numbers, "nan", "none" or None
+        Leave out the pixels whose every band equals its nodata value (see
+        :func:`fit_palette`). None (default): a GeoTIFF's own nodata value, where it has
+        one; "none": no nodata value, not even the file's.
+    mask : (H, W) array, dask array, Zarr array, or the path of a mask image, optional
+        Nonzero = keep, 0 = leave out (one image, not a collection). Pixels left out by
+        ``nodata`` or ``mask`` take no part in the fit or the counts, and are labelled
+        255 (uint8 labels, so K <= 255) or 65535 (uint16 labels), recorded as
+        ``labels.nodata`` in the store's attributes.
 
     Returns
     -------
@@ -256,6 +271,7 @@ class _Plan:
     request: dict[str, Any]  # see resume_request
     previous: zarr.Group | None  # the store to resume, if any
     name: str | None  # how messages name the input (None: an array)
+    masked: list[Input] | None = None  # the inputs as fitted and labelled, if any is masked
 
     @property
     def layout(self) -> Layout:
@@ -343,8 +359,10 @@ def _plan(image: Source, out: Location, options: QuantizeOptions) -> _Plan:
         inputs=input_fingerprint([i.source for i in inputs], image),
         chunks=[[int(c) for c in i.array.chunksize] for i in inputs],
     )
-    pixels = pixel_set([i.array for i in inputs]) if many else inputs[0].array
-    return _Plan(out, inputs, many, pixels, request, previous, describe(image, inputs))
+    masked = masked_inputs(inputs, nodata=options.nodata, mask=options.mask, many=many)
+    seen = masked or inputs
+    pixels = pixel_set([i.array for i in seen]) if many else seen[0].array
+    return _Plan(out, inputs, many, pixels, request, previous, describe(image, inputs), masked)
 
 
 def _fit_or_resume(plan: _Plan, options: QuantizeOptions) -> _Colors:
@@ -393,16 +411,23 @@ def _label(plan: _Plan, colors: _Colors, options: QuantizeOptions) -> list[da.Ar
     where there is no dithering)."""
     fit = colors.fit
     color_labels = fit.color_labels if fit and options.dither == "none" else None
-    return [
+    labels = [
         label_image(
             i.array,
-            plan.layout,
+            i.layout,
             colors.centers,
             color_labels,
             colorspace=options.colorspace,
             dither=options.dither,
         )
-        for i in plan.inputs
+        for i in plan.masked or plan.inputs
+    ]
+    if plan.masked is None:
+        return labels
+    reserved = masked_label(len(colors.centers))
+    return [
+        with_masked(lab, i.array, i.layout, m.array, reserved)
+        for lab, i, m in zip(labels, plan.inputs, plan.masked, strict=True)
     ]
 
 
@@ -412,15 +437,19 @@ def _count(plan: _Plan, colors: _Colors, labels: list[da.Array], options: Quanti
     fit = colors.fit
     colors.palette = to_palette(colors.centers, plan.pixels.dtype) if fit is None else fit.palette
     if fit is None or options.dither != "none":  # the fit's counts are those of undithered labels
+        k = len(colors.centers)
         with dask.annotate(phase="counts"):
-            (colors.counts,) = dask.compute(
-                sum(da.bincount(lab.ravel(), minlength=len(colors.centers)) for lab in labels)
-            )
+            (counts,) = dask.compute(sum(da.bincount(lab.ravel(), minlength=k) for lab in labels))
+        colors.counts = counts[:k]  # without the masked pixels' reserved label
         colors.n_pixels = sum(int(lab.size) for lab in labels)
+        if plan.masked is not None:
+            colors.n_pixels -= int(counts[k:].sum())
     else:
         colors.counts, colors.n_pixels = fit.counts, fit.n_pixels
     attrs = _attributes(plan, fit, colors.centers, options)
     attrs["labels"] = options.label_attrs()
+    if plan.masked is not None:
+        attrs["labels"]["nodata"] = masked_label(len(colors.centers))
     attrs["request"] = plan.request
     if options.palette is not None:
         attrs["palette_source"] = options.palette_source()
@@ -486,7 +515,9 @@ def _quality(
     # Measured on the written labels, so they are not computed a second time.
     stored = [palette_indices(group, r).to_dask() for r in records]
     with dask.annotate(phase="quality"):
-        return measure_quality([i.array for i in plan.inputs], stored, colors.palette)
+        # The masked inputs' alpha leaves the masked pixels out.
+        seen = plan.masked or plan.inputs
+        return measure_quality([i.array for i in seen], stored, colors.palette)
 
 
 def _preview(

@@ -37,6 +37,8 @@ _METAVARS = {
     "pin": "SOURCE",
     "preview": "PNG",
     "storage_options": "JSON",
+    "nodata": "V[,V...]",
+    "mask": "PATH",
 }
 # Options the command line does not take as flags.
 _NOT_FLAGS = ("on_iteration",)  # a callback: the command line passes its progress display
@@ -64,8 +66,21 @@ def storage_json(text: str) -> dict[str, Any]:
     return value
 
 
+def _nodata(text: str) -> float | list[float] | str:
+    """``--nodata``: a number, one number per band (``0,0,0``), ``nan`` or ``none``."""
+    if text.strip().lower() in ("nan", "none"):
+        return text.strip().lower()
+    try:
+        values = [float(v) for v in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            "must be a number, one number per band (V1,V2,V3), nan or none"
+        ) from None
+    return values[0] if len(values) == 1 else values
+
+
 # How an option's values are read, by its type (bool: a switch; bool | None: --x/--no-x).
-_PARSERS: dict[str, Any] = {"chunks": _chunks, "storage_options": storage_json}
+_PARSERS: dict[str, Any] = {"chunks": _chunks, "storage_options": storage_json, "nodata": _nodata}
 
 
 def _add_option(parser: argparse.ArgumentParser | Any, name: str) -> None:

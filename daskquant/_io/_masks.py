@@ -11,12 +11,14 @@ nodata   a value, one value per band, or "nan". A pixel is nodata when EVERY ban
          its nodata value (rasterio's dataset mask rule). With "nan", a pixel with NaN in
          any band is masked (a NaN cannot be clustered), and its NaNs are replaced by 0 so
          the range and NaN checks see only kept values.
-mask     an (H, W) or (N, H, W) array (NumPy, Dask or Zarr) of the image's spatial shape;
-         nonzero = keep, 0 = leave out.
+mask     an (H, W) or (N, H, W) array (NumPy, Dask or Zarr) of the image's spatial shape,
+         or the path of a mask image (nonzero in any band = keep); nonzero = keep, 0 = leave
+         out.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -26,6 +28,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from daskquant._errors import InvalidParameterError
 from daskquant._io._layout import Layout
+from daskquant._io._readers import open_image
 
 __all__ = ["Nodata", "check_nodata", "masked_image"]
 
@@ -105,8 +108,9 @@ def masked_image(
 def _mask_array(mask: Any, arr: da.Array) -> da.Array:
     """The mask as a bool dask array of the image's spatial shape and chunks."""
     spatial = tuple(arr.shape[:-1])
-    if isinstance(mask, str):
-        raise InvalidParameterError("mask: a file path is read by quantize; pass an array here")
+    if isinstance(mask, (str, os.PathLike)):  # a mask image: nonzero in any band = keep
+        mask = open_image(mask)
+        mask = (mask != 0).any(axis=-1) if mask.ndim == len(spatial) + 1 else mask
     m = mask if isinstance(mask, da.Array) else da.from_array(mask, chunks=-1)
     if m.ndim == len(spatial) + 1 and m.shape[-1] == 1:
         m = m[..., 0]

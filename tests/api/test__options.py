@@ -95,6 +95,8 @@ CHANGED = {
     "dither": "bayer2",
     "write_image": True,
     "ome": True,
+    "nodata": 0,
+    "mask": np.ones((4, 4), bool),
 }
 
 
