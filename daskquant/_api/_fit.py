@@ -32,6 +32,7 @@ from daskquant._engine._sources import (
     Partials,
     PixelSource,
     Source,
+    Stats,
     histogram_capable,
 )
 from daskquant._errors import InputError, InvalidParameterError, TooFewColorsError
@@ -93,6 +94,10 @@ class FitResult:
         input's RGB values (converted back, see :func:`fit_palette`), ``compactness`` and
         ``epsilon`` are in that space's units, and labels are nearest in that space (pass
         the same ``colorspace`` to :func:`apply_palette`).
+    kept_exactly : bool
+        The image had at most the requested number of distinct colors: the palette is
+        exactly those colors (K is their number, ``n_iter`` is 0), see ``strict`` in
+        :func:`fit_palette`.
     """
 
     centers: NDArray[np.float64]
@@ -116,6 +121,7 @@ class FitResult:
         default=None, repr=False, compare=False
     )
     colorspace: ColorSpace = "rgb"
+    kept_exactly: bool = False
 
     @property
     def n_colors(self) -> int:
@@ -158,6 +164,7 @@ def fit_palette(
     chunks: tuple[int, ...] | int | None = None,
     on_iteration: Callable[[int, float], None] | None = None,
     colorspace: ColorSpace = "rgb",
+    strict: bool = False,
 ) -> FitResult:
     """Fit a palette of ``n_colors`` colors to an image by k-means.
 
@@ -218,6 +225,11 @@ def fit_palette(
         and its sums are float64 in a fixed order (deterministic and independent of the
         chunking, but not integer-exact, so not bit-identical to ``method="pixels"``). Other
         dtypes are converted chunk by chunk.
+    strict : bool
+        An image with at most ``n_colors`` distinct colors (not counting fully transparent
+        pixels) gets exactly its own colors as the palette, with K reduced to their number
+        (``kept_exactly`` is then True), unless ``strict`` is True: then fewer distinct
+        colors than ``n_colors`` raise :class:`~daskquant.TooFewColorsError`.
 
     Returns
     -------
@@ -258,7 +270,17 @@ def fit_palette(
         )
     if space != "rgb" and given is not None:
         given = to_space(given, space, scale=rgb_scale(arr.dtype))
-    data = _fit_data(arr, layout, space, method, k)
+    data = _fit_data(arr, layout, space, method, k, strict=strict)
+    request = {
+        "init": init if isinstance(init, str) else "given",
+        "attempts": attempts,
+        "seed": seed_value,
+        "max_iter": max_iter,
+        "epsilon": float(epsilon),
+    }
+    kept = None if strict else data.kept(k)
+    if kept is not None:
+        return _kept_result(kept, data, arr, layout, space, **request)
     names = [init if isinstance(init, str) else "k-means++"] * attempts
     if given is not None:
         names[0] = "given"
@@ -273,18 +295,7 @@ def fit_palette(
         repair=repair_distinct,
         on_iteration=on_iteration,
     )
-    return _result(
-        best,
-        data,
-        arr,
-        layout,
-        space,
-        init=init if isinstance(init, str) else "given",
-        attempts=attempts,
-        seed=seed_value,
-        max_iter=max_iter,
-        epsilon=float(epsilon),
-    )
+    return _result(best, data, arr, layout, space, **request)
 
 
 def _default_attempts(histogram: bool, space: ColorSpace) -> int:
@@ -337,6 +348,11 @@ class _FitData:
     n_valid: int
     n_distinct: int | None
     codes: NDArray[np.uint32] | None  # the distinct colors' codes (histogram path)
+    colors: NDArray | None = None  # all of them, where there are at most K
+
+    def kept(self, k: int) -> NDArray | None:
+        """The image's own colors, where it has at most ``k`` (else None)."""
+        return self.colors
 
     @property
     def in_memory(self) -> bool:
@@ -375,21 +391,23 @@ class _Prepared:
     codes: NDArray[np.uint32]
     n_valid: int
     n_distinct: int
+    colors: NDArray | None = None  # the distinct colors, where there are at most K
 
 
 def _prepare(hist: Histogram, space: ColorSpace, k: int) -> _Prepared:
     """The histogram's in-memory source (its colors, or their points in ``space``), with its
     Z-order, bounding box and k-means++ points (a task of a distributed fit)."""
     n_valid, n_distinct = int(hist.counts.sum()), int(hist.codes.shape[0])
-    if n_distinct < k or n_valid == 0:
+    if n_valid == 0:
         return _Prepared(None, hist.codes, n_valid, n_distinct)
+    colors = hist.colors if n_distinct <= k else None
     points = hist.colors.astype(np.float64) if space == "rgb" else to_space(hist.colors, space)
     source: WeightedPoints = HistogramSource(hist)
     if space != "rgb":
         source = PointSource(points, hist.counts)
     low, high = points.min(axis=0), points.max(axis=0)
     seeds = Seeds(source, low, high, points=(points, hist.counts), order=source.order)
-    return _Prepared(seeds, hist.codes, n_valid, n_distinct)
+    return _Prepared(seeds, hist.codes, n_valid, n_distinct, colors)
 
 
 def _facts(prepared: _Prepared) -> tuple[int, int]:
@@ -408,6 +426,13 @@ class _ClusterFit:
     n_distinct: int
     exact: bool
     in_memory = True
+
+    def kept(self, k: int) -> NDArray | None:
+        """The image's own colors, where it has at most ``k`` (fetched from the workers)."""
+        if self.n_distinct > k:
+            return None
+        colors = dask.delayed(getattr, pure=True)(self.prepared, "colors")
+        return self.client.compute(colors).result()
 
     def best(self, k: int, attempts: list[Attempt], **lloyd: Any) -> LloydRun:
         seeds = dask.delayed(getattr, pure=True)(self.prepared, "seeds")
@@ -456,7 +481,7 @@ def _final_lookup(
 
 
 def _fit_data(
-    arr: da.Array, layout: Layout, space: ColorSpace, method: str, k: int
+    arr: da.Array, layout: Layout, space: ColorSpace, method: str, k: int, *, strict: bool
 ) -> _FitData | _ClusterFit:
     """The source the Lloyd updates run on (the histogram, its points in a perceptual space,
     or the pixels) and the seeders' data, after checking there are enough colors. With a
@@ -464,41 +489,53 @@ def _fit_data(
     pixels = PixelSource(arr, channels=layout.channels, alpha=layout.alpha)
     client = cluster_client() if method != "pixels" else None
     if client is not None and histogram_capable(arr.dtype, layout.channels):
-        return _cluster_data(client, pixels, layout, space, k)
+        return _cluster_data(client, pixels, layout, space, k, strict=strict)
     if not histogram_capable(arr.dtype, layout.channels):
+        rgb = pixels
         if space != "rgb":
             pixels = _space_pixels(arr, layout, space)
-        stats = pixels.stats()
+        stats, colors = _pixel_stats(pixels, rgb, k)
         if stats.n_nonfinite:
             raise InputError(
                 f"image has {_count(stats.n_nonfinite, 'pixel')} with NaN or inf values; "
                 "replace them (for example with numpy.nan_to_num) or mask them with an alpha "
                 "channel"
             )
-        _check_enough(stats.n_valid, None, k, layout)
+        n_distinct = None if colors is None else colors.shape[0]
+        _check_enough(stats.n_valid, n_distinct, k, layout, strict=strict)
         seeds = Seeds(pixels, stats.low, stats.high, pixels=pixels, n_valid=stats.n_valid)
-        return _FitData(pixels, seeds, stats.n_valid, None, None)
+        return _FitData(pixels, seeds, stats.n_valid, n_distinct, None, colors)
     prepared = _prepare(pixels.histogram(), space, k)
     n_valid, n_distinct = prepared.n_valid, prepared.n_distinct
-    _check_enough(n_valid, n_distinct, k, layout)
+    _check_enough(n_valid, n_distinct, k, layout, strict=strict)
     held = prepared.seeds
     assert held is not None, "checked: enough colors"
     seeds = held
     if method == "pixels":  # iterations on the pixels, seeded from the histogram's points
         source: Source = pixels if space == "rgb" else _space_pixels(arr, layout, space)
         seeds = Seeds(source, held.low, held.high, points=held.points)
-    return _FitData(seeds.source, seeds, n_valid, n_distinct, prepared.codes)
+    return _FitData(seeds.source, seeds, n_valid, n_distinct, prepared.codes, prepared.colors)
+
+
+def _pixel_stats(pixels: PixelSource, rgb: PixelSource, k: int) -> tuple[Stats, NDArray | None]:
+    """In one compute: the stats of the pixels the fit runs on (``rgb`` itself, or in a
+    perceptual space) and the image's own distinct colors, where it has at most ``k``."""
+    if pixels is rgb:
+        stats = pixels.stats(few=k)
+        return stats, stats.distinct
+    stats, found = dask.compute(pixels.stats_graph(), rgb.stats_graph(few=k))
+    return stats, found.distinct
 
 
 def _cluster_data(
-    client: Any, pixels: PixelSource, layout: Layout, space: ColorSpace, k: int
+    client: Any, pixels: PixelSource, layout: Layout, space: ColorSpace, k: int, *, strict: bool
 ) -> _ClusterFit:
     """The histogram merged in a tree on the cluster and made ready to fit there; only the
     counts of pixels and colors come back (to check there are enough)."""
     prepared = dask.delayed(_prepare, pure=False)(pixels.histogram_graph(), space, k)
     held, facts = client.compute([prepared, dask.delayed(_facts, pure=True)(prepared)])
     n_valid, n_distinct = facts.result()
-    _check_enough(n_valid, n_distinct, k, layout)
+    _check_enough(n_valid, n_distinct, k, layout, strict=strict)
     return _ClusterFit(client, held, n_valid, n_distinct, exact=space == "rgb")
 
 
@@ -512,13 +549,47 @@ def _result(
 ) -> FitResult:
     """The fit's result from its kept run (centers in the input's values, final counts) and
     the ``request`` it answers (init, attempts, seed, max_iter, epsilon)."""
-    centers = work = best.centers
-    if space != "rgb":
-        # Back to the input's values (clipped to the sRGB gamut); the labels (and counts)
-        # are those of these centers.
-        scale = rgb_scale(arr.dtype)
-        centers = from_space(best.centers, space, scale=scale)
-        work = to_space(centers, space, scale=scale)
+    centers = best.centers
+    if space != "rgb":  # back to the input's values (clipped to the sRGB gamut)
+        centers = from_space(best.centers, space, scale=rgb_scale(arr.dtype))
+    return _final_result(
+        centers, data, arr, layout, space, n_iter=best.n_iter, converged=best.converged, **request
+    )
+
+
+def _kept_result(
+    colors: NDArray,
+    data: _FitData | _ClusterFit,
+    arr: da.Array,
+    layout: Layout,
+    space: ColorSpace,
+    **request: Any,
+) -> FitResult:
+    """The fit of an image with at most K distinct colors: those colors, no Lloyd run."""
+    return _final_result(
+        colors.astype(np.float64),
+        data,
+        arr,
+        layout,
+        space,
+        n_iter=0,
+        converged=True,
+        kept_exactly=True,
+        **{**request, "attempts": 0},
+    )
+
+
+def _final_result(
+    centers: NDArray[np.float64],
+    data: _FitData | _ClusterFit,
+    arr: da.Array,
+    layout: Layout,
+    space: ColorSpace,
+    **fields: Any,
+) -> FitResult:
+    """The result for final ``centers`` (in the input's values): the labels (and counts)
+    are those of these centers, in the fit's space."""
+    work = centers if space == "rgb" else to_space(centers, space, scale=rgb_scale(arr.dtype))
     final, color_labels = data.final(work, layout)
     if data.exact:
         total = compactness(final, work, exact=True)
@@ -528,15 +599,13 @@ def _result(
         centers=centers,
         palette=to_palette(centers, arr.dtype),
         compactness=total,
-        n_iter=best.n_iter,
-        converged=best.converged,
         method="histogram" if data.in_memory else "pixels",
         n_pixels=data.n_valid,
         n_distinct=data.n_distinct,
         counts=final.counts,
         color_labels=color_labels,
         colorspace=space,
-        **request,
+        **fields,
     )
 
 
@@ -590,15 +659,18 @@ def _count(n: int, noun: str) -> str:
     return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
-def _check_enough(n_valid: int, n_distinct: int | None, k: int, layout: Layout) -> None:
+def _check_enough(
+    n_valid: int, n_distinct: int | None, k: int, layout: Layout, *, strict: bool = True
+) -> None:
+    """Refuse an image without enough pixels (or, ``strict``, distinct colors) for ``k``."""
     if n_valid == 0:
         raise InputError("image has no pixels to fit: every pixel is fully transparent")
-    if n_valid < k:
+    if n_valid < k and (strict or n_distinct is None):
         raise InputError(
             f"image has {_count(n_valid, 'pixel')}, fewer than n_colors={k}; ask for at most "
             f"{_count(n_valid, 'color')}"
         )
-    if n_distinct is not None and n_distinct < k:
+    if strict and n_distinct is not None and n_distinct < k:
         raise TooFewColorsError(
             f"image has only {_count(n_distinct, 'distinct color')}, fewer than n_colors={k}; "
             f"ask for at most {_count(n_distinct, 'color')} (each distinct color is then its "
