@@ -132,3 +132,17 @@ def test_kmeans_keeps_opencv_behaviour_with_fewer_distinct_points_than_k(flags: 
         cv2.kmeans(pts[:4], 5, None, crit, 1, flags)
     with pytest.raises(dq.InputError):
         dq.kmeans(pts[:4], 5, None, crit, 1, flags)
+
+
+def test_few_colors_kept_exactly_on_a_cluster(local_cluster: Any) -> None:
+    import dask
+
+    img = _posterized(np.uint8, 6)
+    with dask.config.set(scheduler=local_cluster.get):
+        fit = dq.fit_palette(img, 20, seed=0, chunks=32)
+        with pytest.raises(dq.TooFewColorsError):
+            dq.fit_palette(img, 20, seed=0, chunks=32, strict=True)
+    assert fit.kept_exactly
+    np.testing.assert_array_equal(np.unique(fit.palette, axis=0), _own_colors(img))
+    labels = dq.apply_palette(img, fit.palette).compute()
+    np.testing.assert_array_equal(fit.counts, np.bincount(labels.ravel(), minlength=fit.n_colors))
