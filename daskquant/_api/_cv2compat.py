@@ -14,7 +14,7 @@ from daskquant._engine import _kernels as kernels
 from daskquant._engine._attempts import Seeds, best_of, plan
 from daskquant._engine._lloyd import repair_opencv
 from daskquant._engine._points import HistogramSource
-from daskquant._engine._sources import PixelSource, histogram_capable
+from daskquant._engine._sources import PixelSource, histogram_capable, integer_colors
 from daskquant._errors import InputError, InvalidParameterError
 
 __all__ = [
@@ -76,7 +76,8 @@ def kmeans(
     ----------
     data : (N, C) or (N,) array
         uint8, uint16, int, float32 or float64. 8-bit data with C <= 3 runs on its exact color
-        histogram (same result, far faster).
+        histogram (same result, far faster), and so does float data whose values are all
+        integers in 0..255 (the recipe's ``np.float32(img)``; one stats pass finds it).
     K : int
         Number of clusters.
     bestLabels : (N, 1) int32 array or None
@@ -146,16 +147,24 @@ def _points(data: Any, k: int) -> da.Array:
 
 
 def _seeds(arr: da.Array) -> Seeds:
-    """The source (the exact histogram of 8-bit data with C <= 3, else the rows) and what
-    the seeders draw from."""
+    """The source (the exact histogram of 8-bit data with C <= 3, and of float data holding
+    only integers in 0..255, such as the recipe's ``np.float32(img)``; else the rows) and
+    what the seeders draw from."""
     n, c = arr.shape
     pixels = PixelSource(arr, channels=c, alpha=None)
+    stats = None
+    if arr.dtype.kind == "f" and histogram_capable(np.dtype(np.uint8), c):
+        stats = pixels.stats()
+        if stats.holds_uint8():
+            stats, arr = None, integer_colors(arr, channels=c, alpha=None)
+            pixels = PixelSource(arr, channels=c, alpha=None)
     if histogram_capable(arr.dtype, c):
         hist = HistogramSource(pixels.histogram())
         points = (hist.points.astype(np.float64), hist.counts.astype(np.float64))
         low, high = points[0].min(axis=0), points[0].max(axis=0)
         return Seeds(hist, low, high, points=points, pixels=pixels, order=hist.order)
-    stats = pixels.stats()
+    if stats is None:
+        stats = pixels.stats()
     if stats.n_nonfinite:
         raise InputError(f"data has {stats.n_nonfinite} rows with NaN or inf values")
     return Seeds(pixels, stats.low, stats.high, pixels=pixels, n_valid=n)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
@@ -14,6 +15,7 @@ import dask.array as da
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from daskquant._api._palette import load_palette
 from daskquant._color._palettes import MAX_COLORS
 from daskquant._color._spaces import (
     ColorSpace,
@@ -34,15 +36,18 @@ from daskquant._engine._sources import (
     Source,
     Stats,
     histogram_capable,
+    integer_colors,
 )
 from daskquant._errors import InputError, InvalidParameterError, TooFewColorsError
 from daskquant._io._layout import Layout, as_image
+from daskquant._io._masks import Nodata, masked_image
 
 __all__ = [
     "FitResult",
     "SharedTable",
     "fit_palette",
     "label_dtype",
+    "stored_centers",
     "to_palette",
 ]
 
@@ -74,7 +79,8 @@ class FitResult:
     palette : (K, C) ndarray of the input dtype
         ``centers`` rounded and clipped to the input dtype.
     compactness : float
-        Sum over all (non-transparent) pixels of the squared distance to the nearest center.
+        Sum over all (non-transparent) pixels of the squared distance to the nearest
+        ``palette`` color (the colors stored and shown, not the float centers).
     n_iter : int
         Lloyd updates run by the kept attempt.
     converged : bool
@@ -88,12 +94,15 @@ class FitResult:
     n_distinct : int or None
         Distinct colors of the image, where the exact histogram was built.
     counts : (K,) int64 ndarray
-        Pixels nearest to each center: the share of each palette color in the result.
+        Pixels nearest to each ``palette`` color: its share in the result.
     colorspace : {"rgb", "lab", "din99"}
         Where the clustering ran. In a perceptual space, ``centers`` are still in the
         input's RGB values (converted back, see :func:`fit_palette`), ``compactness`` and
         ``epsilon`` are in that space's units, and labels are nearest in that space (pass
         the same ``colorspace`` to :func:`apply_palette`).
+    n_pinned : int
+        Pinned colors (``pin=``): the first ``n_pinned`` rows of ``centers`` and
+        ``palette``, exactly as given.
     kept_exactly : bool
         The image had at most the requested number of distinct colors: the palette is
         exactly those colors (K is their number, ``n_iter`` is 0), see ``strict`` in
@@ -121,6 +130,7 @@ class FitResult:
         default=None, repr=False, compare=False
     )
     colorspace: ColorSpace = "rgb"
+    n_pinned: int = 0
     kept_exactly: bool = False
 
     @property
@@ -140,6 +150,14 @@ def to_palette(centers: NDArray[np.float64], dtype: np.dtype) -> NDArray:
         return centers.astype(dtype)
     info = np.iinfo(dtype)
     return np.clip(np.rint(centers), info.min, info.max).astype(dtype)
+
+
+def stored_centers(palette: ArrayLike, space: ColorSpace = "rgb") -> NDArray[np.float64]:
+    """The points pixels are labelled against: the palette as stored (in the image's dtype,
+    see :func:`to_palette`) as float64, converted to ``space`` where that is perceptual."""
+    pal = np.asarray(palette)
+    points = pal.astype(np.float64)
+    return points if space == "rgb" else to_space(points, space, scale=rgb_scale(pal.dtype))
 
 
 def _check_int(name: str, value: object, low: int, high: int | None = None) -> int:
@@ -165,6 +183,9 @@ def fit_palette(
     on_iteration: Callable[[int, float], None] | None = None,
     colorspace: ColorSpace = "rgb",
     strict: bool = False,
+    nodata: Nodata = None,
+    mask: ArrayLike | da.Array | None = None,
+    pin: ArrayLike | str | os.PathLike[str] | None = None,
 ) -> FitResult:
     """Fit a palette of ``n_colors`` colors to an image by k-means.
 
@@ -186,8 +207,8 @@ def fit_palette(
         palettes.
     attempts : int or None
         Independent runs; the one with the lowest compactness is kept. None (default):
-        ``HISTOGRAM_ATTEMPTS`` (4) for 8-bit images with at most 3 clustered channels (and
-        no given start centers), where
+        ``HISTOGRAM_ATTEMPTS`` (4) for 8-bit images (see ``method``) with at most 3
+        clustered channels (and no given start centers), where
         the exact histogram makes a run cost O(distinct colors) so extra runs are nearly
         free and lower the compactness; ``PERCEPTUAL_ATTEMPTS`` (8) there in "lab" and
         "din99", whose k-means objective is further from the CIEDE2000 the result is judged
@@ -207,7 +228,10 @@ def fit_palette(
     method : {"auto", "histogram", "pixels"}
         "histogram" runs every iteration on the distinct colors weighted by their counts
         (8-bit input with at most 3 clustered channels; bit-identical to "pixels", much
-        faster); "auto" uses it wherever it applies.
+        faster); "auto" uses it wherever it applies. Float RGB data whose values are all
+        integers in 0..255 (such as ``np.float32(img)`` of an 8-bit image) counts as 8-bit
+        here: one stats pass finds it, and the fit is that of the uint8 image (the palette
+        keeps the float dtype).
     chunks : int or tuple, optional
         Spatial chunk size for NumPy input, or a rechunk of Dask input.
     on_iteration : callable, optional
@@ -219,12 +243,29 @@ def fit_palette(
         are then perceptual color differences, so the palette spends its colors where the
         eye sees differences. The centers found there are converted back to sRGB, clipped to
         the sRGB gamut (in linear RGB), and returned as ``centers`` in the input's values
-        (not rounded; ``palette`` rounds them). Pixels are then labelled by the nearest of
-        those centers in the same space, and ``counts`` and ``compactness`` refer to that
+        (not rounded; ``palette`` rounds them). Pixels are then labelled by the nearest
+        ``palette`` color in the same space, and ``counts`` and ``compactness`` refer to that
         labelling. 8-bit input converts only its distinct colors: the histogram stays exact,
         and its sums are float64 in a fixed order (deterministic and independent of the
         chunking, but not integer-exact, so not bit-identical to ``method="pixels"``). Other
         dtypes are converted chunk by chunk.
+    nodata : number, sequence of numbers, "nan" or None
+        Leave out the pixels whose EVERY band equals its nodata value (one value for all
+        bands, or one per band; rasterio's dataset mask rule). "nan" leaves out the pixels
+        with NaN in any band (NaN is then not an error). Left-out pixels take no part in the
+        fit, ``counts``, ``compactness`` or ``n_pixels``.
+    mask : (H, W) or (N, H, W) array, dask array or Zarr array, optional
+        Nonzero = keep, 0 = leave out (as for ``nodata``). Combined with ``nodata`` and
+        the image's own alpha: a pixel is kept only where all three keep it.
+    pin : (P, C) array, str or path, optional
+        Pinned colors (a brand color, pure black and white, a legend's classes): any
+        source :func:`daskquant.load_palette` reads (hex colors, a palette file, an
+        earlier store; arrays are in the image's values). They take part in the
+        assignment but never move; the other K - P centers are fitted around them, with
+        every ``init``, ``attempts``, ``method`` and ``colorspace``. The palette has
+        exactly K colors: the P pinned ones first, in the order given, then the fitted
+        ones. Given start centers (``init`` as an array) are then the (K - P, C) free
+        ones. A pinned color no pixel is nearest to stays in the palette (count 0).
     strict : bool
         An image with at most ``n_colors`` distinct colors (not counting fully transparent
         pixels) gets exactly its own colors as the palette, with K reduced to their number
@@ -252,15 +293,22 @@ def fit_palette(
     )
     arr, layout = as_image(image, chunks=chunks)
     space = check_colorspace(colorspace, arr.dtype, layout.channels)
+    arr, layout = masked_image(arr, layout, nodata=nodata, mask=mask)
+    pins = checked_pins(pin, k, arr.dtype, layout.channels)
+    free = k - (0 if pins is None else pins.shape[0])
     if not isinstance(image, da.Array):
         arr = persist_in_memory(arr)
-    if given is not None and (given.shape != (k, layout.channels) or not np.isfinite(given).all()):
+    if given is not None and (
+        given.shape != (free, layout.channels) or not np.isfinite(given).all()
+    ):
         raise InvalidParameterError(
-            f"init: given centers must be a finite ({k}, {layout.channels}) array, "
+            f"init: given centers must be a finite ({free}, {layout.channels}) array, "
             f"got shape {given.shape}"
         )
     seed_value, _ = _rng(seed)
-    capable = histogram_capable(arr.dtype, layout.channels)
+    # With pins, the float image keeps its own values (pins are in them): no 8-bit copy.
+    fit_arr, stats = (arr, None) if pins is not None else _exact_colors(arr, layout, space, few=k)
+    capable = histogram_capable(fit_arr.dtype, layout.channels)
     if attempts is None:
         attempts = _default_attempts(capable and given is None, space)
     if method == "histogram" and not capable:
@@ -270,7 +318,12 @@ def fit_palette(
         )
     if space != "rgb" and given is not None:
         given = to_space(given, space, scale=rgb_scale(arr.dtype))
-    data = _fit_data(arr, layout, space, method, k, strict=strict)
+    work_pins = None if pins is None else pins.astype(np.float64)
+    if space != "rgb" and work_pins is not None:
+        work_pins = to_space(work_pins, space, scale=rgb_scale(arr.dtype))
+    # With pins, an image of fewer colors than K is refused as before (strict).
+    strict = strict or pins is not None
+    data = _fit_data(fit_arr, layout, space, method, k, stats=stats, strict=strict)
     request = {
         "init": init if isinstance(init, str) else "given",
         "attempts": attempts,
@@ -290,12 +343,69 @@ def fit_palette(
         planned,
         given=given,
         sample_key=sample_key,
+        pins=work_pins,
         max_iter=max_iter,
         epsilon=epsilon,
         repair=repair_distinct,
         on_iteration=on_iteration,
     )
-    return _result(best, data, arr, layout, space, **request)
+    return _result(best, data, arr, layout, space, pins=pins, **request)
+
+
+def _exact_colors(
+    arr: da.Array, layout: Layout, space: ColorSpace, *, few: int = 0
+) -> tuple[da.Array, Stats | None]:
+    """The array the fit reads, and the stats of a float RGB image when they were taken.
+
+    Float data whose values are all integers in 0..255 (the recipe's ``np.float32(img)``)
+    is fitted as the same image in uint8, on its exact histogram: one stats pass decides.
+    Not in a perceptual space, where floats are read in 0..1. The stats hold the distinct
+    values where there are at most ``few`` (see :meth:`PixelSource.stats`).
+    """
+    if (
+        arr.dtype.kind != "f"
+        or space != "rgb"
+        or not histogram_capable(np.dtype(np.uint8), layout.channels)
+    ):
+        return arr, None
+    stats = PixelSource(arr, channels=layout.channels, alpha=layout.alpha).stats(few=few)
+    if not stats.holds_uint8():
+        return arr, stats
+    log.info("float image holds 8-bit values: fitting its exact color histogram")
+    return integer_colors(arr, channels=layout.channels, alpha=layout.alpha), None
+
+
+def checked_pins(pin: Any, k: int, dtype: np.dtype, channels: int) -> NDArray | None:
+    """The pinned colors of a fit of ``k`` colors to an image of ``dtype`` and
+    ``channels``, as a (P, C) array of that dtype, checked (None: no pins)."""
+    if pin is None:
+        return None
+    if not isinstance(pin, (str, os.PathLike)):
+        raw = np.asarray(pin)
+        if raw.dtype.kind in "uif" and np.dtype(dtype).kind in "ui":
+            info = np.iinfo(dtype)
+            if raw.size and (raw.min() < info.min or raw.max() > info.max):
+                raise InvalidParameterError(
+                    f"pin: colors must be {dtype} values, between {info.min} and "
+                    f"{info.max} (the image's range), got {raw.min()}..{raw.max()}"
+                )
+    pins = load_palette(pin, dtype=dtype, channels=channels)
+    if pins.shape[1] != channels:
+        raise InvalidParameterError(
+            f"pin: expected colors of {channels} channels, got shape {pins.shape}"
+        )
+    if pins.shape[0] > k:
+        raise InvalidParameterError(
+            f"pin: {_count(pins.shape[0], 'pinned color')}, more than n_colors={k}; ask for "
+            f"at least {pins.shape[0]} colors or pin fewer"
+        )
+    distinct, first = np.unique(pins, axis=0, return_index=True)
+    if distinct.shape[0] < pins.shape[0]:
+        dup = next(i for i in range(pins.shape[0]) if i not in set(first.tolist()))
+        raise InvalidParameterError(
+            f"pin: color {pins[dup].tolist()} is given twice (entry {dup}); pin each color once"
+        )
+    return pins
 
 
 def _default_attempts(histogram: bool, space: ColorSpace) -> int:
@@ -369,10 +479,12 @@ class _FitData:
         *,
         given: NDArray[np.float64] | None,
         sample_key: int,
+        pins: NDArray[np.float64] | None = None,
         **lloyd: Any,
     ) -> LloydRun:
         """The kept run of the attempts (see :func:`~daskquant._engine._attempts.best_of`)."""
         self.seeds.given, self.seeds.sample_key = given, sample_key
+        self.seeds.pins = pins
         return best_of(self.seeds, k, attempts, **lloyd)[0]
 
     def final(self, work: NDArray[np.float64], layout: Layout) -> tuple[Partials, Any]:
@@ -481,11 +593,19 @@ def _final_lookup(
 
 
 def _fit_data(
-    arr: da.Array, layout: Layout, space: ColorSpace, method: str, k: int, *, strict: bool
+    arr: da.Array,
+    layout: Layout,
+    space: ColorSpace,
+    method: str,
+    k: int,
+    *,
+    stats: Stats | None = None,
+    strict: bool,
 ) -> _FitData | _ClusterFit:
     """The source the Lloyd updates run on (the histogram, its points in a perceptual space,
     or the pixels) and the seeders' data, after checking there are enough colors. With a
-    distributed client, the histogram path stays on the workers."""
+    distributed client, the histogram path stays on the workers. ``stats`` are the pixels'
+    own where they were already taken."""
     pixels = PixelSource(arr, channels=layout.channels, alpha=layout.alpha)
     client = cluster_client() if method != "pixels" else None
     if client is not None and histogram_capable(arr.dtype, layout.channels):
@@ -494,7 +614,10 @@ def _fit_data(
         rgb = pixels
         if space != "rgb":
             pixels = _space_pixels(arr, layout, space)
-        stats, colors = _pixel_stats(pixels, rgb, k)
+        if stats is None:
+            stats, colors = _pixel_stats(pixels, rgb, k)
+        else:  # taken with the same cap (see _exact_colors)
+            colors = stats.distinct
         if stats.n_nonfinite:
             raise InputError(
                 f"image has {_count(stats.n_nonfinite, 'pixel')} with NaN or inf values; "
@@ -545,15 +668,28 @@ def _result(
     arr: da.Array,
     layout: Layout,
     space: ColorSpace,
+    pins: NDArray | None = None,
     **request: Any,
 ) -> FitResult:
     """The fit's result from its kept run (centers in the input's values, final counts) and
     the ``request`` it answers (init, attempts, seed, max_iter, epsilon)."""
     centers = best.centers
-    if space != "rgb":  # back to the input's values (clipped to the sRGB gamut)
+    n_pinned = 0 if pins is None else pins.shape[0]
+    if space != "rgb":
+        # Back to the input's values (clipped to the sRGB gamut), the pinned colors exactly
+        # as given.
         centers = from_space(best.centers, space, scale=rgb_scale(arr.dtype))
+        centers[:n_pinned] = pins
     return _final_result(
-        centers, data, arr, layout, space, n_iter=best.n_iter, converged=best.converged, **request
+        centers,
+        data,
+        arr,
+        layout,
+        space,
+        n_iter=best.n_iter,
+        converged=best.converged,
+        n_pinned=n_pinned,
+        **request,
     )
 
 
@@ -587,9 +723,11 @@ def _final_result(
     space: ColorSpace,
     **fields: Any,
 ) -> FitResult:
-    """The result for final ``centers`` (in the input's values): the labels (and counts)
-    are those of these centers, in the fit's space."""
-    work = centers if space == "rgb" else to_space(centers, space, scale=rgb_scale(arr.dtype))
+    """The result for final ``centers`` (in the input's values): the labels (and counts,
+    compactness) are those of the colors the user sees, the palette as stored, in the fit's
+    space."""
+    palette = to_palette(centers, arr.dtype)
+    work = stored_centers(palette, space)
     final, color_labels = data.final(work, layout)
     if data.exact:
         total = compactness(final, work, exact=True)
@@ -597,7 +735,7 @@ def _final_result(
         total = float(final.dist.sum())
     return FitResult(
         centers=centers,
-        palette=to_palette(centers, arr.dtype),
+        palette=palette,
         compactness=total,
         method="histogram" if data.in_memory else "pixels",
         n_pixels=data.n_valid,
@@ -664,7 +802,10 @@ def _check_enough(
 ) -> None:
     """Refuse an image without enough pixels (or, ``strict``, distinct colors) for ``k``."""
     if n_valid == 0:
-        raise InputError("image has no pixels to fit: every pixel is fully transparent")
+        raise InputError(
+            "image has no pixels to fit: every pixel is fully transparent or masked (alpha 0, "
+            "nodata= or mask=)"
+        )
     if n_valid < k and (strict or n_distinct is None):
         raise InputError(
             f"image has {_count(n_valid, 'pixel')}, fewer than n_colors={k}; ask for at most "

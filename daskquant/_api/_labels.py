@@ -16,7 +16,13 @@ import dask.array as da
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from daskquant._api._fit import SharedTable, _check_int, label_dtype
+from daskquant._api._fit import (
+    SharedTable,
+    _check_int,
+    label_dtype,
+    stored_centers,
+    to_palette,
+)
 from daskquant._color._dither import (
     Dither,
     bayer_size,
@@ -36,6 +42,7 @@ from daskquant._engine import _kernels as K
 from daskquant._engine._codes import ColorCoding, coding_for
 from daskquant._engine._dask import share_once
 from daskquant._engine._lookup import Points, distinct_labels, table_piece
+from daskquant._engine._sources import integer_colors
 from daskquant._errors import InvalidParameterError
 from daskquant._io._layout import Layout, as_image
 
@@ -74,7 +81,9 @@ def apply_palette(
     Returns
     -------
     labels : (H, W) or (N, H, W) dask array
-        uint8 for K <= 256, else uint16; ties go to the lowest index. 8-bit images are
+        uint8 for K <= 256, else uint16; ties go to the lowest index. The palette is first
+        rounded to the image's dtype (as a store keeps it), so each label points at the
+        nearest color the output shows. 8-bit images are
         labelled through lookup tables of their colors, with the same result as a search
         per pixel.
     """
@@ -140,7 +149,10 @@ def label_image(
     space = check_colorspace(colorspace, arr.dtype, layout.channels)
     dtype = label_dtype(centers.shape[0])
     meta = np.empty((0,) * (arr.ndim - 1), dtype)
-    work = to_space(centers, space, scale=rgb_scale(arr.dtype)) if space != "rgb" else centers
+    # Nearest to the colors the output shows: the centers rounded to the image's dtype.
+    stored = to_palette(centers, arr.dtype)
+    centers = stored.astype(np.float64)
+    work = stored_centers(stored, space)
     if dither == "floyd-steinberg":
         return _diffused(arr, layout, work, space=space, dtype=dtype, meta=meta)
     n = bayer_size(dither)
@@ -152,6 +164,8 @@ def label_image(
     shared: Any
     if color_labels is not None and n == 0:
         fn: Callable[..., NDArray] = partial(_block_lookup, **opts)
+        if arr.dtype.kind == "f":  # fitted as 8-bit: its values are integers in 0..255
+            arr = integer_colors(arr, channels=layout.channels, alpha=layout.alpha)
         if isinstance(color_labels, SharedTable):
             shared = color_labels.future
         else:

@@ -29,6 +29,7 @@ from daskquant._store._resume import palette_token, value_token
 
 __all__ = [
     "NOT_IN_REQUEST",
+    "ONLY_IF_GIVEN",
     "QuantizeOptions",
     "option_choices",
     "option_default",
@@ -89,6 +90,13 @@ class QuantizeOptions:
             "indexed PNG or an earlier output store"
         ),
     )
+    pin: ArrayLike | str | os.PathLike[str] | None = field(
+        default=None,
+        metadata=_help(
+            "colors that stay in the fitted palette as given (first, in this order): hex "
+            "colors or any palette SOURCE"
+        ),
+    )
     colorspace: ColorSpace = field(
         default="rgb", metadata=_help("where distances are measured (%(default)s)")
     )
@@ -145,6 +153,11 @@ class QuantizeOptions:
                 "resume and overwrite exclude each other: resume keeps the chunks already "
                 "written, overwrite starts again"
             )
+        if self.pin is not None and self.palette is not None:
+            raise InvalidParameterError(
+                "pin and palette exclude each other: palette fixes every color (no fit), "
+                "pin fixes some colors of a fitted palette"
+            )
 
     @classmethod
     def of(cls, values: Mapping[str, Any]) -> QuantizeOptions:
@@ -171,6 +184,7 @@ class QuantizeOptions:
             "seed",
             "method",
             "colorspace",
+            "pin",
             "strict",
         )
         return {name: getattr(self, name) for name in (*names, "on_iteration")}
@@ -192,11 +206,16 @@ NOT_IN_REQUEST: dict[str, str] = {
     "never stored (the request records each input's URL and version instead)",
 }
 
+# Options added after stores were in use: in the request only when given, so that a store
+# written before them still resumes (its request lacks them) and holds the same attributes.
+ONLY_IF_GIVEN = frozenset({"pin"})
+
 # How an option is named in the request, where its value itself is not plain JSON.
 _TOKENS: dict[str, Callable[[Any], Any]] = {
     "init": value_token,
     "seed": value_token,
     "palette": palette_token,
+    "pin": palette_token,
 }
 
 
@@ -222,6 +241,8 @@ def resume_request(
     request: dict[str, Any] = {"input": inputs}
     for name in option_fields():
         if name in NOT_IN_REQUEST:
+            continue
+        if name in ONLY_IF_GIVEN and getattr(options, name) is None:
             continue
         value = chunks if name == "chunks" else getattr(options, name)
         request[name] = _TOKENS.get(name, _plain_value)(value)

@@ -118,6 +118,7 @@ def quantize(
     chunks: tuple[int, ...] | int | None = None,
     level: int = 0,
     palette: ArrayLike | str | os.PathLike[str] | None = None,
+    pin: ArrayLike | str | os.PathLike[str] | None = None,
     colorspace: ColorSpace = "rgb",
     dither: Dither = "none",
     strict: bool = False,
@@ -158,6 +159,9 @@ def quantize(
         A fixed palette: skip the fit, map every pixel to its nearest palette color. Any
         source :func:`daskquant.load_palette` reads (hex colors, ``gray:N``, ``web216``, a
         .txt/.json/.gpl file, an indexed PNG, an earlier output store).
+    pin : (P, C) array, str or path, optional
+        Colors kept exactly in the fitted palette, first and in the order given (see
+        :func:`fit_palette`); the store's ``fit.n_pinned`` attribute counts them.
     colorspace : {"rgb", "lab", "din99"}
         Where distances are measured, for the fit and the labels (see :func:`fit_palette`).
     dither : {"none", "bayer2", "bayer4", "bayer8", "floyd-steinberg"}
@@ -736,4 +740,6 @@ def _attributes(
         ),
         "colorspace": fit.colorspace,
     }
+    if fit.n_pinned:  # the palette's first n_pinned colors are the pinned ones
+        attrs["fit"]["n_pinned"] = fit.n_pinned
     return attrs

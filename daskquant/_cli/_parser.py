@@ -34,6 +34,7 @@ _METAVARS = {
     "keep_store": "PATH",
     "chunks": "N[,N...]",
     "palette": "SOURCE",
+    "pin": "SOURCE",
     "preview": "PNG",
     "storage_options": "JSON",
 }

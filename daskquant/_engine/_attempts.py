@@ -34,7 +34,7 @@ import dask
 import numpy as np
 from numpy.typing import NDArray
 
-from daskquant._engine._lloyd import LloydRun, Repair, compactness, run_lloyd
+from daskquant._engine._lloyd import LloydRun, Repair, compactness, pinned, run_lloyd
 from daskquant._engine._seeding import (
     in_z_order,
     kmeans_parallel,
@@ -75,6 +75,9 @@ class Seeds:
         Start centers given by the caller.
     sample_key : int
         The key of the pixel sample k-means++ seeds from (where ``points`` is None).
+    pins : (P, C) float64 ndarray or None
+        Pinned centers: the first P centers of every attempt, never moved; the seeder
+        draws the other K - P (and ``given`` holds only those).
     """
 
     source: Source
@@ -86,6 +89,7 @@ class Seeds:
     order: NDArray[np.int64] | None = None
     given: NDArray[np.float64] | None = None
     sample_key: int = 0
+    pins: NDArray[np.float64] | None = None
     _ordered: tuple[NDArray[np.float64], NDArray[np.float64]] | None = field(
         default=None, repr=False
     )
@@ -150,9 +154,17 @@ def run_attempt(
     repair: Repair,
     on_iteration: Any = None,
 ) -> tuple[LloydRun, float]:
-    """Seed, run Lloyd updates to convergence; the run and its compactness."""
+    """Seed, run Lloyd updates to convergence; the run and its compactness. Pinned
+    centers (``seeds.pins``) come first and stay; the seeder draws the others."""
     rng = np.random.default_rng(attempt.seed)
-    start = SEEDERS[attempt.init](seeds, n_centers, rng)
+    pins = seeds.pins
+    if pins is None:
+        start = SEEDERS[attempt.init](seeds, n_centers, rng)
+    else:
+        free = n_centers - pins.shape[0]
+        drawn = SEEDERS[attempt.init](seeds, free, rng) if free else pins[:0]
+        start = np.concatenate([pins, drawn])
+        repair = pinned(repair, pins)
     source = seeds.source
     run = run_lloyd(
         source, start, max_iter=max_iter, epsilon=epsilon, repair=repair, on_iteration=on_iteration
@@ -199,11 +211,12 @@ def best_on_cluster(
         the attempts one after the other would call it: the iterations of the first
         attempt as they come, those of later attempts as soon as all before them ended.
     lloyd
-        :func:`run_attempt`'s keywords (and ``given``, ``sample_key``: Seeds fields to set).
+        :func:`run_attempt`'s keywords (and ``given``, ``sample_key``, ``pins``: Seeds
+        fields to set).
 
     Only each attempt's run (K x C numbers) comes back.
     """
-    updates = {k: lloyd.pop(k) for k in ("given", "sample_key") if k in lloyd}
+    updates = {k: lloyd.pop(k) for k in ("given", "sample_key", "pins") if k in lloyd}
     topic = f"daskquant-iterations-{uuid.uuid4().hex}"
     relay = None if on_iteration is None else _Relay(on_iteration, len(attempts))
     task = dask.delayed(_attempt_task, pure=False)

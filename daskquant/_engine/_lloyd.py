@@ -18,7 +18,15 @@ from numpy.typing import NDArray
 from daskquant._engine._sources import Partials, Source
 from daskquant._errors import DaskQuantError, TooFewColorsError
 
-__all__ = ["LloydRun", "Repair", "compactness", "repair_distinct", "repair_opencv", "run_lloyd"]
+__all__ = [
+    "LloydRun",
+    "Repair",
+    "compactness",
+    "pinned",
+    "repair_distinct",
+    "repair_opencv",
+    "run_lloyd",
+]
 
 log = logging.getLogger("daskquant")
 
@@ -149,6 +157,33 @@ def repair_distinct(
 
 
 Repair = Callable[..., tuple[NDArray[np.float64], Partials]]
+
+
+def pinned(repair: Repair, pins: NDArray[np.float64]) -> Repair:
+    """``repair`` with the first ``len(pins)`` centers held at ``pins`` (pinned colors).
+
+    A pinned center takes part in the assignment like any other, but its update is the pin
+    itself; an empty pinned cluster stays empty (it is not filled from another cluster:
+    only the free clusters are repaired). The partial sums are those of the memberships,
+    so the compactness is measured to the pins.
+    """
+    n = pins.shape[0]
+
+    def repair_pinned(
+        source: Source, partials: Partials, assigned_from: NDArray[np.float64], **kw: Any
+    ) -> tuple[NDArray[np.float64], Partials]:
+        empty = np.flatnonzero(partials.counts[:n] == 0)
+        counts = partials.counts.copy()
+        counts[empty] = 1  # not empty to the repair, which then leaves them alone
+        held = Partials(partials.sums, partials.sq, counts, partials.dist)
+        centers, repaired = repair(source, held, assigned_from, **kw)
+        out = repaired.counts.copy()
+        out[empty] = 0
+        centers = centers.copy()
+        centers[:n] = pins
+        return centers, Partials(repaired.sums, repaired.sq, out, repaired.dist)
+
+    return repair_pinned
 
 
 def run_lloyd(

@@ -32,6 +32,7 @@ __all__ = [
     "Stats",
     "combine_partials",
     "histogram_capable",
+    "integer_colors",
 ]
 
 _SEED_SAMPLE = 1 << 18  # pixels drawn for k-means++ seeding when no exact histogram exists
@@ -160,15 +161,25 @@ def _combine_histograms(*parts: Histogram) -> Histogram:
 
 @dataclass(frozen=True)
 class Stats:
-    """Per-channel bounds of the valid pixels, their count, and the non-finite values; with
-    a cap ``few``, the distinct valid values (M, C) where there are at most ``few`` (else
-    None)."""
+    """Per-channel bounds of the valid pixels, their count, the non-finite values, and
+    whether every finite valid value is an integer; with a cap ``few``, the distinct valid
+    values (M, C) where there are at most ``few`` (else None)."""
 
     low: NDArray[np.float64]
     high: NDArray[np.float64]
     n_valid: int
     n_nonfinite: int
+    integral: bool = True
     distinct: NDArray | None = None
+
+    def holds_uint8(self) -> bool:
+        """Every valid value is a finite integer in 0..255 (the values of an 8-bit image)."""
+        return (
+            self.n_nonfinite == 0
+            and self.n_valid > 0
+            and self.integral
+            and bool((self.low >= 0).all() and (self.high <= 255).all())
+        )
 
 
 # Rows looked at together while collecting distinct values under a cap: a photo's block
@@ -206,12 +217,13 @@ def _block_stats(
     distinct = _few_distinct(px, few) if few else None
     if px.shape[0] == 0:
         empty = np.full(channels, np.nan)
-        return Stats(empty, empty, 0, n_nonfinite, distinct)
+        return Stats(empty, empty, 0, n_nonfinite, distinct=distinct)
     return Stats(
         px.min(axis=0).astype(np.float64),
         px.max(axis=0).astype(np.float64),
         int(px.shape[0]),
         n_nonfinite,
+        px.dtype.kind != "f" or bool((px == np.rint(px)).all()),
         distinct,
     )
 
@@ -225,8 +237,27 @@ def _combine_stats(*parts: Stats, few: int = 0) -> Stats:
         np.fmax.reduce([p.high for p in parts]),
         sum(p.n_valid for p in parts),
         sum(p.n_nonfinite for p in parts),
+        all(p.integral for p in parts),
         distinct,
     )
+
+
+def integer_colors(image: da.Array, *, channels: int, alpha: int | None) -> da.Array:
+    """A float image whose valid pixels hold integers in 0..255 (:meth:`Stats.holds_uint8`)
+    as the same image in uint8, lazily: it then takes the exact histogram path, with the
+    result of the 8-bit image. Alpha becomes 255 where it is not 0 (only that is read)."""
+    fn = partial(_block_integer_colors, channels=channels, alpha=alpha)
+    return da.map_blocks(fn, image, dtype=np.uint8)
+
+
+def _block_integer_colors(block: NDArray, *, channels: int, alpha: int | None) -> NDArray:
+    out = np.zeros(block.shape, np.uint8)
+    with np.errstate(invalid="ignore"):  # transparent pixels may hold anything, even NaN
+        out[..., :channels] = block[..., :channels]
+    if alpha is not None:
+        out[..., alpha] = np.where(block[..., alpha] != 0, 255, 0)
+        out[..., :channels] *= out[..., alpha : alpha + 1] != 0
+    return out
 
 
 def _uniform(

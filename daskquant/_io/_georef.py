@@ -38,7 +38,7 @@ from typing import Any
 
 from daskquant._io._ome import ome_spatial
 from daskquant._io._storage import LocalLocation, Location, location
-from daskquant._io._tiff import TIFF_SUFFIXES, tiff_file
+from daskquant._io._tiff import is_tiff, main_series, tiff_file
 
 __all__ = ["GEO_READERS", "scaled", "spatial_info", "tiff_spatial"]
 
@@ -66,7 +66,7 @@ def spatial_info(source: Any, *, level: int = 0) -> dict[str, Any] | None:
     where = source if isinstance(source, Location) else location(source)
     if where.is_dir():
         return ome_spatial(where, level=level)
-    if where.suffix.lower() not in TIFF_SUFFIXES:
+    if not is_tiff(where):
         return None
     # rasterio reads local files by path; a URL's tags come from tifffile
     path = str(where.local()) if isinstance(where, LocalLocation) else None
@@ -79,7 +79,7 @@ def tiff_spatial(
 ) -> dict[str, Any] | None:
     """:func:`spatial_info` of an open ``tifffile.TiffFile``; ``reader`` picks the GeoTIFF
     reader (``"rasterio"`` or ``"tifffile"``; by default rasterio where installed)."""
-    series = tf.series[0]
+    series = tf.series[main_series(tf)]
     page = series.pages[0] if series.pages else tf.pages[0]
     info: dict[str, Any] = {}
     if getattr(tf, "is_geotiff", False):

@@ -7,7 +7,10 @@ NumPy / Dask array         as is (NumPy is chunked with the default chunks)
 Zarr array (v2 or v3)      :func:`dask.array.from_zarr`, chunks whole multiples of Zarr's
 OME-Zarr image (0.4, 0.5)  the level asked for (0 = full resolution), axes -> (y, x, c)
 (Big)TIFF, tiled or not    tifffile's Zarr store, opened inside each task (:mod:`._tiff`);
-                           samples read by what the tags say (:mod:`._photometric`)
+                           samples read by what the tags say (:mod:`._photometric`); any
+                           file whose content is a TIFF (NDPI, SCN, BIF, QPTIFF, SVS,
+                           OME-TIFF), its main image (not a thumbnail, label or macro)
+MRXS, DICOM-WSI slides     OpenSlide (``daskquant[slide]``), region by region (:mod:`._slides`)
 PNG, JPEG, BMP, WebP, ...  the whole file in memory, by the decoder that reads the format
                            correctly: OpenCV or Pillow (:mod:`._decoders`)
 =========================  ============================================================
@@ -36,8 +39,9 @@ from daskquant._io._chunks import (
     spatial_chunks,
 )
 from daskquant._io._decoders import DECODED_SUFFIXES, decode_file
+from daskquant._io._slides import SLIDE_SUFFIXES, open_slide, slide_levels
 from daskquant._io._storage import Location, location, storage_context
-from daskquant._io._tiff import TIFF_SUFFIXES, open_tiff, tiff_levels
+from daskquant._io._tiff import TIFF_SUFFIXES, is_tiff, open_tiff, tiff_levels
 
 __all__ = [
     "IMAGE_SUFFIXES",
@@ -47,7 +51,7 @@ __all__ = [
     "open_image",
 ]
 
-IMAGE_SUFFIXES = DECODED_SUFFIXES | TIFF_SUFFIXES
+IMAGE_SUFFIXES = DECODED_SUFFIXES | TIFF_SUFFIXES | SLIDE_SUFFIXES
 
 
 def open_image(
@@ -138,7 +142,7 @@ def check_source(source: str | os.PathLike[str] | Location) -> None:
         return
     if where.version().size == 0:
         raise InputError(f"{where}: the file is empty (0 bytes); copy it again")
-    if where.suffix.lower() not in TIFF_SUFFIXES | DECODED_SUFFIXES:
+    if where.suffix.lower() not in IMAGE_SUFFIXES and not is_tiff(where):
         raise InputError(
             f"{where}: unknown image format {where.suffix!r}; daskquant reads Zarr and "
             f"OME-Zarr stores and {', '.join(sorted(IMAGE_SUFFIXES))} files"
@@ -150,7 +154,9 @@ def _open_location(where: Location, spatial: tuple[int, int] | None, level: int)
     check_source(where)
     if where.is_dir():
         return _open_zarr(where, spatial, level)
-    if where.suffix.lower() in TIFF_SUFFIXES:
+    if where.suffix.lower() in SLIDE_SUFFIXES:
+        return open_slide(where, level=level, chunks=spatial)
+    if is_tiff(where):
         return open_tiff(where, level=level, chunks=spatial)
     _no_levels(where, level)
     return _open_decoded(where, spatial)
@@ -166,7 +172,9 @@ def level_count(source: Any) -> int:
 
         found = ome_image(_open_node(where), where)
         return 1 if found is None else len(found[1]["datasets"])
-    if where.suffix.lower() in TIFF_SUFFIXES:
+    if where.suffix.lower() in SLIDE_SUFFIXES:
+        return slide_levels(where)
+    if is_tiff(where):
         return tiff_levels(where)
     return 1
 

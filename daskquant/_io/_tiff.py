@@ -33,9 +33,14 @@ from daskquant._io._chunks import aligned_chunks
 from daskquant._io._photometric import Samples, samples_of
 from daskquant._io._storage import LocalLocation, Location, StoreLike, location
 
-__all__ = ["TIFF_SUFFIXES", "open_tiff", "tiff_file", "tiff_levels"]
+__all__ = ["TIFF_SUFFIXES", "is_tiff", "main_series", "open_tiff", "tiff_file", "tiff_levels"]
 
-TIFF_SUFFIXES = {".tif", ".tiff", ".btf", ".tf8", ".svs"}
+# Suffixes read as TIFF even when the content does not say so (tifffile then names the
+# problem); any other file whose first bytes are a TIFF header is read as TIFF too.
+TIFF_SUFFIXES = {".tif", ".tiff", ".btf", ".tf8", ".svs", ".ndpi", ".scn", ".bif", ".qptiff"}
+_TIFF_MAGIC = (b"II*\0", b"MM\0*", b"II+\0", b"MM\0+")  # classic and BigTIFF, both orders
+# Images slide scanners store beside the slide (tifffile's series names).
+_ASSOCIATED = {"thumbnail", "label", "macro", "map", "overview"}
 
 # Below 3 cores tifffile decodes on one thread unless maxworkers is passed.
 _DECODE_THREADS = max(2, os.cpu_count() or 1)
@@ -48,19 +53,50 @@ class _Info:
     axes: str
     chunks: tuple[int, ...]  # tiles or strips, in the same order
     samples: Samples  # what they mean
+    series: int  # which of tifffile's series (see main_series)
+
+
+def is_tiff(where: Location) -> bool:
+    """True for a file with a TIFF suffix, or whose first bytes are a TIFF header (NDPI,
+    SCN, BIF, QPTIFF, SVS and OME-TIFF slides are TIFF files, whatever their name)."""
+    if where.suffix.lower() in TIFF_SUFFIXES:
+        return True
+    if not where.is_file():
+        return False
+    with where.open() as f:
+        return f.read(4) in _TIFF_MAGIC
+
+
+def main_series(tf: Any) -> int:
+    """The index of the image a TIFF file is about among tifffile's series: the largest
+    one (first on a tie) that is not a thumbnail, label, macro or map of a slide.
+
+    Vendors order their images differently (a BIF's label, a Leica SCN's macro can come
+    before the slide), so the choice is by size, not position.
+    """
+    candidates = [
+        i for i, s in enumerate(tf.series) if str(s.name).lower() not in _ASSOCIATED
+    ] or list(range(len(tf.series)))
+    return max(candidates, key=lambda i: (_pixels(tf.series[i]), -i))
+
+
+def _pixels(series: Any) -> int:
+    axes, shape = series.axes, series.shape
+    return int(shape[axes.index("Y")]) * int(shape[axes.index("X")]) if "Y" in axes else 0
 
 
 def tiff_levels(path: StoreLike) -> int:
-    """How many resolution levels the first image series of a TIFF file has."""
+    """How many resolution levels the main image series of a TIFF file has."""
     with _opened(location(path)) as tf:
-        return len(tf.series[0].levels)
+        return len(tf.series[main_series(tf)].levels)
 
 
 def open_tiff(
     path: StoreLike, *, level: int = 0, chunks: tuple[int, int] | None = None
 ) -> da.Array:
-    """A lazy (H, W), (H, W, C) or (N, H, W, C) dask array of a TIFF file's first series,
-    as a viewer shows it: gray or RGB, with alpha where the file has one (see
+    """A lazy (H, W), (H, W, C) or (N, H, W, C) dask array of a TIFF file's main image
+    (:func:`main_series`: a slide's full image, not its thumbnail, label or macro), as a
+    viewer shows it: gray or RGB, with alpha where the file has one (see
     :mod:`daskquant._io._photometric`).
 
     Parameters
@@ -90,7 +126,7 @@ def open_tiff(
     size = chunks if chunks is not None else aligned_chunks(spatial, native)
     block = list(info.shape)
     block[yx[0]], block[yx[1]] = size
-    region = _TiffRegion(path, level, info.shape, info.dtype, _identity(path))
+    region = _TiffRegion(path, level, info.shape, info.dtype, _identity(path), info.series)
     arr = da.from_array(region, chunks=tuple(block), asarray=False, fancy=False)
     # tifffile's axes: Y, X, S (samples) or C (channels), and at most one other (pages).
     other = [i for i, a in enumerate(info.axes) if a not in "YXSC"]
@@ -180,7 +216,8 @@ def _opened(path: Location) -> Iterator[Any]:
 
 def _read_info(path: Location, level: int) -> _Info:
     with _opened(path) as tf:
-        series = tf.series[0]
+        index = main_series(tf)
+        series = tf.series[index]
         n_levels = len(series.levels)
         if not 0 <= level < n_levels:
             raise InvalidParameterError(
@@ -199,7 +236,7 @@ def _read_info(path: Location, level: int) -> _Info:
                     f"{int(ends.max())} bytes; the file has {size}); copy it again"
                 )
         samples = samples_of(page, path)
-        store = tf.series[0].aszarr(level=level, read_only=True)
+        store = tf.series[index].aszarr(level=level, read_only=True)
         try:
             import zarr
 
@@ -213,6 +250,7 @@ def _read_info(path: Location, level: int) -> _Info:
             axes=series.axes,
             chunks=chunks,
             samples=samples,
+            series=index,
         )
 
 
@@ -226,8 +264,10 @@ class _TiffRegion:
         shape: tuple[int, ...],
         dtype: np.dtype,
         identity: Identity,
+        series: int = 0,
     ) -> None:
         self.path = path
+        self.series = series
         self.level = level
         self.shape = shape
         self.dtype = dtype
@@ -236,7 +276,7 @@ class _TiffRegion:
 
     def __getitem__(self, key: Any) -> NDArray:
         try:
-            with _HANDLES.level(self.path, self.level, self.identity) as z:
+            with _HANDLES.level(self.path, self.level, self.identity, self.series) as z:
                 return np.asarray(z[key])
         except InputError:
             raise
@@ -247,10 +287,11 @@ class _TiffRegion:
             ) from exc
 
     def __dask_tokenize__(self) -> tuple[Any, ...]:
-        return ("daskquant-tiff", str(self.path), self.level, self.identity)
+        return ("daskquant-tiff", str(self.path), self.series, self.level, self.identity)
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (_TiffRegion, (self.path, self.level, self.shape, self.dtype, self.identity))
+        args = (self.path, self.level, self.shape, self.dtype, self.identity, self.series)
+        return (_TiffRegion, args)
 
 
 @dataclass
@@ -275,18 +316,20 @@ class _Handles:
 
     def __init__(self, size: int = 8) -> None:
         self.size = size
-        self._open: OrderedDict[tuple[str, int, Identity], _Open] = OrderedDict()
+        self._open: OrderedDict[tuple[str, int, int, Identity], _Open] = OrderedDict()
         self._lock = threading.Lock()
 
     @contextmanager
-    def level(self, path: Location, level: int, identity: Identity) -> Iterator[Any]:
-        """The Zarr array of one level of ``path`` in the version ``identity``."""
-        key = (str(path), level, identity)
+    def level(
+        self, path: Location, level: int, identity: Identity, series: int = 0
+    ) -> Iterator[Any]:
+        """The Zarr array of one level of a series of ``path`` in the version ``identity``."""
+        key = (str(path), series, level, identity)
         with self._lock:
             entry = self._open.get(key)
             if entry is None:
-                entry = self._open[key] = _open_level(path, level, identity)
-                for k in [k for k in self._open if k[:2] == key[:2] and k != key]:
+                entry = self._open[key] = _open_level(path, series, level, identity)
+                for k in [k for k in self._open if k[:3] == key[:3] and k != key]:
                     self._evict(self._open.pop(k))  # an older version of the file
             self._open.move_to_end(key)
             while len(self._open) > self.size:
@@ -315,15 +358,16 @@ class _Handles:
 _HANDLES = _Handles()
 
 
-def _open_level(path: Location, level: int, identity: Identity) -> _Open:
-    """Open one TIFF level, if the file is still the version the graph was built for."""
+def _open_level(path: Location, series: int, level: int, identity: Identity) -> _Open:
+    """Open one level of a TIFF series, if the file is still the version the graph was
+    built for."""
     import zarr
 
     if _identity(path) != identity:
         raise InputError(f"{path}: the file changed while it was being read; run again")
     tf = tiff_file(path)
     try:
-        store = tf.series[0].aszarr(level=level, maxworkers=_DECODE_THREADS, read_only=True)
+        store = tf.series[series].aszarr(level=level, maxworkers=_DECODE_THREADS, read_only=True)
         return _Open(tf, store, zarr.open_array(store, mode="r"))
     except BaseException:
         tf.close()

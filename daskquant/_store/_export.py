@@ -26,6 +26,7 @@ from daskquant._io._storage import (
     storage_context,
 )
 from daskquant._store._geotiff import is_georeferenced, tiff_resolution, write_geotiff
+from daskquant._store._pyramid import write_pyramid_tiff
 from daskquant._store._store import (
     PaletteIndices,
     get_array,
@@ -37,7 +38,6 @@ from daskquant._store._store import (
 __all__ = ["export"]
 
 PNG_MAX_COLORS = 256
-TIFF_TILE = 512
 
 
 def export(
@@ -55,10 +55,13 @@ def export(
     store : path
         A complete daskquant store (any layout: single image, collection, OME-Zarr).
     path : path
-        ``.png``: 8-bit indexed PNG, the palette in its PLTE chunk (K <= 256).
-        ``.tif`` / ``.tiff``: tiled, deflate-compressed TIFF with photometric palette and a
-        colormap (8-bit indices for K <= 256, else 16-bit); BigTIFF when large; with the
-        pixel size of a slide input as resolution tags (pixels per centimeter). A store made
+        ``.png``: indexed PNG, the palette in its PLTE chunk (K <= 256), 1, 2 or 4 bits
+        per pixel when K <= 2, 4 or 16, else 8.
+        ``.tif`` / ``.tiff``: tiled, deflate-compressed TIFF pyramid with photometric
+        palette and a colormap (8-bit indices for K <= 256, else 16-bit): levels halved by
+        nearest neighbour until the longer side fits in 1024 pixels, in the main IFD chain
+        (as OpenSlide reads them); BigTIFF when large; with the pixel size of a slide input
+        as resolution tags (pixels per centimeter). A store made
         from a georeferenced input (a GeoTIFF) gives a paletted GeoTIFF in Cloud-Optimized
         layout instead: tiled, with overviews, the palette as color table, the input's CRS
         and transform (needs rasterio, ``daskquant[geo]``; K <= 256).
@@ -135,7 +138,7 @@ def _writer(suffix: str, spatial: dict[str, Any] | None) -> _Writer:
     if suffix in (".tif", ".tiff") and spatial and is_georeferenced(spatial):
         return partial(write_geotiff, spatial=spatial)
     if suffix in (".tif", ".tiff") and spatial:
-        return partial(_write_tiff, resolution=tiff_resolution(spatial))
+        return partial(write_pyramid_tiff, resolution=tiff_resolution(spatial))
     return _WRITERS[suffix]
 
 
@@ -166,50 +169,11 @@ def _write_png(where: Location, labels: PaletteIndices, colors: NDArray[np.uint8
         write_indexed(f, shape, colors, _strips(labels, _strip_rows(labels)))
 
 
-def _write_tiff(
-    where: Location,
-    labels: PaletteIndices,
-    colors: NDArray[np.uint8],
-    *,
-    resolution: dict[str, Any] | None = None,
-) -> None:
-    import tifffile
-
-    h, w = labels.shape
-    dtype = np.dtype(np.uint8 if len(colors) <= 256 else np.uint16)
-    colormap = np.zeros((3, 1 << (8 * dtype.itemsize)), np.uint16)
-    colormap[:, : len(colors)] = colors.T.astype(np.uint16) * 257
-    tile = min(TIFF_TILE, 16 * -(-max(h, w) // 16))  # tiles are multiples of 16
-
-    # Strips of whole Zarr chunks, cut into rows of tiles: no Zarr chunk is decoded twice.
-    rows = tile * -(-_strip_rows(labels) // tile)
-
-    def tiles() -> Iterator[NDArray]:
-        for strip in _strips(labels, rows):
-            for y in range(0, strip.shape[0], tile):
-                for x in range(0, w, tile):
-                    yield strip[y : y + tile, x : x + tile].astype(dtype, copy=False)
-
-    tifffile.imwrite(
-        where.local(),
-        tiles(),
-        shape=(h, w),
-        dtype=dtype,
-        tile=(tile, tile),
-        photometric="palette",
-        colormap=colormap,
-        compression="zlib",
-        bigtiff=h * w * dtype.itemsize > 2**31,
-        software="daskquant",
-        **(resolution or {}),
-    )
-
-
 _Writer = Callable[[Location, PaletteIndices, NDArray[np.uint8]], None]
 
 # Writers by (lower-case) suffix.
 _WRITERS: dict[str, _Writer] = {
     ".png": _write_png,
-    ".tif": _write_tiff,
-    ".tiff": _write_tiff,
+    ".tif": write_pyramid_tiff,
+    ".tiff": write_pyramid_tiff,
 }

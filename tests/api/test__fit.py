@@ -118,6 +118,69 @@ def test_auto_uses_histogram_for_8bit_only(astronaut: NDArray, uint16_photo: NDA
         dq.fit_palette(uint16_photo, 4, method="histogram")
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_integer_valued_floats_fit_as_8bit(astronaut: NDArray, dtype: type) -> None:
+    # The recipe's np.float32(img): the fit of the uint8 image, on its exact histogram.
+    want = dq.fit_palette(astronaut, 8, seed=5, chunks=64)
+    got = dq.fit_palette(astronaut.astype(dtype), 8, seed=5, chunks=(48, 80))
+    assert got.method == want.method == "histogram"
+    np.testing.assert_array_equal(got.centers, want.centers)
+    assert (got.n_iter, got.attempts, got.n_distinct) == (
+        want.n_iter,
+        want.attempts,
+        want.n_distinct,
+    )
+    # The stored palette is the float centers (want's is rounded to uint8): counts,
+    # compactness and labels are those of each fit's own palette.
+    assert got.palette.dtype == dtype
+    np.testing.assert_array_equal(got.palette, want.centers.astype(dtype))
+    stored = got.palette.astype(np.float64)
+    pixels = astronaut.reshape(-1, 3).astype(np.float64)
+    brute = nearest(astronaut, stored)
+    np.testing.assert_array_equal(got.counts, np.bincount(brute.ravel(), minlength=8))
+    assert got.compactness == pytest.approx(
+        float(((pixels - stored[brute.ravel()]) ** 2).sum()), rel=1e-9
+    )
+    labels = dq.apply_palette(astronaut.astype(dtype), got.palette).compute()
+    np.testing.assert_array_equal(labels, brute)
+
+
+def test_integer_valued_floats_with_alpha_fit_as_8bit() -> None:
+    photo = skimage.data.coffee()[100:228, 200:328]
+    alpha = np.random.default_rng(0).choice(np.array([0, 1, 255], np.uint8), photo.shape[:2])
+    rgba = np.dstack([photo, alpha])
+    frgba = rgba.astype(np.float32)
+    frgba[..., 3] /= 255  # alpha in 0..1 is still read as "not 0"
+    frgba[alpha == 0, :3] = np.nan  # transparent pixels may hold anything
+    want = dq.fit_palette(rgba, 6, seed=1, chunks=64)
+    got = dq.fit_palette(frgba, 6, seed=1, chunks=64)
+    assert got.method == "histogram"
+    np.testing.assert_array_equal(got.centers, want.centers)  # the same fit; its palette
+    assert (got.n_iter, got.converged) == (want.n_iter, want.converged)  # is not rounded
+
+
+@pytest.mark.parametrize(
+    "change", [(0, 0, 0, 0.5), (1, 2, 1, 256.0), (3, 4, 2, -1.0)], ids=["fraction", "256", "neg"]
+)
+def test_floats_beyond_8bit_values_stay_on_the_pixels(astronaut: NDArray, change: tuple) -> None:
+    y, x, c, v = change
+    img = astronaut.astype(np.float32)
+    img[y, x, c] = v
+    fit = dq.fit_palette(img, 4, seed=0)
+    assert fit.method == "pixels" and fit.attempts == 1
+    assert fit.compactness == pytest.approx(brute_compactness(img, fit.centers), rel=1e-9)
+
+
+def test_integer_valued_float_fit_costs_one_stats_pass(
+    astronaut: NDArray, counting_scheduler: Any
+) -> None:
+    image = da.from_array(astronaut.astype(np.float32), chunks=64)
+    with counting_scheduler() as counter:
+        fit = dq.fit_palette(image, 8, seed=0)
+    assert fit.method == "histogram" and fit.n_iter > 2
+    assert counter.calls == 2  # the stats, then the histogram
+
+
 # --- references -------------------------------------------------------------------------
 
 
@@ -151,7 +214,7 @@ def test_matches_scikit_learn_lloyd(photo: NDArray) -> None:
 def test_compactness_is_brute_force_sum(photo: NDArray, float32_photo: NDArray) -> None:
     for image in (photo, float32_photo):
         fit = dq.fit_palette(image, 6, seed=4, epsilon=1e-3)
-        want = brute_compactness(image, fit.centers)
+        want = brute_compactness(image, fit.palette)  # the colors stored, not the centers
         assert fit.compactness == pytest.approx(want, rel=1e-10)
 
 
@@ -192,16 +255,18 @@ def test_apply_palette_dtypes_and_layouts(float32_photo: NDArray, uint16_photo: 
     rng = np.random.default_rng(0)
     pal = rng.random((7, 3))
     np.testing.assert_array_equal(
-        dq.apply_palette(float32_photo, pal, chunks=50).compute(), nearest(float32_photo, pal)
+        dq.apply_palette(float32_photo, pal, chunks=50).compute(),
+        nearest(float32_photo, pal.astype(np.float32)),  # the palette as a float32 image stores it
     )
     pal16 = pal * 65535
+    stored16 = np.rint(pal16)
     np.testing.assert_array_equal(
-        dq.apply_palette(uint16_photo, pal16).compute(), nearest(uint16_photo, pal16)
+        dq.apply_palette(uint16_photo, pal16).compute(), nearest(uint16_photo, stored16)
     )
     # RGBA: the alpha channel is ignored when labeling.
     rgba = np.concatenate([uint16_photo, np.zeros_like(uint16_photo[..., :1])], axis=-1)
     np.testing.assert_array_equal(
-        dq.apply_palette(rgba, pal16, chunks=64).compute(), nearest(uint16_photo, pal16)
+        dq.apply_palette(rgba, pal16, chunks=64).compute(), nearest(uint16_photo, stored16)
     )
 
 
@@ -346,7 +411,7 @@ def test_grayscale(dtype: type) -> None:
     assert_same_fit(fit, dq.fit_palette(gray[..., None], 4, seed=0, chunks=64, epsilon=0.5))
     labels = dq.apply_palette(gray, fit.centers[:, 0])
     assert labels.shape == gray.shape
-    np.testing.assert_array_equal(labels.compute(), nearest(gray[..., None], fit.centers))
+    np.testing.assert_array_equal(labels.compute(), nearest(gray[..., None], fit.palette))
     # 1-D k-means: the centers are the means of their Voronoi cells.
     lab = labels.compute()
     for k in range(4):

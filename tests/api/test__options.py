@@ -14,6 +14,7 @@ import daskquant as dq
 from daskquant._api._fit import Init, Method
 from daskquant._api._options import (
     NOT_IN_REQUEST,
+    ONLY_IF_GIVEN,
     QuantizeOptions,
     option_choices,
     option_fields,
@@ -71,7 +72,10 @@ def test_cli_defaults_and_help_are_the_options():
 def test_resume_request_holds_every_option_that_changes_the_result():
     request = resume_request(QuantizeOptions(), inputs=["in"], chunks=[[64, 64, 3]])
     assert set(NOT_IN_REQUEST) <= set(option_fields())
-    assert list(request) == ["input", *(n for n in option_fields() if n not in NOT_IN_REQUEST)]
+    asked = [n for n in option_fields() if n not in NOT_IN_REQUEST and n not in ONLY_IF_GIVEN]
+    assert list(request) == ["input", *asked]
+    # An option newer than the stores in use is there once it is given.
+    assert "pin" in resume_request(QuantizeOptions(pin="#fff"), inputs=[], chunks=[])
 
 
 # A value other than the default for every option in the request (chunks: the planned
@@ -86,6 +90,7 @@ CHANGED = {
     "method": "pixels",
     "level": 1,
     "palette": "web216",
+    "pin": "#ffffff",
     "colorspace": "lab",
     "dither": "bayer2",
     "write_image": True,

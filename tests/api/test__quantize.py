@@ -32,15 +32,17 @@ def test_quantize_png_writes_complete_store_matching_reference(photo_png, tmp_pa
     centers = g["centers"][:]
     labels = g["labels"][:]
     assert labels.dtype == np.uint8 and labels.shape == rgb.shape[:2]
-    # The file was read as RGB (OpenCV's BGR turned around) and every pixel got its nearest center.
-    np.testing.assert_array_equal(labels, nearest(rgb, centers))
-    np.testing.assert_array_equal(g["palette"][:], np.clip(np.rint(centers), 0, 255))
+    # The file was read as RGB (OpenCV's BGR turned around) and every pixel got its nearest
+    # stored palette color.
+    palette = g["palette"][:]
+    np.testing.assert_array_equal(palette, np.clip(np.rint(centers), 0, 255))
+    np.testing.assert_array_equal(labels, nearest(rgb, palette))
     np.testing.assert_array_equal(g["counts"][:], np.bincount(labels.ravel(), minlength=8))
     assert g["labels"].chunks == (96, 96)
     meta = g.attrs["daskquant"]
     assert meta["fit"]["seed"] == 3 and meta["fit"]["max_iter"] == 10
     assert meta["input"]["shape"] == [200, 300, 3]
-    ref = ((rgb.reshape(-1, 3) - centers[labels.ravel()]) ** 2).sum()
+    ref = ((rgb.reshape(-1, 3) - palette[labels.ravel()].astype(float)) ** 2).sum()
     assert s.compactness == pytest.approx(ref, rel=1e-9)
     assert s.n_pixels == rgb.shape[0] * rgb.shape[1]
 
@@ -71,7 +73,7 @@ def test_zarr_input_is_read_lazily_and_quantized(tmp_path):
     assert dq.open_image(tmp_path / "in.zarr", chunks=(100, 150)).chunksize == (100, 150, 3)
     dq.quantize(tmp_path / "in.zarr", tmp_path / "out.zarr", n_colors=5, seed=1, chunks=(100, 150))
     g = zarr.open_group(str(tmp_path / "out.zarr"), mode="r")
-    np.testing.assert_array_equal(g["labels"][:], nearest(rgb, g["centers"][:]))
+    np.testing.assert_array_equal(g["labels"][:], nearest(rgb, g["palette"][:]))
     assert g["labels"].chunks == (100, 150)
 
 
@@ -90,7 +92,7 @@ def test_stack_shares_one_palette(tmp_path):
     s = dq.quantize(np.stack([a, b]), tmp_path / "s.zarr", n_colors=7, seed=0)
     g = zarr.open_group(str(tmp_path / "s.zarr"), mode="r")
     assert g["labels"].shape == (2, 96, 96)
-    np.testing.assert_array_equal(g["labels"][1], nearest(b, g["centers"][:]))
+    np.testing.assert_array_equal(g["labels"][1], nearest(b, g["palette"][:]))
     assert s.n_pixels == 2 * 96 * 96
 
 
@@ -237,3 +239,24 @@ def test_lab_fit_through_quantize_records_its_colorspace(tmp_path):
     ref = dq.apply_palette(rgb, g["centers"][:], colorspace="lab").compute()
     np.testing.assert_array_equal(g["labels"][:], ref)
     assert s.as_dict()["compactness"] is not None
+
+
+def test_integer_valued_float_image_gives_the_8bit_store(photo_png, tmp_path):
+    # np.float32(img) is fitted as img itself: same centers and fit record; its palette is
+    # the float centers (not rounded), and its labels are the nearest of those.
+    _, rgb = photo_png
+    stores = {}
+    for name, img in (("u8", rgb), ("f32", rgb.astype(np.float32))):
+        dq.quantize(img, tmp_path / f"{name}.zarr", n_colors=8, seed=2, chunks=96)
+        stores[name] = zarr.open_group(str(tmp_path / f"{name}.zarr"), mode="r")
+    u8, f32 = stores["u8"], stores["f32"]
+    np.testing.assert_array_equal(f32["centers"][:], u8["centers"][:])
+    assert f32["palette"].dtype == np.float32
+    np.testing.assert_array_equal(f32["palette"][:], u8["centers"][:].astype(np.float32))
+    brute = nearest(rgb, f32["palette"][:].astype(np.float64))
+    np.testing.assert_array_equal(f32["labels"][:], brute)
+    np.testing.assert_array_equal(f32["counts"][:], np.bincount(brute.ravel(), minlength=8))
+    fit_u8, fit_f32 = u8.attrs["daskquant"]["fit"], f32.attrs["daskquant"]["fit"]
+    assert fit_f32["method"] == "histogram"
+    assert fit_f32.pop("compactness") != fit_u8.pop("compactness")  # of its own palette
+    assert fit_f32 == fit_u8

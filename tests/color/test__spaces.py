@@ -104,13 +104,14 @@ def test_perceptual_fit_is_consistent(photo: NDArray, space: Any) -> None:
     assert fit.palette.dtype == np.uint8
     assert fit.centers.min() >= 0 and fit.centers.max() <= 255
     labels = dq.apply_palette(photo, fit.centers, colorspace=space).compute()
-    np.testing.assert_array_equal(labels, brute_labels(photo, fit.centers, space, 255.0))
+    # Nearest, in the fit's space, to the colors stored (the rounded palette).
+    np.testing.assert_array_equal(labels, brute_labels(photo, fit.palette, space, 255.0))
     np.testing.assert_array_equal(np.bincount(labels.ravel(), minlength=8), fit.counts)
     # The fit's own table of its colors labels the image the same way.
     arr, layout = dq._io._layout.as_image(photo)
     own = dq._api._labels.label_image(arr, layout, fit.centers, fit.color_labels, colorspace=space)
     np.testing.assert_array_equal(own.compute(), labels)
-    d = to_space(photo.reshape(-1, 3), space) - to_space(fit.centers, space)[labels.ravel()]
+    d = to_space(photo.reshape(-1, 3), space) - to_space(fit.palette, space)[labels.ravel()]
     np.testing.assert_allclose(fit.compactness, (d * d).sum(), rtol=1e-9)
 
 

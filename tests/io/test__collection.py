@@ -54,7 +54,7 @@ def test_one_palette_over_differently_sized_images(photos, tmp_path):
     for name, im in images.items():
         labels = g[f"labels/{name}"][:]
         assert labels.shape == im.shape[:2] and g[f"labels/{name}"].chunks == (64, 64)
-        np.testing.assert_array_equal(labels, nearest(im, ref.centers))
+        np.testing.assert_array_equal(labels, nearest(im, ref.palette))
         np.testing.assert_array_equal(g[f"image/{name}"][:], ref.palette[labels])
     records = {r["name"]: r for r in g.attrs["daskquant"]["images"]}
     assert records["coffee"]["source"] == str(folder / "coffee.tif")
@@ -154,7 +154,7 @@ def test_collection_of_16bit_images_fits_on_pixels(tmp_path):
     g = zarr.open_group(str(tmp_path / "d.zarr"), mode="r")
     assert s.method == "pixels"
     centers = g["centers"][:]
-    np.testing.assert_array_equal(g["labels/b"][:], nearest(b, centers))
+    np.testing.assert_array_equal(g["labels/b"][:], nearest(b, g["palette"][:]))
     ref = dq.fit_palette(
         np.concatenate([a.reshape(-1, 1, 3), b.reshape(-1, 1, 3)]), 5, seed=0, init="random"
     )

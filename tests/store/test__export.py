@@ -14,6 +14,7 @@ from PIL import Image
 
 import daskquant as dq
 from daskquant._cli._samples import photo
+from daskquant._io._png import header_chunks
 
 
 @pytest.fixture(scope="module")
@@ -25,9 +26,10 @@ def store(tmp_path_factory):
     return out, g["labels"][:], g["palette"][:]
 
 
-def test_png_is_8bit_indexed_with_the_palette_inside(store, tmp_path):
+def test_png_is_4bit_indexed_with_the_palette_inside(store, tmp_path):
     out, labels, palette = store
-    path = dq.export(out, tmp_path / "cat.png")
+    path = dq.export(out, tmp_path / "cat.png")  # K = 9: 4 bits per pixel, odd width
+    assert header_chunks(path.read_bytes())[b"IHDR"][8] == 4
     with Image.open(path) as im:
         assert im.mode == "P" and im.size == (451, 300)
         np.testing.assert_array_equal(np.asarray(im), labels)
