@@ -113,7 +113,7 @@ def test_bad_input_is_refused_from_the_workers_facts(cluster: Client) -> None:
     flat = np.zeros((20, 20, 3), np.uint8)
     flat[10:] = 255
     with pytest.raises(dq.TooFewColorsError, match="only 2 distinct colors"):
-        dq.fit_palette(flat, 3, seed=0)
+        dq.fit_palette(flat, 3, seed=0, strict=True)
 
 
 @pytest.mark.parametrize("name", HISTOGRAM_CASES)

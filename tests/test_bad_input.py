@@ -178,6 +178,7 @@ def one_pixel(tmp: Path) -> Case:
         [src], tmp / "o.zarr", 1, "image has 1 pixel, fewer than n_colors=16", dq.InputError
     )
     case.flags = "image has 1 pixel, fewer than --colors 16"
+    case.cli, case.api = ["--strict"], {"strict": True}  # else its one color is kept
     return case
 
 
@@ -206,7 +207,7 @@ def few_colors(tmp: Path) -> Case:
         "only 4 distinct colors, fewer than n_colors=8",
         dq.TooFewColorsError,
     )
-    case.cli, case.api = ["-k", "8"], {"n_colors": 8}
+    case.cli, case.api = ["-k", "8", "--strict"], {"n_colors": 8, "strict": True}
     case.flags = "only 4 distinct colors, fewer than --colors 8"
     return case
 
@@ -500,7 +501,7 @@ def test_k_at_the_limit_on_the_command_line_and_in_the_library(tmp_path, local_c
     with pytest.raises(dq.InvalidParameterError, match="between 1 and 65535, got 65536"):
         dq.apply_palette(rgb, _ramp(65536))
     with pytest.raises(dq.InputError, match="fewer than n_colors=65535"):
-        dq.fit_palette(rgb, 65535)
+        dq.fit_palette(rgb, 65535, strict=True)
     with pytest.raises(dq.InvalidParameterError, match="between 1 and 65535, got 65536"):
         dq.fit_palette(rgb, 65536)
 

@@ -103,6 +103,10 @@ class FitResult:
     n_pinned : int
         Pinned colors (``pin=``): the first ``n_pinned`` rows of ``centers`` and
         ``palette``, exactly as given.
+    kept_exactly : bool
+        The image had at most the requested number of distinct colors: the palette is
+        exactly those colors (K is their number, ``n_iter`` is 0), see ``strict`` in
+        :func:`fit_palette`.
     """
 
     centers: NDArray[np.float64]
@@ -127,6 +131,7 @@ class FitResult:
     )
     colorspace: ColorSpace = "rgb"
     n_pinned: int = 0
+    kept_exactly: bool = False
 
     @property
     def n_colors(self) -> int:
@@ -177,6 +182,7 @@ def fit_palette(
     chunks: tuple[int, ...] | int | None = None,
     on_iteration: Callable[[int, float], None] | None = None,
     colorspace: ColorSpace = "rgb",
+    strict: bool = False,
     nodata: Nodata = None,
     mask: ArrayLike | da.Array | None = None,
     pin: ArrayLike | str | os.PathLike[str] | None = None,
@@ -260,6 +266,11 @@ def fit_palette(
         exactly K colors: the P pinned ones first, in the order given, then the fitted
         ones. Given start centers (``init`` as an array) are then the (K - P, C) free
         ones. A pinned color no pixel is nearest to stays in the palette (count 0).
+    strict : bool
+        An image with at most ``n_colors`` distinct colors (not counting fully transparent
+        pixels) gets exactly its own colors as the palette, with K reduced to their number
+        (``kept_exactly`` is then True), unless ``strict`` is True: then fewer distinct
+        colors than ``n_colors`` raise :class:`~daskquant.TooFewColorsError`.
 
     Returns
     -------
@@ -296,7 +307,7 @@ def fit_palette(
         )
     seed_value, _ = _rng(seed)
     # With pins, the float image keeps its own values (pins are in them): no 8-bit copy.
-    fit_arr, stats = (arr, None) if pins is not None else _exact_colors(arr, layout, space)
+    fit_arr, stats = (arr, None) if pins is not None else _exact_colors(arr, layout, space, few=k)
     capable = histogram_capable(fit_arr.dtype, layout.channels)
     if attempts is None:
         attempts = _default_attempts(capable and given is None, space)
@@ -310,7 +321,19 @@ def fit_palette(
     work_pins = None if pins is None else pins.astype(np.float64)
     if space != "rgb" and work_pins is not None:
         work_pins = to_space(work_pins, space, scale=rgb_scale(arr.dtype))
-    data = _fit_data(fit_arr, layout, space, method, k, stats=stats)
+    # With pins, an image of fewer colors than K is refused as before (strict).
+    strict = strict or pins is not None
+    data = _fit_data(fit_arr, layout, space, method, k, stats=stats, strict=strict)
+    request = {
+        "init": init if isinstance(init, str) else "given",
+        "attempts": attempts,
+        "seed": seed_value,
+        "max_iter": max_iter,
+        "epsilon": float(epsilon),
+    }
+    kept = None if strict else data.kept(k)
+    if kept is not None:
+        return _kept_result(kept, data, arr, layout, space, **request)
     names = [init if isinstance(init, str) else "k-means++"] * attempts
     if given is not None:
         names[0] = "given"
@@ -326,29 +349,18 @@ def fit_palette(
         repair=repair_distinct,
         on_iteration=on_iteration,
     )
-    return _result(
-        best,
-        data,
-        arr,
-        layout,
-        space,
-        pins=pins,
-        init=init if isinstance(init, str) else "given",
-        attempts=attempts,
-        seed=seed_value,
-        max_iter=max_iter,
-        epsilon=float(epsilon),
-    )
+    return _result(best, data, arr, layout, space, pins=pins, **request)
 
 
 def _exact_colors(
-    arr: da.Array, layout: Layout, space: ColorSpace
+    arr: da.Array, layout: Layout, space: ColorSpace, *, few: int = 0
 ) -> tuple[da.Array, Stats | None]:
     """The array the fit reads, and the stats of a float RGB image when they were taken.
 
     Float data whose values are all integers in 0..255 (the recipe's ``np.float32(img)``)
     is fitted as the same image in uint8, on its exact histogram: one stats pass decides.
-    Not in a perceptual space, where floats are read in 0..1.
+    Not in a perceptual space, where floats are read in 0..1. The stats hold the distinct
+    values where there are at most ``few`` (see :meth:`PixelSource.stats`).
     """
     if (
         arr.dtype.kind != "f"
@@ -356,7 +368,7 @@ def _exact_colors(
         or not histogram_capable(np.dtype(np.uint8), layout.channels)
     ):
         return arr, None
-    stats = PixelSource(arr, channels=layout.channels, alpha=layout.alpha).stats()
+    stats = PixelSource(arr, channels=layout.channels, alpha=layout.alpha).stats(few=few)
     if not stats.holds_uint8():
         return arr, stats
     log.info("float image holds 8-bit values: fitting its exact color histogram")
@@ -446,6 +458,11 @@ class _FitData:
     n_valid: int
     n_distinct: int | None
     codes: NDArray[np.uint32] | None  # the distinct colors' codes (histogram path)
+    colors: NDArray | None = None  # all of them, where there are at most K
+
+    def kept(self, k: int) -> NDArray | None:
+        """The image's own colors, where it has at most ``k`` (else None)."""
+        return self.colors
 
     @property
     def in_memory(self) -> bool:
@@ -486,21 +503,23 @@ class _Prepared:
     codes: NDArray[np.uint32]
     n_valid: int
     n_distinct: int
+    colors: NDArray | None = None  # the distinct colors, where there are at most K
 
 
 def _prepare(hist: Histogram, space: ColorSpace, k: int) -> _Prepared:
     """The histogram's in-memory source (its colors, or their points in ``space``), with its
     Z-order, bounding box and k-means++ points (a task of a distributed fit)."""
     n_valid, n_distinct = int(hist.counts.sum()), int(hist.codes.shape[0])
-    if n_distinct < k or n_valid == 0:
+    if n_valid == 0:
         return _Prepared(None, hist.codes, n_valid, n_distinct)
+    colors = hist.colors if n_distinct <= k else None
     points = hist.colors.astype(np.float64) if space == "rgb" else to_space(hist.colors, space)
     source: WeightedPoints = HistogramSource(hist)
     if space != "rgb":
         source = PointSource(points, hist.counts)
     low, high = points.min(axis=0), points.max(axis=0)
     seeds = Seeds(source, low, high, points=(points, hist.counts), order=source.order)
-    return _Prepared(seeds, hist.codes, n_valid, n_distinct)
+    return _Prepared(seeds, hist.codes, n_valid, n_distinct, colors)
 
 
 def _facts(prepared: _Prepared) -> tuple[int, int]:
@@ -519,6 +538,13 @@ class _ClusterFit:
     n_distinct: int
     exact: bool
     in_memory = True
+
+    def kept(self, k: int) -> NDArray | None:
+        """The image's own colors, where it has at most ``k`` (fetched from the workers)."""
+        if self.n_distinct > k:
+            return None
+        colors = dask.delayed(getattr, pure=True)(self.prepared, "colors")
+        return self.client.compute(colors).result()
 
     def best(self, k: int, attempts: list[Attempt], **lloyd: Any) -> LloydRun:
         seeds = dask.delayed(getattr, pure=True)(self.prepared, "seeds")
@@ -574,6 +600,7 @@ def _fit_data(
     k: int,
     *,
     stats: Stats | None = None,
+    strict: bool,
 ) -> _FitData | _ClusterFit:
     """The source the Lloyd updates run on (the histogram, its points in a perceptual space,
     or the pixels) and the seeders' data, after checking there are enough colors. With a
@@ -582,42 +609,56 @@ def _fit_data(
     pixels = PixelSource(arr, channels=layout.channels, alpha=layout.alpha)
     client = cluster_client() if method != "pixels" else None
     if client is not None and histogram_capable(arr.dtype, layout.channels):
-        return _cluster_data(client, pixels, layout, space, k)
+        return _cluster_data(client, pixels, layout, space, k, strict=strict)
     if not histogram_capable(arr.dtype, layout.channels):
+        rgb = pixels
         if space != "rgb":
             pixels = _space_pixels(arr, layout, space)
         if stats is None:
-            stats = pixels.stats()
+            stats, colors = _pixel_stats(pixels, rgb, k)
+        else:  # taken with the same cap (see _exact_colors)
+            colors = stats.distinct
         if stats.n_nonfinite:
             raise InputError(
                 f"image has {_count(stats.n_nonfinite, 'pixel')} with NaN or inf values; "
                 "replace them (for example with numpy.nan_to_num) or mask them with an alpha "
                 "channel"
             )
-        _check_enough(stats.n_valid, None, k, layout)
+        n_distinct = None if colors is None else colors.shape[0]
+        _check_enough(stats.n_valid, n_distinct, k, layout, strict=strict)
         seeds = Seeds(pixels, stats.low, stats.high, pixels=pixels, n_valid=stats.n_valid)
-        return _FitData(pixels, seeds, stats.n_valid, None, None)
+        return _FitData(pixels, seeds, stats.n_valid, n_distinct, None, colors)
     prepared = _prepare(pixels.histogram(), space, k)
     n_valid, n_distinct = prepared.n_valid, prepared.n_distinct
-    _check_enough(n_valid, n_distinct, k, layout)
+    _check_enough(n_valid, n_distinct, k, layout, strict=strict)
     held = prepared.seeds
     assert held is not None, "checked: enough colors"
     seeds = held
     if method == "pixels":  # iterations on the pixels, seeded from the histogram's points
         source: Source = pixels if space == "rgb" else _space_pixels(arr, layout, space)
         seeds = Seeds(source, held.low, held.high, points=held.points)
-    return _FitData(seeds.source, seeds, n_valid, n_distinct, prepared.codes)
+    return _FitData(seeds.source, seeds, n_valid, n_distinct, prepared.codes, prepared.colors)
+
+
+def _pixel_stats(pixels: PixelSource, rgb: PixelSource, k: int) -> tuple[Stats, NDArray | None]:
+    """In one compute: the stats of the pixels the fit runs on (``rgb`` itself, or in a
+    perceptual space) and the image's own distinct colors, where it has at most ``k``."""
+    if pixels is rgb:
+        stats = pixels.stats(few=k)
+        return stats, stats.distinct
+    stats, found = dask.compute(pixels.stats_graph(), rgb.stats_graph(few=k))
+    return stats, found.distinct
 
 
 def _cluster_data(
-    client: Any, pixels: PixelSource, layout: Layout, space: ColorSpace, k: int
+    client: Any, pixels: PixelSource, layout: Layout, space: ColorSpace, k: int, *, strict: bool
 ) -> _ClusterFit:
     """The histogram merged in a tree on the cluster and made ready to fit there; only the
     counts of pixels and colors come back (to check there are enough)."""
     prepared = dask.delayed(_prepare, pure=False)(pixels.histogram_graph(), space, k)
     held, facts = client.compute([prepared, dask.delayed(_facts, pure=True)(prepared)])
     n_valid, n_distinct = facts.result()
-    _check_enough(n_valid, n_distinct, k, layout)
+    _check_enough(n_valid, n_distinct, k, layout, strict=strict)
     return _ClusterFit(client, held, n_valid, n_distinct, exact=space == "rgb")
 
 
@@ -639,9 +680,53 @@ def _result(
         # as given.
         centers = from_space(best.centers, space, scale=rgb_scale(arr.dtype))
         centers[:n_pinned] = pins
+    return _final_result(
+        centers,
+        data,
+        arr,
+        layout,
+        space,
+        n_iter=best.n_iter,
+        converged=best.converged,
+        n_pinned=n_pinned,
+        **request,
+    )
+
+
+def _kept_result(
+    colors: NDArray,
+    data: _FitData | _ClusterFit,
+    arr: da.Array,
+    layout: Layout,
+    space: ColorSpace,
+    **request: Any,
+) -> FitResult:
+    """The fit of an image with at most K distinct colors: those colors, no Lloyd run."""
+    return _final_result(
+        colors.astype(np.float64),
+        data,
+        arr,
+        layout,
+        space,
+        n_iter=0,
+        converged=True,
+        kept_exactly=True,
+        **{**request, "attempts": 0},
+    )
+
+
+def _final_result(
+    centers: NDArray[np.float64],
+    data: _FitData | _ClusterFit,
+    arr: da.Array,
+    layout: Layout,
+    space: ColorSpace,
+    **fields: Any,
+) -> FitResult:
+    """The result for final ``centers`` (in the input's values): the labels (and counts,
+    compactness) are those of the colors the user sees, the palette as stored, in the fit's
+    space."""
     palette = to_palette(centers, arr.dtype)
-    # The labels (and counts, compactness) are those of the colors the user sees: the
-    # palette as stored, in the fit's space.
     work = stored_centers(palette, space)
     final, color_labels = data.final(work, layout)
     if data.exact:
@@ -652,16 +737,13 @@ def _result(
         centers=centers,
         palette=palette,
         compactness=total,
-        n_iter=best.n_iter,
-        converged=best.converged,
         method="histogram" if data.in_memory else "pixels",
         n_pixels=data.n_valid,
         n_distinct=data.n_distinct,
         counts=final.counts,
         color_labels=color_labels,
         colorspace=space,
-        n_pinned=n_pinned,
-        **request,
+        **fields,
     )
 
 
@@ -715,18 +797,21 @@ def _count(n: int, noun: str) -> str:
     return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
-def _check_enough(n_valid: int, n_distinct: int | None, k: int, layout: Layout) -> None:
+def _check_enough(
+    n_valid: int, n_distinct: int | None, k: int, layout: Layout, *, strict: bool = True
+) -> None:
+    """Refuse an image without enough pixels (or, ``strict``, distinct colors) for ``k``."""
     if n_valid == 0:
         raise InputError(
             "image has no pixels to fit: every pixel is fully transparent or masked (alpha 0, "
             "nodata= or mask=)"
         )
-    if n_valid < k:
+    if n_valid < k and (strict or n_distinct is None):
         raise InputError(
             f"image has {_count(n_valid, 'pixel')}, fewer than n_colors={k}; ask for at most "
             f"{_count(n_valid, 'color')}"
         )
-    if n_distinct is not None and n_distinct < k:
+    if strict and n_distinct is not None and n_distinct < k:
         raise TooFewColorsError(
             f"image has only {_count(n_distinct, 'distinct color')}, fewer than n_colors={k}; "
             f"ask for at most {_count(n_distinct, 'color')} (each distinct color is then its "

@@ -107,6 +107,13 @@ class QuantizeOptions:
             "ordered dithering of the labels (%(default)s); floyd-steinberg only for one chunk"
         ),
     )
+    strict: bool = field(
+        default=False,
+        metadata=_help(
+            "refuse an image with fewer distinct colors than K (by default it keeps exactly "
+            "its own colors, K reduced)"
+        ),
+    )
     quality: bool | None = field(
         default=None,
         metadata=_help("report PSNR and mean CIEDE2000 (default: for images up to 16.7 MP)"),
@@ -180,7 +187,17 @@ class QuantizeOptions:
 
     def fit_kwargs(self) -> dict[str, Any]:
         """The keyword arguments :func:`daskquant.fit_palette` takes from these options."""
-        names = ("max_iter", "epsilon", "attempts", "init", "seed", "method", "colorspace", "pin")
+        names = (
+            "max_iter",
+            "epsilon",
+            "attempts",
+            "init",
+            "seed",
+            "method",
+            "colorspace",
+            "pin",
+            "strict",
+        )
         return {name: getattr(self, name) for name in (*names, "on_iteration")}
 
 
@@ -194,6 +211,8 @@ NOT_IN_REQUEST: dict[str, str] = {
     "preview": "a picture outside the store",
     "keep_store": "where the store is, not what it holds",
     "on_iteration": "a progress callback",
+    "strict": "only refuses an image with fewer colors than K: a store it lets be written is "
+    "the same without it",
     "storage_options": "how to reach the data (credentials, endpoint), not what to write; "
     "never stored (the request records each input's URL and version instead)",
 }

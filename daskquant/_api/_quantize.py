@@ -125,6 +125,7 @@ def quantize(
     pin: ArrayLike | str | os.PathLike[str] | None = None,
     colorspace: ColorSpace = "rgb",
     dither: Dither = "none",
+    strict: bool = False,
     quality: bool | None = None,
     write_image: bool = False,
     ome: bool = False,
@@ -171,6 +172,11 @@ def quantize(
         Where distances are measured, for the fit and the labels (see :func:`fit_palette`).
     dither : {"none", "bayer2", "bayer4", "bayer8", "floyd-steinberg"}
         Ordered dithering of the labels (see :func:`daskquant.apply_palette`).
+    strict : bool
+        Refuse (``TooFewColorsError``) an image with fewer distinct colors than
+        ``n_colors``. By default such an image keeps exactly its own colors: K is reduced
+        to their number, and the summary's ``extra["kept_exactly"]`` and the store's
+        ``fit`` attributes (``kept_exactly``, ``n_colors_requested``) say so.
     quality : bool or None
         Measure PSNR and mean CIEDE2000 of the written result (one more pass over the
         pixels; ``Summary.extra["quality"]``). None: for images up to 2^24 pixels.
@@ -558,6 +564,7 @@ def _summarize(
         extra={
             "chunks_written": written,
             **({"resumed": True} if colors.resumed else {}),
+            **_kept_facts(colors.attrs.get("fit")),
             **({"images": [r.as_dict() for r in records]} if plan.many else {}),
             **({"quality": measured} if measured is not None else {}),
         },
@@ -590,6 +597,13 @@ def _saved_fit(
         n_pixels=int(np.sum(counts)),
         attrs={k: v for k, v in attrs.items() if k not in ("images", "quality")},
     )
+
+
+def _kept_facts(saved: dict[str, Any] | None) -> dict[str, Any]:
+    """The summary's note of an image that kept its own colors (fewer than asked for)."""
+    if not saved or not saved.get("kept_exactly"):
+        return {}
+    return {"kept_exactly": True, "n_colors_requested": int(saved["n_colors_requested"])}
 
 
 def _fit_facts(fit: FitResult | None, saved: dict[str, Any] | None) -> dict[str, Any]:
@@ -750,6 +764,11 @@ def _attributes(
         "converged": fit.converged,
         "n_pixels": fit.n_pixels,
         "n_distinct": fit.n_distinct,
+        **(
+            {"kept_exactly": True, "n_colors_requested": options.n_colors}
+            if fit.kept_exactly
+            else {}
+        ),
         "colorspace": fit.colorspace,
     }
     if fit.n_pinned:  # the palette's first n_pinned colors are the pinned ones

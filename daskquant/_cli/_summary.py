@@ -41,6 +41,14 @@ def print_palette(
         print(f"  {k:>5}  {swatch}{code}{values[k]:<{width}}  {100 * share:5.1f}%  {bar}")
 
 
+def _colors(s: Any) -> str:
+    """K, and why it is less than asked for where the image had fewer colors."""
+    asked = s.extra.get("n_colors_requested")
+    if not s.extra.get("kept_exactly") or asked is None:
+        return str(s.n_colors)
+    return f"{s.n_colors} (the image's own colors, exactly; {asked} asked for, see --strict)"
+
+
 def _rows(s: Any, cluster: Any) -> list[tuple[str, Any]]:
     images = s.extra.get("images") or []
     if len(images) > 1:
@@ -50,7 +58,7 @@ def _rows(s: Any, cluster: Any) -> list[tuple[str, Any]]:
     rows: list[tuple[str, Any]] = [
         ("output", s.store),
         ("image", picture),
-        ("colors (K)", s.n_colors),
+        ("colors (K)", _colors(s)),
         ("method", s.method),
         ("iterations", s.n_iter),
         ("converged", "yes" if s.converged else "no (max_iter reached)"),

@@ -162,13 +162,15 @@ def _combine_histograms(*parts: Histogram) -> Histogram:
 @dataclass(frozen=True)
 class Stats:
     """Per-channel bounds of the valid pixels, their count, the non-finite values, and
-    whether every finite valid value is an integer."""
+    whether every finite valid value is an integer; with a cap ``few``, the distinct valid
+    values (M, C) where there are at most ``few`` (else None)."""
 
     low: NDArray[np.float64]
     high: NDArray[np.float64]
     n_valid: int
     n_nonfinite: int
     integral: bool = True
+    distinct: NDArray | None = None
 
     def holds_uint8(self) -> bool:
         """Every valid value is a finite integer in 0..255 (the values of an 8-bit image)."""
@@ -180,8 +182,29 @@ class Stats:
         )
 
 
+# Rows looked at together while collecting distinct values under a cap: a photo's block
+# passes the cap within its first window, so the check costs little where it fails.
+_DISTINCT_WINDOW = 1 << 14
+
+
+def _few_distinct(px: NDArray, few: int) -> NDArray | None:
+    """The distinct rows of (P, C) ``px`` where there are at most ``few``, else None."""
+    seen = px[:0]
+    for start in range(0, px.shape[0], _DISTINCT_WINDOW):
+        seen = np.unique(np.concatenate([seen, px[start : start + _DISTINCT_WINDOW]]), axis=0)
+        if seen.shape[0] > few:
+            return None
+    return seen
+
+
 def _block_stats(
-    block: NDArray, offset: object, labels: object, *, channels: int, alpha: int | None
+    block: NDArray,
+    offset: object,
+    labels: object,
+    *,
+    channels: int,
+    alpha: int | None,
+    few: int = 0,
 ) -> Stats:
     px, mask = _split(block, channels, alpha)
     if mask is not None:
@@ -191,25 +214,31 @@ def _block_stats(
         finite = np.isfinite(px).all(axis=1)
         n_nonfinite = int(px.shape[0] - np.count_nonzero(finite))
         px = px[finite]
+    distinct = _few_distinct(px, few) if few else None
     if px.shape[0] == 0:
         empty = np.full(channels, np.nan)
-        return Stats(empty, empty, 0, n_nonfinite)
+        return Stats(empty, empty, 0, n_nonfinite, distinct=distinct)
     return Stats(
         px.min(axis=0).astype(np.float64),
         px.max(axis=0).astype(np.float64),
         int(px.shape[0]),
         n_nonfinite,
         px.dtype.kind != "f" or bool((px == np.rint(px)).all()),
+        distinct,
     )
 
 
-def _combine_stats(*parts: Stats) -> Stats:
+def _combine_stats(*parts: Stats, few: int = 0) -> Stats:
+    distinct = None
+    if few and all(p.distinct is not None for p in parts):
+        distinct = _few_distinct(np.concatenate([p.distinct for p in parts]), few)
     return Stats(
         np.fmin.reduce([p.low for p in parts]),
         np.fmax.reduce([p.high for p in parts]),
         sum(p.n_valid for p in parts),
         sum(p.n_nonfinite for p in parts),
         all(p.integral for p in parts),
+        distinct,
     )
 
 
@@ -386,8 +415,14 @@ class PixelSource:
         """The Delayed of :meth:`histogram`: the merge tree, to compute where it is kept."""
         return self._graph(_block_histogram, _combine_histograms)
 
-    def stats(self) -> Stats:
-        return self._reduce(_block_stats, _combine_stats)
+    def stats(self, few: int = 0) -> Stats:
+        """The pixels' :class:`Stats` (with their distinct values, if at most ``few``)."""
+        (result,) = dask.compute(self.stats_graph(few))
+        return result
+
+    def stats_graph(self, few: int = 0) -> Any:
+        """The Delayed of :meth:`stats`."""
+        return self._graph(_block_stats, partial(_combine_stats, few=few), few=few)
 
     def sample(
         self, centers: NDArray[np.float64] | None, scale: float, key: int

@@ -501,18 +501,20 @@ def test_bad_n_colors(astronaut: NDArray, k: Any) -> None:
 
 def test_more_colors_than_pixels() -> None:
     img = np.arange(12, dtype=np.uint8).reshape(2, 2, 3)
-    msg = _catch(dq.InputError, dq.fit_palette, img, 5)
+    msg = _catch(dq.InputError, dq.fit_palette, img, 5, strict=True)
     assert "4 pixels" in msg and "n_colors=5" in msg
     with pytest.raises(dq.InputError) as info:
-        dq.fit_palette(img.astype(np.float32), 5)
+        dq.fit_palette(img.astype(np.float32), 5, strict=True)
     assert not isinstance(info.value, dq.TooFewColorsError)
+    # Not strict: the 4 pixels' colors are the palette.
+    assert dq.fit_palette(img.astype(np.float32), 5).kept_exactly
 
 
 def test_counts_of_one_are_singular_in_the_messages(astronaut) -> None:
     blank = np.full((30, 30, 3), 255, np.uint8)  # a blank page
-    msg = _catch(dq.TooFewColorsError, dq.fit_palette, blank, 2)
+    msg = _catch(dq.TooFewColorsError, dq.fit_palette, blank, 2, strict=True)
     assert "only 1 distinct color, fewer than n_colors=2; ask for at most 1 color (" in msg
-    msg = _catch(dq.InputError, dq.fit_palette, astronaut[:1, :1], 2)
+    msg = _catch(dq.InputError, dq.fit_palette, astronaut[:1, :1], 2, strict=True)
     assert msg.endswith("; ask for at most 1 color")
 
 
@@ -520,14 +522,14 @@ def test_too_few_colors() -> None:
     img = np.zeros((30, 30, 3), np.uint8)
     img[10:] = (10, 20, 30)
     img[20:] = (200, 100, 0)
-    msg = _catch(dq.TooFewColorsError, dq.fit_palette, img, 4)
+    msg = _catch(dq.TooFewColorsError, dq.fit_palette, img, 4, strict=True)
     assert "3 distinct colors" in msg and "n_colors=4" in msg
     assert isinstance(dq.fit_palette(img, 3, seed=0), dq.FitResult)
     # Transparent pixels do not add colors.
     rgba = np.concatenate([img, np.full((30, 30, 1), 255, np.uint8)], axis=-1)
     rgba[25:, :, :3] = 77
     rgba[25:, :, 3] = 0
-    assert "3 distinct" in _catch(dq.TooFewColorsError, dq.fit_palette, rgba, 4)
+    assert "3 distinct" in _catch(dq.TooFewColorsError, dq.fit_palette, rgba, 4, strict=True)
 
 
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])

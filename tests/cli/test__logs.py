@@ -98,12 +98,16 @@ def test_fit_errors_name_the_file_and_quiet_prints_only_that(
     transparent = tmp_path / "clear.png"
     cv2.imwrite(str(transparent), np.zeros((16, 16, 4), np.uint8))
     two = two_colors(tmp_path / "two.png")
-    for path, cause in ((transparent, "fully transparent"), (two, "only 2 distinct colors")):
-        done = daskquant("quantize", path.name, "out.zarr", "-k", "4", *on, cwd=tmp_path)
+    # Two colors for K = 4 are refused only with --strict (else they are kept exactly).
+    cases = ((transparent, "fully transparent", []), (two, "only 2 distinct colors", ["--strict"]))
+    for path, cause, strict in cases:
+        done = daskquant("quantize", path.name, "out.zarr", "-k", "4", *strict, *on, cwd=tmp_path)
         assert done.returncode == 1
         last = done.stderr.splitlines()[-1]
         assert last.startswith(f"{ERROR}{path.name}: ") and cause in last, done.stderr
-        quiet = daskquant("quantize", path.name, "out.zarr", "-k", "4", "-q", *on, cwd=tmp_path)
+        quiet = daskquant(
+            "quantize", path.name, "out.zarr", "-k", "4", "-q", *strict, *on, cwd=tmp_path
+        )
         assert quiet.returncode == 1 and quiet.stderr.splitlines() == [last]
         assert quiet.stdout == ""
         assert not (tmp_path / "out.zarr").exists()
