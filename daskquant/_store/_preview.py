@@ -175,7 +175,8 @@ def render(
     """
     pal = np.asarray(palette).reshape(len(palette), -1)
     channels = pal.shape[1]
-    after = pal[labels]
+    masked = np.asarray(labels) >= len(pal)  # the reserved label of nodata= / mask=
+    after = pal[np.where(masked, 0, labels)]
     if before is not None:
         before = before.reshape(*before.shape[:2], -1)[..., :channels]
     if pal.dtype == np.uint8:
@@ -184,12 +185,21 @@ def render(
         shown = [pal] if before is None else [pal, before]
         low = float(min(np.min(v) for v in shown))
         high = float(max(np.max(v) for v in shown))
-    halves = [to_rgb8(after, low, high)]
+    shown_after = to_rgb8(after, low, high)
+    shown_after[masked] = checkerboard(masked.shape)[masked]
+    halves = [shown_after]
     if before is not None:
         halves.insert(0, to_rgb8(before, low, high))
     pair = np.concatenate(halves, axis=1)  # the recipe's side by side
     colors = to_rgb8(pal[None], low, high)[0]
     return np.concatenate([pair, swatch(colors, np.asarray(counts), pair.shape[1])])
+
+
+def checkerboard(shape: tuple[int, ...], square: int = 8) -> NDArray[np.uint8]:
+    """(h, w, 3) light and dark gray squares: how the preview shows masked pixels."""
+    yy, xx = np.indices(shape[:2])
+    light = ((yy // square + xx // square) % 2 == 0)[..., None]
+    return np.where(light, np.uint8(204), np.uint8(153)).repeat(3, axis=-1)
 
 
 def swatch(colors: NDArray[np.uint8], counts: NDArray, width: int) -> NDArray[np.uint8]:

@@ -96,3 +96,18 @@ def test_a_geotiff_nodata_is_used_unless_turned_off(astronaut, tmp_path) -> None
     group = zarr.open_group(tmp_path / "o.zarr", mode="r")
     assert "nodata" not in store_attrs(group)["labels"]
     assert (np.asarray(group["labels"]) < 5).all()
+
+
+def test_the_preview_shows_masked_pixels_as_a_checkerboard(astronaut, tmp_path) -> None:
+    img, keep = bordered(astronaut)
+    out = tmp_path / "q.zarr"
+    dq.quantize(img, out, n_colors=8, nodata=0, seed=3, chunks=64, quality=False)
+    picture = cv2.cvtColor(cv2.imread(str(dq.preview(out, tmp_path / "p.png"))), cv2.COLOR_BGR2RGB)
+    h, w = img.shape[:2]
+    after = picture[:h, -w:]  # the quantized half, at full size (the image is small)
+    palette = np.asarray(zarr.open_group(out, mode="r")["palette"])
+    labels = np.asarray(zarr.open_group(out, mode="r")["labels"])
+    from daskquant._store._preview import checkerboard
+
+    np.testing.assert_array_equal(after[~keep], checkerboard(img.shape)[~keep])
+    np.testing.assert_array_equal(after[keep], palette[labels[keep]])
