@@ -175,7 +175,7 @@ def few_values(dtype: type) -> NDArray:
 def test_fewer_distinct_values_than_colors(dtype: type, init: str) -> None:
     image = few_values(dtype)
     with pytest.raises(dq.TooFewColorsError):
-        dq.fit_palette(image, 5, seed=0, init=init, attempts=1)
+        dq.fit_palette(image, 5, seed=0, init=init, attempts=1, strict=True)
     # Three colors are fine, and each value is its own center.
     fit = dq.fit_palette(image, 3, seed=0, init=init, attempts=1, epsilon=0)
     np.testing.assert_array_equal(np.sort(fit.palette[:, 0]), np.unique(image))
