@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -28,6 +29,7 @@ from daskquant._errors import InvalidParameterError
 from daskquant._store._resume import palette_token, value_token
 
 __all__ = [
+    "DEPRECATED",
     "NOT_IN_REQUEST",
     "ONLY_IF_GIVEN",
     "QuantizeOptions",
@@ -114,7 +116,7 @@ class QuantizeOptions:
             "its own colors, K reduced)"
         ),
     )
-    quality: bool | None = field(
+    metrics: bool | None = field(
         default=None,
         metadata=_help("report PSNR and mean CIEDE2000 (default: for images up to 16.7 MP)"),
     )
@@ -172,8 +174,17 @@ class QuantizeOptions:
 
     @classmethod
     def of(cls, values: Mapping[str, Any]) -> QuantizeOptions:
-        """The options among ``values`` (a call's arguments; other names are ignored)."""
-        return cls(**{name: values[name] for name in option_fields() if name in values})
+        """The options among ``values`` (a call's arguments; other names are ignored). A
+        deprecated name (see :data:`DEPRECATED`) given a value warns and stands for its new
+        name, unless that is given too."""
+        given = {name: values[name] for name in option_fields() if name in values}
+        for old, new in DEPRECATED.items():
+            if values.get(old) is None:
+                continue
+            warnings.warn(f"{old}= is deprecated: use {new}=", FutureWarning, stacklevel=3)
+            if given.get(new) is None:
+                given[new] = values[old]
+        return cls(**given)
 
     def label_attrs(self) -> dict[str, Any]:
         """The store's ``labels`` attribute: how pixels were assigned to the palette."""
@@ -201,11 +212,15 @@ class QuantizeOptions:
         return {name: getattr(self, name) for name in (*names, "on_iteration")}
 
 
+# Old names of options, still taken by quantize() (with a FutureWarning) and, as flags, by
+# the command line: old name -> new name.
+DEPRECATED: dict[str, str] = {"quality": "metrics"}
+
 # Options that do not change what the store holds, so a resumed job may differ in them.
 # Every other option is in the resume request (see resume_request): a new option is
 # checked on resume unless it is added here, with the reason.
 NOT_IN_REQUEST: dict[str, str] = {
-    "quality": "measured again by every run, resumed or not",
+    "metrics": "measured again by every run, resumed or not",
     "overwrite": "how to treat an existing store, not what to write",
     "resume": "how to treat an existing store, not what to write",
     "preview": "a picture outside the store",

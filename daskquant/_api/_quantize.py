@@ -126,7 +126,7 @@ def quantize(
     colorspace: ColorSpace = "rgb",
     dither: Dither = "none",
     strict: bool = False,
-    quality: bool | None = None,
+    metrics: bool | None = None,
     write_image: bool = False,
     ome: bool = False,
     overwrite: bool = False,
@@ -137,6 +137,7 @@ def quantize(
     storage_options: dict[str, Any] | None = None,
     nodata: Nodata = None,
     mask: ArrayLike | str | os.PathLike[str] | None = None,
+    quality: bool | None = None,
 ) -> Summary:
     """Quantize an image, or a collection of images, to one palette and write a Zarr store.
 
@@ -177,9 +178,10 @@ def quantize(
         ``n_colors``. By default such an image keeps exactly its own colors: K is reduced
         to their number, and the summary's ``extra["kept_exactly"]`` and the store's
         ``fit`` attributes (``kept_exactly``, ``n_colors_requested``) say so.
-    quality : bool or None
+    metrics : bool or None
         Measure PSNR and mean CIEDE2000 of the written result (one more pass over the
-        pixels; ``Summary.extra["quality"]``). None: for images up to 2^24 pixels.
+        pixels; ``Summary.extra["quality"]`` and the store's ``quality`` attribute). None:
+        for images up to 2^24 pixels.
     write_image : bool
         Also write the quantized image (the input's shape and dtype, alpha carried over).
     ome : bool
@@ -212,6 +214,9 @@ def quantize(
         ``nodata`` or ``mask`` take no part in the fit or the counts, and are labelled
         255 (uint8 labels, so K <= 255) or 65535 (uint16 labels), recorded as
         ``labels.nodata`` in the store's attributes.
+    quality : bool or None
+        Deprecated name of ``metrics`` (a ``FutureWarning``); ``metrics`` wins where both
+        are given.
 
     Returns
     -------
@@ -514,7 +519,7 @@ def _quality(
     options: QuantizeOptions,
 ) -> dict[str, float] | None:
     """PSNR and CIEDE2000 of the written result, if asked (by default for small images)."""
-    asked = options.quality
+    asked = options.metrics
     assert colors.palette is not None
     if not (asked if asked is not None else colors.n_pixels <= QUALITY_MAX_PIXELS):
         return None

@@ -19,7 +19,7 @@ from typing import Any
 
 from daskquant._cli._commands import COMMANDS
 from daskquant._cli._logs import configure_logging
-from daskquant._cli._parser import build_parser, flag_names, with_flags
+from daskquant._cli._parser import DEPRECATIONS, build_parser, flag_names, with_flags
 
 __all__ = ["main"]
 
@@ -71,6 +71,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 warnings.simplefilter("ignore")
             elif not args.debug:
                 warnings.showwarning = _warning_line
+            for said in getattr(args, DEPRECATIONS, []):
+                warnings.warn(said, FutureWarning, stacklevel=1)
             code = COMMANDS[args.command](args)
             sys.stdout.flush()  # a closed pipe fails here, inside the handlers below
             return code

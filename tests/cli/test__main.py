@@ -523,7 +523,24 @@ def test_progress_disabled_writes_nothing():
     assert out.getvalue() == ""
 
 
-def test_palette_colorspace_dither_and_quality_flags(png, tmp_path, local_cluster, capsys):
+def test_quality_is_a_deprecated_spelling_of_metrics(png, tmp_path, local_cluster, capsys):
+    address = local_cluster.scheduler.address
+    base = ["quantize", str(png), "--palette", "#000000,#ffffff", "--json"]
+    base += ["--scheduler", address]
+    for flag, measured in (("--quality", True), ("--no-quality", False)):
+        assert main([*base[:2], str(tmp_path / f"{flag}.zarr"), *base[2:], flag]) == 0
+        captured = capsys.readouterr()
+        replacement = "--metrics" if measured else "--no-metrics"
+        said = f"daskquant: warning: {flag} is deprecated: use {replacement}"
+        assert said in captured.err.splitlines()
+        assert ("quality" in json.loads(captured.out)["extra"]) is measured
+    # --metrics itself does not warn; --quiet silences the warning too.
+    assert main([*base[:2], str(tmp_path / "m.zarr"), *base[2:], "--metrics"]) == 0
+    assert main([*base[:2], str(tmp_path / "q.zarr"), *base[2:], "--quality", "-q"]) == 0
+    assert "deprecated" not in capsys.readouterr().err
+
+
+def test_palette_colorspace_dither_and_metrics_flags(png, tmp_path, local_cluster, capsys):
     out = tmp_path / "fixed.zarr"
     address = local_cluster.scheduler.address
     argv = [
@@ -534,7 +551,7 @@ def test_palette_colorspace_dither_and_quality_flags(png, tmp_path, local_cluste
         "#000000,#ffffff,#ff0000",
         "--dither",
         "bayer2",
-        "--quality",
+        "--metrics",
         "--json",
         "--scheduler",
         address,
