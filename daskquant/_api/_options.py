@@ -12,6 +12,7 @@ command line should not take it as ``--name``, a line in the parser's flag table
 from __future__ import annotations
 
 import json
+import math
 import os
 import warnings
 from collections.abc import Callable, Mapping, Sequence
@@ -116,6 +117,19 @@ class QuantizeOptions:
             "its own colors, K reduced)"
         ),
     )
+    target_psnr: float | None = field(
+        default=None,
+        metadata=_help(
+            "use the fewest colors, at most K, whose result reaches this PSNR (dB; "
+            "searched on the color histogram, not a job per K)"
+        ),
+    )
+    min_psnr: float | None = field(
+        default=None,
+        metadata=_help(
+            "fail (exit code 3, nothing written) if even K colors stay below this PSNR (dB)"
+        ),
+    )
     metrics: bool | None = field(
         default=None,
         metadata=_help("report PSNR and mean CIEDE2000 (default: for images up to 16.7 MP)"),
@@ -166,11 +180,47 @@ class QuantizeOptions:
                 "resume and overwrite exclude each other: resume keeps the chunks already "
                 "written, overwrite starts again"
             )
+        self._check_target()
         if self.pin is not None and self.palette is not None:
             raise InvalidParameterError(
                 "pin and palette exclude each other: palette fixes every color (no fit), "
                 "pin fixes some colors of a fitted palette"
             )
+
+    def _check_target(self) -> None:
+        """A quality target is a number of dB, and searches the fit's K."""
+        for name in ("target_psnr", "min_psnr"):
+            value = getattr(self, name)
+            if value is not None and (
+                isinstance(value, bool)
+                or not isinstance(value, (int, float))
+                or not 0 < value < math.inf
+            ):
+                raise InvalidParameterError(f"{name} must be a PSNR in dB (> 0), got {value!r}")
+        if self.target_psnr is None and self.min_psnr is None:
+            return
+        low, high = self.min_psnr, self.target_psnr
+        if low is not None and high is not None and low > high:
+            raise InvalidParameterError(
+                f"min_psnr={low:g} is above target_psnr={high:g}: the minimum accepted must "
+                "not exceed the target"
+            )
+        # What the search cannot vary: a palette without a fit, colors or start centers
+        # given in number, dithered labels (the search measures the undithered ones).
+        excluded = {
+            "palette": self.palette is not None,
+            "pin": self.pin is not None,
+            "init": not isinstance(self.init, str),
+            "dither": self.dither != "none",
+        }
+        for name, given in excluded.items():
+            if given:
+                value = getattr(self, name)
+                said = f"{name}={value!r}" if isinstance(value, str) else f"{name} given"
+                raise InvalidParameterError(
+                    "target_psnr and min_psnr search the number of colors of a fit (without "
+                    f"dithering); they do not go with {said}"
+                )
 
     @classmethod
     def of(cls, values: Mapping[str, Any]) -> QuantizeOptions:
@@ -234,7 +284,7 @@ NOT_IN_REQUEST: dict[str, str] = {
 
 # Options added after stores were in use: in the request only when given, so that a store
 # written before them still resumes (its request lacks them) and holds the same attributes.
-ONLY_IF_GIVEN = frozenset({"pin", "nodata", "mask"})
+ONLY_IF_GIVEN = frozenset({"pin", "nodata", "mask", "target_psnr", "min_psnr"})
 
 # How an option is named in the request, where its value itself is not plain JSON.
 _TOKENS: dict[str, Callable[[Any], Any]] = {

@@ -40,6 +40,8 @@ _METAVARS = {
     "storage_options": "JSON",
     "nodata": "V[,V...]",
     "mask": "PATH",
+    "target_psnr": "DB",
+    "min_psnr": "DB",
 }
 # Where the command line keeps the warnings of deprecated flags given (see _Deprecated).
 DEPRECATIONS = "deprecated_flags"

@@ -99,6 +99,8 @@ CHANGED = {
     "ome": True,
     "nodata": 0,
     "mask": np.ones((4, 4), bool),
+    "target_psnr": 30.0,
+    "min_psnr": 25.0,
 }
 
 

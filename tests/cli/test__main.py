@@ -523,6 +523,25 @@ def test_progress_disabled_writes_nothing():
     assert out.getvalue() == ""
 
 
+def test_quality_target_flags_and_exit_code_3(png, tmp_path, local_cluster, capsys):
+    address = local_cluster.scheduler.address
+    base = ["quantize", str(png), "-k", "8", "--seed", "2", "--scheduler", address]
+    out = tmp_path / "t.zarr"
+    assert main([*base[:2], str(out), *base[2:], "--target-psnr", "20"]) == 0
+    printed = capsys.readouterr().out
+    row = next(line for line in printed.splitlines() if line.startswith("target"))
+    k = zarr.open_group(str(out), mode="r").attrs["daskquant"]["n_colors"]
+    assert f"PSNR 20 dB reached: K = {k} of at most 8" in row and "on the histogram" in row
+    # Even 8 colors miss the minimum: exit code 3, one error line, nothing written.
+    missed = tmp_path / "m.zarr"
+    code = main([*base[:2], str(missed), *base[2:], "--target-psnr", "80", "--min-psnr", "70"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 3
+    assert err[-1].startswith("daskquant: error: the image needs more colors: with --colors 8")
+    assert "below --min-psnr 70" in err[-1]
+    assert not missed.exists() and not (tmp_path / "m.zarr.claim").exists()
+
+
 def test_quality_is_a_deprecated_spelling_of_metrics(png, tmp_path, local_cluster, capsys):
     address = local_cluster.scheduler.address
     base = ["quantize", str(png), "--palette", "#000000,#ffffff", "--json"]
