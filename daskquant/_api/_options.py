@@ -24,6 +24,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from daskquant._api._fit import Init, Method
+from daskquant._api._target import Goal
 from daskquant._color._dither import Dither
 from daskquant._color._spaces import ColorSpace
 from daskquant._errors import InvalidParameterError
@@ -130,6 +131,18 @@ class QuantizeOptions:
             "fail (exit code 3, nothing written) if even K colors stay below this PSNR (dB)"
         ),
     )
+    target_deltae: float | None = field(
+        default=None,
+        metadata=_help(
+            "use the fewest colors, at most K, whose result has at most this mean CIEDE2000"
+        ),
+    )
+    max_deltae: float | None = field(
+        default=None,
+        metadata=_help(
+            "fail (exit code 3, nothing written) if even K colors stay above this mean CIEDE2000"
+        ),
+    )
     metrics: bool | None = field(
         default=None,
         metadata=_help("report PSNR and mean CIEDE2000 (default: for images up to 16.7 MP)"),
@@ -188,23 +201,30 @@ class QuantizeOptions:
             )
 
     def _check_target(self) -> None:
-        """A quality target is a number of dB, and searches the fit's K."""
-        for name in ("target_psnr", "min_psnr"):
+        """A quality target is a positive number (dB, or CIEDE2000 units), and searches the
+        fit's K."""
+        names = ("target_psnr", "min_psnr", "target_deltae", "max_deltae")
+        for name in names:
             value = getattr(self, name)
             if value is not None and (
                 isinstance(value, bool)
                 or not isinstance(value, (int, float))
                 or not 0 < value < math.inf
             ):
-                raise InvalidParameterError(f"{name} must be a PSNR in dB (> 0), got {value!r}")
-        if self.target_psnr is None and self.min_psnr is None:
+                what = "a PSNR in dB" if name.endswith("psnr") else "a mean CIEDE2000"
+                raise InvalidParameterError(f"{name} must be {what} (> 0), got {value!r}")
+        if all(getattr(self, name) is None for name in names):
             return
-        low, high = self.min_psnr, self.target_psnr
-        if low is not None and high is not None and low > high:
-            raise InvalidParameterError(
-                f"min_psnr={low:g} is above target_psnr={high:g}: the minimum accepted must "
-                "not exceed the target"
-            )
+        for low, high, worse in (
+            ("min_psnr", "target_psnr", "above"),
+            ("target_deltae", "max_deltae", "above"),
+        ):
+            a, b = getattr(self, low), getattr(self, high)
+            if a is not None and b is not None and a > b:
+                raise InvalidParameterError(
+                    f"{low}={a:g} is {worse} {high}={b:g}: the limit accepted must not be "
+                    "stricter than the target"
+                )
         # What the search cannot vary: a palette without a fit, colors or start centers
         # given in number, dithered labels (the search measures the undithered ones).
         excluded = {
@@ -218,8 +238,9 @@ class QuantizeOptions:
                 value = getattr(self, name)
                 said = f"{name}={value!r}" if isinstance(value, str) else f"{name} given"
                 raise InvalidParameterError(
-                    "target_psnr and min_psnr search the number of colors of a fit (without "
-                    f"dithering); they do not go with {said}"
+                    "quality targets (target_psnr, min_psnr, target_deltae, max_deltae) "
+                    f"search the number of colors of a fit without dithering; they do not go "
+                    f"with {said}"
                 )
 
     @classmethod
@@ -245,6 +266,16 @@ class QuantizeOptions:
         else ``"array"``."""
         given = self.palette
         return str(given) if isinstance(given, (str, os.PathLike)) else "array"
+
+    def goal(self) -> Goal | None:
+        """The quality target, if any (see :mod:`daskquant._api._target`)."""
+        goal = Goal(
+            target_psnr=self.target_psnr,
+            min_psnr=self.min_psnr,
+            target_deltae=self.target_deltae,
+            max_deltae=self.max_deltae,
+        )
+        return None if goal == Goal() else goal
 
     def fit_kwargs(self) -> dict[str, Any]:
         """The keyword arguments :func:`daskquant.fit_palette` takes from these options."""
@@ -284,7 +315,9 @@ NOT_IN_REQUEST: dict[str, str] = {
 
 # Options added after stores were in use: in the request only when given, so that a store
 # written before them still resumes (its request lacks them) and holds the same attributes.
-ONLY_IF_GIVEN = frozenset({"pin", "nodata", "mask", "target_psnr", "min_psnr"})
+ONLY_IF_GIVEN = frozenset(
+    {"pin", "nodata", "mask", "target_psnr", "min_psnr", "target_deltae", "max_deltae"}
+)
 
 # How an option is named in the request, where its value itself is not plain JSON.
 _TOKENS: dict[str, Callable[[Any], Any]] = {

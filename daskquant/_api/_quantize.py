@@ -137,6 +137,8 @@ def quantize(
     strict: bool = False,
     target_psnr: float | None = None,
     min_psnr: float | None = None,
+    target_deltae: float | None = None,
+    max_deltae: float | None = None,
     metrics: bool | None = None,
     write_image: bool = False,
     ome: bool = False,
@@ -204,6 +206,12 @@ def quantize(
     min_psnr : float, optional
         The least PSNR accepted (pngquant's min): if even ``n_colors`` colors stay below
         it, :class:`~daskquant.QualityTooLowError` is raised and nothing is written.
+    target_deltae : float, optional
+        A CIEDE2000 target, as ``target_psnr``: the fewest colors, at most ``n_colors``,
+        whose result has at most this mean CIEDE2000 (as :func:`daskquant.quality`
+        measures it). With ``target_psnr`` too, K meets both.
+    max_deltae : float, optional
+        The largest mean CIEDE2000 accepted, as ``min_psnr``.
     metrics : bool or None
         Measure PSNR and mean CIEDE2000 of the written result (one more pass over the
         pixels; ``Summary.extra["quality"]`` and the store's ``quality`` attribute). None:
@@ -426,17 +434,13 @@ def _colors_for_target(
     """K and the fit's keywords: those asked for, or, with a quality target, the K the
     search found and the seed it searched with (drawn here where none was given)."""
     kwargs = options.fit_kwargs()
-    if options.target_psnr is None and options.min_psnr is None:
+    goal = options.goal()
+    if goal is None:
         return options.n_colors, kwargs, None
     _check_int("n_colors", options.n_colors, 1, MAX_COLORS)
     kwargs["seed"], _ = _rng(options.seed)
     target = search_colors(
-        plan.pixels,
-        n_colors=options.n_colors,
-        target_psnr=options.target_psnr,
-        min_psnr=options.min_psnr,
-        seed=kwargs["seed"],
-        fit=kwargs,
+        plan.pixels, n_colors=options.n_colors, goal=goal, seed=kwargs["seed"], fit=kwargs
     )
     return target.n_colors, kwargs, target
 

@@ -1,20 +1,24 @@
-"""The quality target: the fewest colors whose palette reaches a PSNR, up to K.
+"""The quality target: the fewest colors whose palette reaches a PSNR (or a mean CIEDE2000),
+up to K.
 
 pngquant's ``--quality min-max`` as ``target_psnr=`` (max) and ``min_psnr=`` (min), with
-``n_colors`` the most colors allowed. The search runs on the image's exact color histogram
-(8-bit images of up to 3 clustered channels: one pass over the pixels, then every probe
-costs O(distinct colors)), or else on a fixed sample of the pixels, never a job per K.
+``n_colors`` the most colors allowed; ``target_deltae=`` and ``max_deltae=`` the same for
+the mean CIEDE2000 (lower is better), alone or with the PSNR goals (then K meets both). The
+search runs on the image's exact color histogram (8-bit images of up to 3 clustered
+channels: one pass over the pixels, then every probe costs O(distinct colors)), or else on
+a fixed sample of the pixels, never a job per K.
 
 Each probe of K is the fit :func:`daskquant.fit_palette` makes with K colors and the same
 seed (the same attempts, seeders and Lloyd runs on the same distinct colors), so on the
-histogram the PSNR found for the chosen K is the PSNR of the written result, computed as
-:func:`daskquant.quality` computes it (the labels nearest to the stored palette). A sample
-gives an estimate; the summary's measured quality is then the exact figure.
+histogram the PSNR (and CIEDE2000) found for the chosen K is that of the written result,
+computed as :func:`daskquant.quality` computes it (the labels nearest to the stored
+palette). A sample gives an estimate; the summary's measured quality is then the exact
+figure.
 
-"Smallest": the PSNR of a k-means palette usually grows with K, but need not (each fit is a
-local optimum). The search is a bisection that assumes it does: it returns a K that reaches
-the target while K - 1 does not (or K = 1), probing about log2(K) values of K. Where a
-smaller K reaches the target after a larger one missed it, that K is not seen.
+"Smallest": the quality of a k-means palette usually grows with K, but need not (each fit
+is a local optimum). The search is a bisection that assumes it does: it returns a K that
+meets the targets while K - 1 does not (or K = 1), probing about log2(K) values of K. Where
+a smaller K meets them after a larger one missed, that K is not seen.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import dask.array as da
@@ -39,7 +43,7 @@ from daskquant._api._fit import (
     to_palette,
 )
 from daskquant._api._labels import apply_palette
-from daskquant._api._quality import psnr_of, quality
+from daskquant._api._quality import delta_e, delta_e_mean, psnr_of, quality
 from daskquant._color._spaces import ColorSpace, check_colorspace, from_space, rgb_scale
 from daskquant._engine._attempts import best_of, plan
 from daskquant._engine._lloyd import repair_distinct
@@ -47,11 +51,56 @@ from daskquant._engine._sources import PixelSource, histogram_capable
 from daskquant._errors import QualityTooLowError
 from daskquant._io._layout import Layout, as_image
 
-__all__ = ["SAMPLE_PIXELS", "TargetSearch", "search_colors"]
+__all__ = ["SAMPLE_PIXELS", "Goal", "TargetSearch", "search_colors"]
 
 log = logging.getLogger("daskquant")
 
 SAMPLE_PIXELS = 1 << 18  # pixels of the sample searched where there is no exact histogram
+
+
+Scores = dict[str, float]  # "psnr" (dB) and, where a CIEDE2000 goal asks for it, "ciede2000"
+
+
+@dataclass(frozen=True)
+class Goal:
+    """What the search aims at: targets to reach with the fewest colors, and limits below
+    which (PSNR) or above which (mean CIEDE2000) the result is refused."""
+
+    target_psnr: float | None = None
+    min_psnr: float | None = None
+    target_deltae: float | None = None
+    max_deltae: float | None = None
+
+    @property
+    def needs_deltae(self) -> bool:
+        return self.target_deltae is not None or self.max_deltae is not None
+
+    def reaches(self, scores: Scores) -> bool:
+        """Whether ``scores`` meet every target (True where there is none)."""
+        return _meets(scores, self.target_psnr, self.target_deltae)
+
+    def refusal(self, scores: Scores, n_colors: int) -> str | None:
+        """Why ``scores`` of the most colors allowed fall short of a limit, if they do."""
+        if self.min_psnr is not None and not scores["psnr"] >= self.min_psnr:
+            said = f"its PSNR is {scores['psnr']:.2f} dB, below min_psnr={self.min_psnr:g}"
+        elif self.max_deltae is not None and not scores["ciede2000"] <= self.max_deltae:
+            said = (
+                f"its mean CIEDE2000 is {scores['ciede2000']:.2f}, above "
+                f"max_deltae={self.max_deltae:g}"
+            )
+        else:
+            return None
+        return (
+            f"the image needs more colors: with n_colors={n_colors} {said}; allow more colors "
+            "or a lower minimum (nothing was written)"
+        )
+
+
+def _meets(scores: Scores, psnr: float | None, deltae: float | None) -> bool:
+    # "not <" so that a NaN score (no CIEDE2000 for signed integers) never meets a goal.
+    return (psnr is None or scores["psnr"] >= psnr) and (
+        deltae is None or scores["ciede2000"] <= deltae
+    )
 
 
 @dataclass(frozen=True)
@@ -59,25 +108,26 @@ class TargetSearch:
     """What the search over K found (the store's and the summary's ``target``)."""
 
     n_colors: int  # the K chosen
-    psnr: float  # its PSNR, as searched
-    reached: bool  # whether it reaches target_psnr (True without a target)
+    scores: Scores  # its scores, as searched
+    reached: bool  # whether it meets every target (True without one)
     n_colors_max: int
-    target_psnr: float | None
-    min_psnr: float | None
+    goal: Goal
     searched_on: str  # "histogram" (exact) or "sample"
-    probes: dict[int, float] = field(default_factory=dict)  # K -> PSNR, as probed
+    probes: dict[int, Scores] = field(default_factory=dict)  # K -> scores, as probed
 
     def as_dict(self) -> dict[str, Any]:
         """JSON values (PSNR inf, a perfect match, as the string "inf")."""
         return {
             "n_colors": self.n_colors,
-            "psnr": _json(self.psnr),
+            **{name: _json(v) for name, v in self.scores.items()},
             "reached": self.reached,
             "n_colors_max": self.n_colors_max,
-            "target_psnr": self.target_psnr,
-            "min_psnr": self.min_psnr,
+            **asdict(self.goal),
             "searched_on": self.searched_on,
-            "probes": {str(k): _json(v) for k, v in sorted(self.probes.items())},
+            "probes": {
+                str(k): {name: _json(v) for name, v in scores.items()}
+                for k, scores in sorted(self.probes.items())
+            },
         }
 
 
@@ -86,15 +136,9 @@ def _json(value: float) -> float | str:
 
 
 def search_colors(
-    pixels: da.Array,
-    *,
-    n_colors: int,
-    target_psnr: float | None,
-    min_psnr: float | None,
-    seed: int,
-    fit: dict[str, Any],
+    pixels: da.Array, *, n_colors: int, goal: Goal, seed: int, fit: dict[str, Any]
 ) -> TargetSearch:
-    """The fewest colors, at most ``n_colors``, whose fit reaches ``target_psnr``.
+    """The fewest colors, at most ``n_colors``, whose fit meets the targets of ``goal``.
 
     Parameters
     ----------
@@ -102,8 +146,8 @@ def search_colors(
         What the fit sees (masked pixels already transparent).
     n_colors : int
         The most colors allowed.
-    target_psnr, min_psnr : float or None
-        The PSNR to reach (dB), and the least one accepted.
+    goal : Goal
+        The targets (PSNR in dB to reach, mean CIEDE2000 to stay at or below) and limits.
     seed : int
         The seed of every probe, and of the final fit.
     fit : dict
@@ -113,61 +157,57 @@ def search_colors(
     Raises
     ------
     QualityTooLowError
-        Even ``n_colors`` colors stay below ``min_psnr``.
+        Even ``n_colors`` colors fall short of ``min_psnr`` or ``max_deltae``.
     """
     arr, layout = as_image(pixels)
     space = check_colorspace(fit["colorspace"], arr.dtype, layout.channels)
     if histogram_capable(arr.dtype, layout.channels):
-        probe, on = _on_histogram(arr, layout, space, n_colors, seed, fit), "histogram"
+        probe, on = _on_histogram(arr, layout, space, n_colors, seed, fit, goal), "histogram"
     else:
         probe, on = _on_sample(arr, seed, fit), "sample"
-    found = _bisect(probe, min(n_colors, probe.most), target_psnr)
+    found = _bisect(probe, min(n_colors, probe.most), goal)
     search = TargetSearch(
         n_colors=found,
-        psnr=probe.probes[found],
-        reached=target_psnr is None or probe.probes[found] >= target_psnr,
+        scores=probe.probes[found],
+        reached=goal.reaches(probe.probes[found]),
         n_colors_max=n_colors,
-        target_psnr=target_psnr,
-        min_psnr=min_psnr,
+        goal=goal,
         searched_on=on,
         probes=dict(probe.probes),
     )
-    log.info("quality target: K=%d, PSNR %.3f dB (%s)", found, search.psnr, on)
-    if min_psnr is not None and search.psnr < min_psnr:
-        raise QualityTooLowError(
-            f"the image needs more colors: with n_colors={n_colors} its PSNR is "
-            f"{search.psnr:.2f} dB, below min_psnr={min_psnr:g}; allow more colors or a "
-            "lower minimum (nothing was written)"
-        )
+    log.info("quality target: K=%d, %s (%s)", found, search.scores, on)
+    refused = goal.refusal(search.scores, n_colors)
+    if refused is not None:
+        raise QualityTooLowError(refused)
     return search
 
 
 class _Probe:
-    """PSNR of the fit of K colors, each K computed once; ``most``: the largest K worth
-    probing (the image's distinct colors, or the sample's pixels)."""
+    """The scores of the fit of K colors, each K computed once; ``most``: the largest K
+    worth probing (the image's distinct colors, or the sample's pixels)."""
 
-    def __init__(self, measure: Callable[[int], float], most: int) -> None:
+    def __init__(self, measure: Callable[[int], Scores], most: int) -> None:
         self.measure = measure
         self.most = most
-        self.probes: dict[int, float] = {}
+        self.probes: dict[int, Scores] = {}
 
-    def __call__(self, k: int) -> float:
+    def __call__(self, k: int) -> Scores:
         if k not in self.probes:
             self.probes[k] = self.measure(k)
-            log.info("quality target: K=%d gives PSNR %.3f dB", k, self.probes[k])
+            log.info("quality target: K=%d gives %s", k, self.probes[k])
         return self.probes[k]
 
 
-def _bisect(psnr: _Probe, most: int, target: float | None) -> int:
-    """The K of the bisection: ``most`` where it misses the target (or there is none), else
-    a K that reaches it where K - 1 does not (K = 1 included)."""
-    reached = psnr(most)  # probed first: the summary reports it without a target too
-    if target is None or reached < target:
+def _bisect(scores: _Probe, most: int, goal: Goal) -> int:
+    """The K of the bisection: ``most`` where it misses a target (or there is none), else
+    a K that meets the targets where K - 1 does not (K = 1 included)."""
+    reached = goal.reaches(scores(most))  # probed first: reported without a target too
+    if not reached or (goal.target_psnr is None and goal.target_deltae is None):
         return most
     low, high = 0, most  # low misses (no colors at all), high reaches
     while high - low > 1:
         mid = (low + high) // 2
-        if psnr(mid) >= target:
+        if goal.reaches(scores(mid)):
             high = mid
         else:
             low = mid
@@ -175,7 +215,13 @@ def _bisect(psnr: _Probe, most: int, target: float | None) -> int:
 
 
 def _on_histogram(
-    arr: da.Array, layout: Layout, space: ColorSpace, k_max: int, seed: int, fit: dict[str, Any]
+    arr: da.Array,
+    layout: Layout,
+    space: ColorSpace,
+    k_max: int,
+    seed: int,
+    fit: dict[str, Any],
+    goal: Goal,
 ) -> _Probe:
     """Probes on the exact histogram: the fit_palette of each K on the distinct colors."""
     hist = PixelSource(arr, channels=layout.channels, alpha=layout.alpha).histogram()
@@ -189,9 +235,9 @@ def _on_histogram(
     epsilon = _checked(k_max, fit["max_iter"], None, fit["epsilon"], "auto", init, space)[3]
     peak = float(np.iinfo(arr.dtype).max)
 
-    def measure(k: int) -> float:
-        if k >= n_distinct and not strict:
-            return math.inf  # kept exactly: the image's own colors
+    def measure(k: int) -> Scores:
+        if k >= n_distinct and not strict:  # kept exactly: the image's own colors
+            return {"psnr": math.inf, **({"ciede2000": 0.0} if goal.needs_deltae else {})}
         seeds = prepared.seeds
         assert seeds is not None, "an image without pixels is refused by the fit"
         planned, sample_key = plan([init] * attempts, seed)
@@ -209,9 +255,14 @@ def _on_histogram(
             centers = from_space(centers, space, scale=rgb_scale(arr.dtype))
         palette = to_palette(centers, arr.dtype)
         labels = _color_labels(seeds.source, stored_centers(palette, space))
-        d = colors - palette[labels].astype(np.int64)
+        out = palette[labels]
+        d = colors - out.astype(np.int64)
         sse = int(np.einsum("i,ij,ij->", counts, d, d))
-        return psnr_of(sse, int(counts.sum()) * layout.channels, peak)
+        scores = {"psnr": psnr_of(sse, int(counts.sum()) * layout.channels, peak)}
+        if goal.needs_deltae:
+            e = delta_e(hist.colors, out, scale=peak)
+            scores["ciede2000"] = delta_e_mean(e, counts, exact=True)
+        return scores
 
     return _Probe(measure, n_distinct)
 
@@ -233,9 +284,10 @@ def _on_sample(arr: da.Array, seed: int, fit: dict[str, Any]) -> _Probe:
     sample = np.asarray(arr[..., ::step, ::step, :])
     colorspace = fit["colorspace"]
 
-    def measure(k: int) -> float:
+    def measure(k: int) -> Scores:
         result = fit_palette(sample, k, **{**fit, "seed": seed, "on_iteration": None})
         labels = apply_palette(sample, result.palette, colorspace=colorspace)
-        return quality(sample, labels, result.palette)["psnr"]
+        measured = quality(sample, labels, result.palette)
+        return {"psnr": measured["psnr"], "ciede2000": measured["ciede2000"]}
 
     return _Probe(measure, math.prod(sample.shape[:-1]))

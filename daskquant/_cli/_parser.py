@@ -42,6 +42,8 @@ _METAVARS = {
     "mask": "PATH",
     "target_psnr": "DB",
     "min_psnr": "DB",
+    "target_deltae": "DE",
+    "max_deltae": "DE",
 }
 # Where the command line keeps the warnings of deprecated flags given (see _Deprecated).
 DEPRECATIONS = "deprecated_flags"

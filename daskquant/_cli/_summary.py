@@ -50,14 +50,20 @@ def _colors(s: Any) -> str:
 
 
 def _target(t: dict[str, Any]) -> str:
-    """The quality target's line: the K chosen, and the PSNR it reaches as searched."""
-    psnr = float(t["psnr"])
+    """The quality target's line: the goals, whether the K chosen reaches them, and the
+    quality it reaches as searched."""
     on = "histogram" if t["searched_on"] == "histogram" else "sample of the pixels"
-    found = f"K = {t['n_colors']} of at most {t['n_colors_max']}, PSNR {psnr:.2f} dB on the {on}"
-    if t.get("target_psnr") is None:
-        return f"{found} (minimum {t['min_psnr']:g} dB)"
+    reached = f"PSNR {float(t['psnr']):.2f} dB"
+    if "ciede2000" in t:
+        reached += f", mean CIEDE2000 {float(t['ciede2000']):.2f}"
+    found = f"K = {t['n_colors']} of at most {t['n_colors_max']}, {reached} on the {on}"
+    goals = [f"PSNR {t['target_psnr']:g} dB"] if t.get("target_psnr") is not None else []
+    if t.get("target_deltae") is not None:
+        goals.append(f"mean CIEDE2000 {t['target_deltae']:g}")
+    if not goals:
+        return found
     state = "reached" if t["reached"] else "NOT reached (the most colors allowed used)"
-    return f"PSNR {t['target_psnr']:g} dB {state}: {found}"
+    return f"{' and '.join(goals)} {state}: {found}"
 
 
 def _rows(s: Any, cluster: Any) -> list[tuple[str, Any]]:

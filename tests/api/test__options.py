@@ -101,6 +101,8 @@ CHANGED = {
     "mask": np.ones((4, 4), bool),
     "target_psnr": 30.0,
     "min_psnr": 25.0,
+    "target_deltae": 2.0,
+    "max_deltae": 4.0,
 }
 
 
