@@ -72,7 +72,10 @@ class QuantizeOptions:
     max_iter: int = field(default=20, metadata=_help("most Lloyd updates (%(default)s)"))
     epsilon: float | None = field(
         default=None,
-        metadata=_help("stop when no center moves more (1.0 in RGB, 0.2 in lab/din99)"),
+        metadata=_help(
+            "stop when no center moves more (default: 1/255 of the dtype's range in RGB, "
+            "1.0 for 8-bit, 257 for 16-bit, of the data's range for floats; 0.2 in lab/din99)"
+        ),
     )
     attempts: int | None = field(
         default=None, metadata=_help("runs, the best is kept (default: 4 for 8-bit, else 1)")

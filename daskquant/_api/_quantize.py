@@ -158,9 +158,13 @@ def quantize(
 
     Parameters
     ----------
-    image : array, dask array, path, glob pattern, or list of paths
+    image : array, dask array, xarray DataArray, path, glob pattern, or list of paths
         One image: (H, W), (H, W, C) or (N, H, W, C) array, or the path of an image file,
-        TIFF, Zarr array or OME-Zarr image (see :func:`daskquant.open_image`). Several
+        TIFF, Zarr array or OME-Zarr image (see :func:`daskquant.open_image`). An xarray
+        or rioxarray ``DataArray`` with dims (y, x[, band]) or (band, y, x), NumPy- or
+        Dask-backed, keeps its CRS, transform (from its coordinates), nodata and band
+        descriptions in the store as a GeoTIFF file does (rioxarray, in
+        ``daskquant[geo]``, reads them). Several
         images: a folder that is not a Zarr store, a glob pattern (``"scans/*.tif"``) or a
         list of paths; they may differ in size, and share one palette fitted over all.
     store : path or URL
