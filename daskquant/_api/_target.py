@@ -234,7 +234,7 @@ def _on_histogram(
     attempts = fit["attempts"] or _default_attempts(True, space)
     init = fit["init"]
     epsilon = _checked(k_max, fit["max_iter"], None, fit["epsilon"], "auto", init, space)[3]
-    if epsilon is None:  # the fit's default in RGB: one 8-bit level (integers: no range)
+    if epsilon is None:  # the image's own scale, as fit_palette's default (8-bit here)
         epsilon = image_epsilon(arr.dtype, None, None)
     peak = float(np.iinfo(arr.dtype).max)
 
