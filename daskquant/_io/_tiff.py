@@ -180,19 +180,23 @@ def _identity(path: Location) -> Identity:
     return v.mtime_ns, v.size, v.ctime_ns, v.tag
 
 
-@dataclass(frozen=True)
 class _Opener:
     """What tifffile takes as an fsspec ``OpenFile``: it calls ``open()`` and closes the
-    file it gets with the TiffFile."""
+    file it gets with the TiffFile. ``file``, already open (its header read), is given
+    first, so its read-ahead block is not fetched twice."""
 
-    where: Location
+    def __init__(self, where: Location, file: BinaryIO | None = None) -> None:
+        self.where = where
+        self._file = file
 
     @property
     def path(self) -> str:
         return self.where.name
 
     def open(self) -> Any:
-        return self.where.open()
+        file, self._file = self._file or self.where.open(), None
+        file.seek(0)
+        return file
 
 
 def tiff_file(path: Location) -> Any:
@@ -204,11 +208,17 @@ def tiff_file(path: Location) -> Any:
     """
     import tifffile
 
-    with path.open() as f:
-        ndpi = is_ndpi(f)
     if isinstance(path, LocalLocation):
+        with path.open() as f:
+            ndpi = is_ndpi(f)
         return tifffile.TiffFile(path.local(), is_ndpi=ndpi)
-    return tifffile.TiffFile(_Opener(path), is_ndpi=ndpi)  # type: ignore[arg-type]
+    f = path.open()
+    try:
+        ndpi = is_ndpi(f)
+    except BaseException:
+        f.close()
+        raise
+    return tifffile.TiffFile(_Opener(path, f), is_ndpi=ndpi)  # type: ignore[arg-type]
 
 
 _NDPI_FORMAT_FLAG = 65420  # Hamamatsu's private tag, in every IFD of an NDPI file
