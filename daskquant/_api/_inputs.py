@@ -23,8 +23,8 @@ from daskquant._io._collection import (
     image_names,
     is_collection,
 )
-from daskquant._io._georef import spatial_info
 from daskquant._io._layout import Layout, as_image
+from daskquant._io._members import open_members
 from daskquant._io._readers import check_source, decoded_in_memory, open_image
 from daskquant._io._storage import Location, location
 from daskquant._io._xarray import dataarray_image, is_dataarray
@@ -88,13 +88,11 @@ def describe(image: Source, inputs: list[Input]) -> str | None:
 def _file_inputs(
     paths: list[Location], names: list[str], *, chunks: tuple[int, ...] | int | None, level: int
 ) -> list[Input]:
-    raw = [open_image(p, chunks=file_chunks(chunks), level=level) for p in paths]
-    check_compatible(paths, raw)
+    members = open_members(paths, chunks=file_chunks(chunks), level=level)
+    check_compatible(paths, [m.array for m in members])
     return [
-        _prepare(
-            name, str(p), a, in_memory=decoded_in_memory(p), spatial=spatial_info(p, level=level)
-        )
-        for name, p, a in zip(names, paths, raw, strict=True)
+        _prepare(name, str(p), m.array, in_memory=m.in_memory, spatial=m.spatial)
+        for name, p, m in zip(names, paths, members, strict=True)
     ]
 
 
