@@ -171,6 +171,15 @@ def _check_int(name: str, value: object, low: int, high: int | None = None) -> i
     return int(value)
 
 
+def _check_given(given: NDArray | None, free: int, channels: int) -> None:
+    """Refuse given start centers that are not a finite (free, channels) array."""
+    if given is not None and (given.shape != (free, channels) or not np.isfinite(given).all()):
+        raise InvalidParameterError(
+            f"init: given centers must be a finite ({free}, {channels}) array, "
+            f"got shape {given.shape}"
+        )
+
+
 def fit_palette(
     image: ArrayLike | da.Array,
     n_colors: int,
@@ -307,13 +316,7 @@ def fit_palette(
     free = k - (0 if pins is None else pins.shape[0])
     if not isinstance(image, da.Array):
         arr = persist_in_memory(arr)
-    if given is not None and (
-        given.shape != (free, layout.channels) or not np.isfinite(given).all()
-    ):
-        raise InvalidParameterError(
-            f"init: given centers must be a finite ({free}, {layout.channels}) array, "
-            f"got shape {given.shape}"
-        )
+    _check_given(given, free, layout.channels)
     seed_value, _ = _rng(seed)
     # With pins, the float image keeps its own values (pins are in them): no 8-bit copy.
     fit_arr, stats = (arr, None) if pins is not None else _exact_colors(arr, layout, space, few=k)
