@@ -136,6 +136,34 @@ def test_benchmark_plots_are_the_results():
         assert copy.read_bytes() == result.read_bytes(), f"copy {result} to {copy}"
 
 
+def test_gis_and_slide_runs_are_the_stored_run():
+    """docs/runs.md shows the run benchmarks/viewers.py stored, and that run says what the
+    page's text says (georeferencing kept, every level read, 0.25 micrometers per pixel)."""
+    import importlib.util
+    import json
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))  # its _meta module
+    try:
+        spec = importlib.util.spec_from_file_location("viewers", ROOT / "benchmarks/viewers.py")
+        assert spec is not None and spec.loader is not None
+        viewers = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(viewers)
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    stored = json.loads((ROOT / "benchmarks/results/viewers.json").read_text())
+    page = _page("runs.md")
+    shown = page[page.index(viewers.BEGIN) + len(viewers.BEGIN) : page.index(viewers.END)]
+    assert shown == "\n" + viewers.render(stored["meta"], stored["results"]), "rerun --render-only"
+    gis = stored["results"]["gis"]
+    assert gis["output"]["crs"] == gis["input"]["crs"] == "EPSG:32633"
+    assert gis["output"]["transform"] == gis["input"]["transform"]
+    assert gis["output"]["color table entries"] >= 12 and gis["output"]["layout"] == "COG"
+    assert gis["output"]["overviews"] and gis["export equals direct output"]
+    for run in stored["results"]["slides"].values():
+        assert run["tifffile"]["micrometers per pixel"] == pytest.approx(0.25)
+        assert run["openslide"]["level count"] == len(run["tifffile"]["series"][0]["levels"]) > 1
+
+
 def test_readme_links_resolve():
     for target in re.findall(r"\]\(([^)#]+)[^)]*\)", README.read_text()):
         assert "://" not in target, target

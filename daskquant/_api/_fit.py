@@ -41,6 +41,7 @@ from daskquant._engine._sources import (
 from daskquant._errors import InputError, InvalidParameterError, TooFewColorsError
 from daskquant._io._layout import Layout, as_image
 from daskquant._io._masks import Nodata, masked_image
+from daskquant._io._xarray import dataarray_pixels
 
 __all__ = [
     "FitResult",
@@ -170,6 +171,15 @@ def _check_int(name: str, value: object, low: int, high: int | None = None) -> i
     return int(value)
 
 
+def _check_given(given: NDArray | None, free: int, channels: int) -> None:
+    """Refuse given start centers that are not a finite (free, channels) array."""
+    if given is not None and (given.shape != (free, channels) or not np.isfinite(given).all()):
+        raise InvalidParameterError(
+            f"init: given centers must be a finite ({free}, {channels}) array, "
+            f"got shape {given.shape}"
+        )
+
+
 def fit_palette(
     image: ArrayLike | da.Array,
     n_colors: int,
@@ -192,9 +202,10 @@ def fit_palette(
 
     Parameters
     ----------
-    image : (H, W), (H, W, C) or (N, H, W, C) ndarray or dask array
+    image : (H, W), (H, W, C) or (N, H, W, C) ndarray or dask array, or xarray DataArray
         C is 1 (gray), 2 (gray + alpha), 3 (RGB) or 4 (RGBA). Alpha is not clustered and
         fully transparent pixels are left out. A stack (N, ...) gets one shared palette.
+        A DataArray has dims (y, x[, band]) or (band, y, x), as in :func:`quantize`.
     n_colors : int
         K, from 1 to 65535 (``MAX_COLORS``).
     max_iter : int
@@ -254,10 +265,11 @@ def fit_palette(
         and its sums are float64 in a fixed order (deterministic and independent of the
         chunking, but not integer-exact, so not bit-identical to ``method="pixels"``). Other
         dtypes are converted chunk by chunk.
-    nodata : number, sequence of numbers, "nan" or None
+    nodata : number, sequence of numbers, "nan", "none" or None
         Leave out the pixels whose EVERY band equals its nodata value (one value for all
         bands, or one per band; rasterio's dataset mask rule). "nan" leaves out the pixels
-        with NaN in any band (NaN is then not an error). Left-out pixels take no part in the
+        with NaN in any band (NaN is then not an error). None: a DataArray's own nodata
+        (``rio.nodata``), else none; "none": none. Left-out pixels take no part in the
         fit, ``counts``, ``compactness`` or ``n_pixels``.
     mask : (H, W) or (N, H, W) array, dask array or Zarr array, or a mask image path, optional
         Nonzero = keep, 0 = leave out (as for ``nodata``). Combined with ``nodata`` and
@@ -296,6 +308,7 @@ def fit_palette(
     k, max_iter, attempts, epsilon, given = _checked(
         n_colors, max_iter, attempts, epsilon, method, init, colorspace
     )
+    image, nodata = dataarray_pixels(image, nodata)
     arr, layout = as_image(image, chunks=chunks)
     space = check_colorspace(colorspace, arr.dtype, layout.channels)
     arr, layout = masked_image(arr, layout, nodata=nodata, mask=mask)
@@ -303,13 +316,7 @@ def fit_palette(
     free = k - (0 if pins is None else pins.shape[0])
     if not isinstance(image, da.Array):
         arr = persist_in_memory(arr)
-    if given is not None and (
-        given.shape != (free, layout.channels) or not np.isfinite(given).all()
-    ):
-        raise InvalidParameterError(
-            f"init: given centers must be a finite ({free}, {layout.channels}) array, "
-            f"got shape {given.shape}"
-        )
+    _check_given(given, free, layout.channels)
     seed_value, _ = _rng(seed)
     # With pins, the float image keeps its own values (pins are in them): no 8-bit copy.
     fit_arr, stats = (arr, None) if pins is not None else _exact_colors(arr, layout, space, few=k)
@@ -326,8 +333,7 @@ def fit_palette(
     work_pins = None if pins is None else pins.astype(np.float64)
     if space != "rgb" and work_pins is not None:
         work_pins = to_space(work_pins, space, scale=rgb_scale(arr.dtype))
-    # With pins, an image of fewer colors than K is refused as before (strict).
-    strict = strict or pins is not None
+    strict = strict or pins is not None  # with pins, fewer colors than K are refused
     data = _fit_data(fit_arr, layout, space, method, k, stats=stats, strict=strict)
     if epsilon is None:
         epsilon = image_epsilon(fit_arr.dtype, *_data_range(data))

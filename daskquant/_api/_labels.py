@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dask
 import dask.array as da
@@ -46,6 +46,10 @@ from daskquant._engine._sources import integer_colors
 from daskquant._errors import InvalidParameterError
 from daskquant._io._layout import Layout, as_image
 from daskquant._io._masks import Nodata, masked_image
+from daskquant._io._xarray import dataarray_pixels, is_dataarray, labels_like
+
+if TYPE_CHECKING:
+    import xarray as xr
 
 __all__ = ["apply_palette", "label_image", "masked_label", "palette_centers", "with_masked"]
 
@@ -59,12 +63,15 @@ def apply_palette(
     dither: Dither = "none",
     nodata: Nodata = None,
     mask: ArrayLike | da.Array | None = None,
-) -> da.Array:
+) -> da.Array | xr.DataArray:
     """Label every pixel with the index of its nearest palette color. Lazy: computes nothing.
 
     Parameters
     ----------
-    image : (H, W), (H, W, C) or (N, H, W, C) ndarray or dask array
+    image : (H, W), (H, W, C) or (N, H, W, C) ndarray or dask array, or xarray DataArray
+        A DataArray has dims (y, x[, band]) or (band, y, x) (see
+        :func:`daskquant.quantize`); its own nodata (``rio.nodata``) is used when
+        ``nodata`` is None, and the labels come back as a DataArray (below).
     palette : (K, C) array
         Colors in the image's channel order and values (alpha excluded); K up to 65535.
         A gray palette fits an RGB image and a (K, 3) palette with R = G = B a gray one.
@@ -80,29 +87,37 @@ def apply_palette(
         chunking. Its amplitude is the palette's spacing (see ``_dither.dither_spread``);
         integer pixels are rounded and clipped to their dtype after it. Floyd-Steinberg
         error diffusion needs the whole image in one chunk (``chunks=(H, W)``).
-    nodata : number, sequence of numbers, "nan" or None
+    nodata : number, sequence of numbers, "nan", "none" or None
         Pixels whose every band equals its nodata value (see :func:`fit_palette`) get the
-        reserved label :func:`masked_label` instead of a palette index.
+        reserved label :func:`masked_label` instead of a palette index. None: a
+        DataArray's own nodata, else none; "none": none.
     mask : (H, W) or (N, H, W) array, dask array or Zarr array, optional
         Nonzero = keep; 0 = the reserved label (as for ``nodata``).
 
     Returns
     -------
-    labels : (H, W) or (N, H, W) dask array
+    labels : (H, W) or (N, H, W) dask array, or (y, x) xarray DataArray
+        A DataArray for a DataArray image: the labels on its y and x coordinates and its
+        ``spatial_ref`` (so ``rio.crs`` and ``rio.transform()`` are the image's), with the
+        reserved label as ``_FillValue`` where pixels were masked.
         uint8 for K <= 256, else uint16; ties go to the lowest index. The palette is first
         rounded to the image's dtype (as a store keeps it), so each label points at the
         nearest color the output shows. 8-bit images are
         labelled through lookup tables of their colors, with the same result as a search
         per pixel. Masked pixels (``nodata``, ``mask``) are 255 (uint8) or 65535 (uint16).
     """
-    arr, layout = as_image(image, chunks=chunks)
+    pixels, nodata = dataarray_pixels(image, nodata)
+    arr, layout = as_image(pixels, chunks=chunks)
     centers = palette_centers(palette, layout)
     masked, masked_layout = masked_image(arr, layout, nodata=nodata, mask=mask)
+    reserved = None
     if masked is arr:
-        return label_image(arr, layout, centers, colorspace=colorspace, dither=dither)
-    reserved = masked_label(centers.shape[0])
-    labels = label_image(masked, masked_layout, centers, colorspace=colorspace, dither=dither)
-    return with_masked(labels, arr, layout, masked, reserved)
+        labels = label_image(arr, layout, centers, colorspace=colorspace, dither=dither)
+    else:
+        reserved = masked_label(centers.shape[0])
+        labels = label_image(masked, masked_layout, centers, colorspace=colorspace, dither=dither)
+        labels = with_masked(labels, arr, layout, masked, reserved)
+    return labels_like(labels, image, nodata=reserved) if is_dataarray(image) else labels
 
 
 def masked_label(n_colors: int) -> int:

@@ -30,6 +30,8 @@ from daskquant._io._chunks import file_chunks
 from daskquant._io._collection import collection_paths, is_collection
 from daskquant._io._headers import Header, image_header
 from daskquant._io._layout import as_image
+from daskquant._io._readers import open_image
+from daskquant._io._xarray import dataarray_image, is_dataarray
 
 __all__ = ["JobPlan", "job_plan"]
 
@@ -64,19 +66,26 @@ class JobPlan:
 Files = str | os.PathLike[str] | Sequence[str | os.PathLike[str]]
 
 
-def job_plan(image: Files, options: QuantizeOptions, *, threads_per_worker: int = 1) -> JobPlan:
+def job_plan(
+    image: Files | Any, options: QuantizeOptions, *, threads_per_worker: int = 1
+) -> JobPlan:
     """The plan of ``quantize(image, ..., **options)``: reads the inputs' headers only.
 
-    ``threads_per_worker`` scales the per-worker peak (each thread holds a chunk).
+    ``image`` is what the command takes (a file, a store or a collection) or an xarray
+    DataArray. ``threads_per_worker`` scales the per-worker peak (each thread holds a
+    chunk).
     """
     paths: Sequence[str | os.PathLike[str]]
-    if is_collection(image):
-        paths = collection_paths(image)
+    if is_dataarray(image):
+        headers = [_dataarray_header(image, options)]
     else:
-        assert isinstance(image, (str, os.PathLike)), "a file, a store or a collection"
-        paths = [image]
-    spec = file_chunks(options.chunks)
-    headers = [image_header(p, chunks=spec, level=options.level) for p in paths]
+        if is_collection(image):
+            paths = collection_paths(image)
+        else:
+            assert isinstance(image, (str, os.PathLike)), "a file, a store or a collection"
+            paths = [image]
+        spec = file_chunks(options.chunks)
+        headers = [image_header(p, chunks=spec, level=options.level) for p in paths]
     prepared = [as_image(h.array) for h in headers]
     arr0, layout = prepared[0]
     pixels = sum(_pixels(a) for a, _ in prepared)
@@ -106,6 +115,14 @@ def job_plan(image: Files, options: QuantizeOptions, *, threads_per_worker: int 
         )
         + (64 << 20),
     )
+
+
+def _dataarray_header(image: Any, options: QuantizeOptions) -> Header:
+    """A DataArray as the job opens it (see ``_inputs._array_input``): NumPy-backed ones
+    are held by the client, Dask-backed ones are read by the tasks."""
+    pixels, _ = dataarray_image(image)
+    arr, _ = as_image(open_image(pixels, level=options.level), chunks=options.chunks)
+    return Header("DataArray", arr, not isinstance(pixels, da.Array), None)
 
 
 def _pixels(arr: da.Array) -> int:

@@ -16,12 +16,13 @@ workers.
 from __future__ import annotations
 
 import os
+import struct
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, BinaryIO
 
 import dask
 import dask.array as da
@@ -33,7 +34,15 @@ from daskquant._io._chunks import aligned_chunks
 from daskquant._io._photometric import Samples, samples_of
 from daskquant._io._storage import LocalLocation, Location, StoreLike, location
 
-__all__ = ["TIFF_SUFFIXES", "is_tiff", "main_series", "open_tiff", "tiff_file", "tiff_levels"]
+__all__ = [
+    "TIFF_SUFFIXES",
+    "is_ndpi",
+    "is_tiff",
+    "main_series",
+    "open_tiff",
+    "tiff_file",
+    "tiff_levels",
+]
 
 # Suffixes read as TIFF even when the content does not say so (tifffile then names the
 # problem); any other file whose first bytes are a TIFF header is read as TIFF too.
@@ -171,28 +180,72 @@ def _identity(path: Location) -> Identity:
     return v.mtime_ns, v.size, v.ctime_ns, v.tag
 
 
-@dataclass(frozen=True)
 class _Opener:
     """What tifffile takes as an fsspec ``OpenFile``: it calls ``open()`` and closes the
-    file it gets with the TiffFile."""
+    file it gets with the TiffFile. ``file``, already open (its header read), is given
+    first, so its read-ahead block is not fetched twice."""
 
-    where: Location
+    def __init__(self, where: Location, file: BinaryIO | None = None) -> None:
+        self.where = where
+        self._file = file
 
     @property
     def path(self) -> str:
         return self.where.name
 
     def open(self) -> Any:
-        return self.where.open()
+        file, self._file = self._file or self.where.open(), None
+        file.seek(0)
+        return file
 
 
 def tiff_file(path: Location) -> Any:
-    """A tifffile.TiffFile of a local file, or of a URL's file opened through fsspec."""
+    """A tifffile.TiffFile of a local file, or of a URL's file opened through fsspec.
+
+    Whether it is an NDPI file (64-bit offsets in a classic TIFF) is decided by its content
+    (:func:`is_ndpi`), not by tifffile's default, its ``.ndpi`` suffix: a renamed NDPI file
+    is read as NDPI, and an ``.ndpi`` file without the flag as a plain TIFF.
+    """
     import tifffile
 
     if isinstance(path, LocalLocation):
-        return tifffile.TiffFile(path.local())
-    return tifffile.TiffFile(_Opener(path))  # type: ignore[arg-type]
+        with path.open() as f:
+            ndpi = is_ndpi(f)
+        return tifffile.TiffFile(path.local(), is_ndpi=ndpi)
+    f = path.open()
+    try:
+        ndpi = is_ndpi(f)
+    except BaseException:
+        f.close()
+        raise
+    return tifffile.TiffFile(_Opener(path, f), is_ndpi=ndpi)  # type: ignore[arg-type]
+
+
+_NDPI_FORMAT_FLAG = 65420  # Hamamatsu's private tag, in every IFD of an NDPI file
+_MAX_TAGS = 4096  # more entries than this in an IFD: not an IFD
+
+
+def is_ndpi(f: BinaryIO) -> bool:
+    """Whether an open file is a Hamamatsu NDPI: a little-endian classic TIFF whose first
+    IFD has the tag NDPI_FORMAT_FLAG (65420). NDPI stores its first IFD offset in 8 bytes;
+    a file under 4 GiB has it in the low 4, so both readings are tried."""
+    head = f.read(16)
+    if len(head) < 12 or head[:4] != b"II*\0":
+        return False
+    size = f.seek(0, os.SEEK_END)
+    candidates = dict.fromkeys(
+        (struct.unpack_from("<I", head, 4)[0], struct.unpack_from("<Q", head, 4)[0])
+    )
+    for offset in candidates:
+        if not 8 <= offset <= size - 2:
+            continue
+        f.seek(offset)
+        (n,) = struct.unpack("<H", f.read(2))
+        entries = f.read(12 * n) if 0 < n <= _MAX_TAGS else b""
+        codes = {struct.unpack_from("<H", entries, 12 * i)[0] for i in range(len(entries) // 12)}
+        if _NDPI_FORMAT_FLAG in codes:
+            return True
+    return False
 
 
 @contextmanager

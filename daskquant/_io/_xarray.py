@@ -27,7 +27,7 @@ from typing import Any
 
 from daskquant._errors import InputError
 
-__all__ = ["dataarray_image", "is_dataarray"]
+__all__ = ["dataarray_image", "dataarray_pixels", "is_dataarray", "labels_like"]
 
 _Y_NAMES = ("y", "lat", "latitude", "row", "rows")
 _X_NAMES = ("x", "lon", "longitude", "col", "cols", "column", "columns")
@@ -57,6 +57,31 @@ def dataarray_image(arr: Any) -> tuple[Any, dict[str, Any] | None]:
     band = [d for d in arr.dims if d not in (y, x)]
     pixels = arr.transpose(y, x, *band).data
     return pixels, _spatial(arr, bands=pixels.shape[2] if band else 1)
+
+
+def dataarray_pixels(image: Any, nodata: Any) -> tuple[Any, Any]:
+    """``image`` and ``nodata`` as :func:`daskquant.fit_palette` and
+    :func:`daskquant.apply_palette` take them: a DataArray's pixels, and its own nodata
+    where none is given (as a GeoTIFF's in :func:`daskquant.quantize`); ``"none"`` is no
+    nodata at all. Other images pass unchanged."""
+    if isinstance(nodata, str) and nodata.lower() == "none":
+        return (dataarray_image(image)[0] if is_dataarray(image) else image), None
+    if not is_dataarray(image):
+        return image, nodata
+    pixels, spatial = dataarray_image(image)
+    return pixels, (spatial or {}).get("nodata") if nodata is None else nodata
+
+
+def labels_like(labels: Any, image: Any, *, nodata: int | None) -> Any:
+    """(H, W) ``labels`` of a DataArray ``image`` as a DataArray on its y and x coordinates
+    (and its ``spatial_ref``, so ``rio.crs`` and ``rio.transform()`` are the image's), with
+    the reserved label of masked pixels as its ``_FillValue`` (``rio.nodata``)."""
+    import xarray as xr
+
+    y, x = _spatial_dims(image)
+    coords = {k: v for k, v in image.coords.items() if set(v.dims) <= {y, x}}
+    attrs = {} if nodata is None else {"_FillValue": nodata}
+    return xr.DataArray(labels, dims=(y, x), coords=coords, name="labels", attrs=attrs)
 
 
 def _spatial_dims(arr: Any) -> tuple[Any, Any]:

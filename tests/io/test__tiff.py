@@ -16,7 +16,7 @@ import tifffile
 
 import daskquant as dq
 from daskquant._io._storage import location
-from daskquant._io._tiff import _HANDLES, _identity
+from daskquant._io._tiff import _HANDLES, _identity, is_ndpi, main_series
 
 
 def _tiffs(folder, n):
@@ -204,6 +204,58 @@ def test_a_vendor_slide_is_read_as_its_main_image_not_its_macro_or_label(
     got = dq.open_image(path, chunks=(32, 48))
     np.testing.assert_array_equal(got.compute(), expected)
     assert dq.open_image(path, level=levels - 1).compute().tobytes() == reduced.tobytes()
+
+
+def _far_ndpi(path):
+    """:func:`_ndpi` with its IFDs moved past 4 GiB (a sparse file of a few kilobytes on
+    disk), where a 32-bit reading of NDPI's 64-bit IFD offsets goes wrong."""
+    _ndpi(path)
+    raw = path.read_bytes()
+    ifds, at = [], struct.unpack_from("<Q", raw, 4)[0]
+    while at:
+        n = struct.unpack_from("<H", raw, at)[0]
+        size = 2 + 12 * n
+        ifds.append(bytearray(raw[at : at + size + 8 + 4 * n]))
+        at = struct.unpack_from("<Q", raw, at + size)[0]
+    far = [2**32 + 4096 * (i + 1) for i in range(len(ifds))]
+    with path.open("r+b") as f:
+        for ifd, here, following in zip(ifds, far, [*far[1:], 0], strict=True):
+            n = struct.unpack_from("<H", ifd, 0)[0]
+            struct.pack_into("<Q", ifd, 2 + 12 * n, following)
+            f.seek(here)
+            f.write(ifd)
+        f.seek(4)
+        f.write(struct.pack("<Q", far[0]))
+
+
+@pytest.mark.parametrize("name", ["slide.tif", "slide.svs", "slide"])
+def test_a_renamed_ndpi_is_read_as_the_ndpi_file(tmp_path, name):
+    # tifffile takes a classic TIFF named .ndpi as NDPI (64-bit offsets) and any other name
+    # as a plain TIFF; the content (tag 65420 in the first IFD) decides here.
+    ndpi, renamed = tmp_path / "slide.ndpi", tmp_path / name
+    _far_ndpi(ndpi)
+    _far_ndpi(renamed)
+    assert os.path.getsize(renamed) > 2**32
+    with tifffile.TiffFile(ndpi) as tf:  # the reference: tifffile on the .ndpi name
+        expected = [level.asarray() for level in tf.series[main_series(tf)].levels]
+    with pytest.raises(tifffile.TiffFileError, match="suspicious number of tags"):
+        tifffile.TiffFile(renamed)  # tifffile alone reads the low half of the IFD offset
+    with renamed.open("rb") as f, ndpi.open("rb") as g:
+        assert is_ndpi(f) and is_ndpi(g)
+    np.testing.assert_array_equal(expected[0], _MAIN)
+    assert len(expected) == 2
+    for level, want in enumerate(expected):
+        for path in (ndpi, renamed):
+            got = dq.open_image(path, level=level, chunks=(32, 48)).compute()
+            assert got.dtype == want.dtype and got.tobytes() == want.tobytes()
+
+
+def test_an_ndpi_name_without_the_flag_is_a_plain_tiff(tmp_path):
+    plain = tmp_path / "slide.ndpi"  # tifffile alone would read its offsets as 64-bit
+    tifffile.imwrite(plain, _MAIN, tile=(16, 16))
+    with plain.open("rb") as f:
+        assert not is_ndpi(f)
+    np.testing.assert_array_equal(dq.open_image(plain).compute(), _MAIN)
 
 
 @pytest.mark.filterwarnings("ignore")

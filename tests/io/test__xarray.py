@@ -166,3 +166,49 @@ def test_dataarray_refusals() -> None:
     with pytest.raises(InputError, match="both spatial dims"):
         dataarray_image(xr.DataArray(np.zeros((2, 3), np.uint8), dims=("y", "t")))
     assert is_dataarray(xr.DataArray(np.zeros(2))) and not is_dataarray(np.zeros(2))
+
+
+def test_fit_and_apply_palette_take_a_dataarray(tmp_path) -> None:
+    transform = (10.0, 0.0, 500000.0, 0.0, -10.0, 5000000.0)
+    tif = _geotiff(tmp_path / "s.tif", crs="EPSG:32633", transform=transform, interleave="band")
+    arr = rioxarray.open_rasterio(tif)
+    with rasterio.open(tif) as ds:  # the reference: the bands as rasterio reads them
+        pixels, nodata = ds.read().transpose(1, 2, 0), ds.nodata
+    fit = dq.fit_palette(arr, 5, seed=0)
+    want = dq.fit_palette(pixels, 5, seed=0, nodata=nodata)
+    np.testing.assert_array_equal(fit.palette, want.palette)
+    assert fit.n_pixels == want.n_pixels == 180 * 260 - 20 * 30
+
+    labels = dq.apply_palette(arr, fit.palette)
+    assert isinstance(labels, xr.DataArray) and labels.dims == ("y", "x")
+    np.testing.assert_array_equal(labels.values, dq.apply_palette(pixels, fit.palette, nodata=250))
+    np.testing.assert_array_equal(labels.x, arr.x)
+    assert labels.rio.crs == arr.rio.crs and labels.rio.transform() == arr.rio.transform()
+    assert labels.rio.nodata == 255 and (labels.values[:20, :30] == 255).all()
+    # "none": the file's nodata is not used, every pixel gets a palette index.
+    plain = dq.apply_palette(arr, fit.palette, nodata="none")
+    assert plain.rio.nodata is None and (plain.values < 5).all()
+    assert dq.fit_palette(arr, 5, seed=0, nodata="none").n_pixels == 180 * 260
+
+
+@pytest.mark.parametrize("backing", ["numpy", "dask"])
+def test_plan_of_a_dataarray_is_the_files(tmp_path, backing) -> None:
+    from daskquant._api._inputs import open_inputs
+    from daskquant._api._options import QuantizeOptions
+    from daskquant._api._plan import job_plan
+
+    transform = (10.0, 0.0, 500000.0, 0.0, -10.0, 5000000.0)
+    tif = _geotiff(tmp_path / "s.tif", crs="EPSG:32633", transform=transform, interleave="band")
+    chunks = {"band": -1, "y": 64, "x": 64} if backing == "dask" else None
+    arr = rioxarray.open_rasterio(tif, chunks=chunks)
+    options = QuantizeOptions.of({"n_colors": 8, "chunks": 64})
+    plan, of_file = job_plan(arr, options), job_plan(tif, options)
+    inputs, _ = open_inputs(arr, chunks=64, level=0)  # what the job opens
+    assert plan.inputs[0]["shape"] == list(inputs[0].array.shape) == [180, 260, 3]
+    assert plan.chunks == int(np.prod(inputs[0].array.numblocks)) == of_file.chunks
+    assert (plan.fit, plan.tasks, plan.bytes_written) == (
+        of_file.fit,
+        of_file.tasks,
+        of_file.bytes_written,
+    )
+    assert plan.inputs[0]["decoded whole"] == (backing == "numpy")
