@@ -33,7 +33,7 @@ def _masked_store(
 ) -> tuple[Path, NDArray, NDArray, NDArray[np.bool_]]:
     img, keep = _bordered(img)
     out = tmp_path / "masked.zarr"
-    dq.quantize(img, out, n_colors=k, nodata=0, seed=0, chunks=128, quality=False)
+    dq.quantize(img, out, n_colors=k, nodata=0, seed=0, chunks=128, metrics=False)
     g = zarr.open_group(str(out), mode="r")
     assert store_attrs(g)["labels"]["nodata"] == 255
     labels = g["labels"][:]
@@ -88,7 +88,7 @@ def test_geotiff_masked_pixels_keep_the_inputs_dataset_mask(tmp_path) -> None:
         want = ds.dataset_mask()
     assert (want == 0).sum() > 10_000
     out = tmp_path / "scene.zarr"
-    dq.quantize(src, out, n_colors=5, seed=0, quality=False)  # the GeoTIFF's own nodata
+    dq.quantize(src, out, n_colors=5, seed=0, metrics=False)  # the GeoTIFF's own nodata
     path = dq.export(out, tmp_path / "scene-5.tif")
     with rasterio.open(path) as ds:
         assert ds.nodata == 255 and ds.crs.to_epsg() == 32633
@@ -116,7 +116,7 @@ def test_alpha_zero_pixels_are_transparent(tmp_path, layout) -> None:
     clear = alpha == 0
     out = tmp_path / "q.zarr"
     options = {"write_image": layout == "write_image", "ome": layout == "ome"}
-    dq.quantize(src, out, n_colors=7, seed=0, chunks=64, quality=False, **options)
+    dq.quantize(src, out, n_colors=7, seed=0, chunks=64, metrics=False, **options)
     g = zarr.open_group(str(out), mode="r")
     assert ("alpha" in g) == (layout == "labels")  # else the stored image holds the alpha
     (record,) = image_records(g)
@@ -140,7 +140,7 @@ def test_alpha_zero_pixels_are_transparent(tmp_path, layout) -> None:
 def test_opaque_alpha_spends_no_index(tmp_path) -> None:
     rgba = np.dstack([photo("chelsea.png")[:64, :64], np.full((64, 64), 255, np.uint8)])
     out = tmp_path / "o.zarr"
-    dq.quantize(rgba, out, n_colors=4, seed=0, quality=False)
+    dq.quantize(rgba, out, n_colors=4, seed=0, metrics=False)
     data = dq.export(out, tmp_path / "o.png").read_bytes()
     chunks = header_chunks(data)
     assert chunks[b"IHDR"][8] == 2 and b"tRNS" not in chunks  # 4 colors: 2 bits, opaque
@@ -154,7 +154,7 @@ def test_masked_and_transparent_pixels_together(tmp_path) -> None:
     alpha = np.full(img.shape[:2], 255, np.uint8)
     alpha[100:150, 200:260] = 0
     out = tmp_path / "both.zarr"
-    dq.quantize(np.dstack([img, alpha]), out, n_colors=5, nodata=0, seed=0, quality=False)
+    dq.quantize(np.dstack([img, alpha]), out, n_colors=5, nodata=0, seed=0, metrics=False)
     with Image.open(dq.export(out, tmp_path / "both.png")) as im:
         shown = np.asarray(im.convert("RGBA"))[..., 3]
     np.testing.assert_array_equal(shown, np.where(keep & (alpha != 0), 255, 0))
@@ -166,7 +166,7 @@ def test_256_colors_and_transparent_pixels(tmp_path) -> None:
     rgba = rgba.astype(np.uint8)
     rgba[:5, :, 3] = 0
     out = tmp_path / "k256.zarr"
-    dq.quantize(rgba, out, n_colors=256, seed=0, max_iter=2, quality=False)
+    dq.quantize(rgba, out, n_colors=256, seed=0, max_iter=2, metrics=False)
     with pytest.raises(dq.InvalidParameterError, match="256 and transparent pixels.*tif"):
         dq.export(out, tmp_path / "k256.png")
     path = dq.export(out, tmp_path / "k256.tif")  # no free 8-bit index: 16-bit, 65535
