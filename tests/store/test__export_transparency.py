@@ -175,3 +175,19 @@ def test_256_colors_and_transparent_pixels(tmp_path) -> None:
         page = tf.pages[0]
         assert page.dtype == np.uint16 and page.tags[GDAL_NODATA].value == "65535"
         np.testing.assert_array_equal(page.asarray(), np.where(rgba[..., 3] == 0, 65535, labels))
+
+
+def test_cli_quantize_nodata_then_export(tmp_path) -> None:
+    from daskquant._cli._main import main
+
+    img, keep = _bordered(photo("chelsea.png"))
+    src = tmp_path / "in.png"
+    Image.fromarray(img).save(src)
+    store = tmp_path / "c.zarr"
+    args = ["quantize", str(src), str(store), "-k", "6", "--nodata", "0,0,0", "--seed", "1"]
+    assert main([*args, "-q"]) == 0
+    assert main(["export", str(store), str(tmp_path / "c.png"), "-q"]) == 0
+    with Image.open(tmp_path / "c.png") as im:
+        assert "transparency" in im.info
+        alpha = np.asarray(im.convert("RGBA"))[..., 3]
+    np.testing.assert_array_equal(alpha, np.where(keep, 255, 0))
