@@ -35,6 +35,7 @@ from daskquant._api._fit import (
     _default_attempts,
     _prepare,
     fit_palette,
+    image_epsilon,
     stored_centers,
     to_palette,
 )
@@ -187,6 +188,8 @@ def _on_histogram(
     attempts = fit["attempts"] or _default_attempts(True, space)
     init = fit["init"]
     epsilon = _checked(k_max, fit["max_iter"], None, fit["epsilon"], "auto", init, space)[3]
+    if epsilon is None:  # the image's own scale, as fit_palette's default (8-bit here)
+        epsilon = image_epsilon(arr.dtype, None, None)
     peak = float(np.iinfo(arr.dtype).max)
 
     def measure(k: int) -> float:
