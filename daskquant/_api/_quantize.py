@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from functools import partial
@@ -728,7 +728,13 @@ def _write_images(
         if options.write_image:
             large[f"image{suffix}"] = img[..., 0] if inp.layout.squeeze else img
         image_paths = [f"image{suffix}"] if options.write_image else []
-        records.append(_record(inp, [f"labels{suffix}"], image_paths, "", options.level))
+        alpha_paths: list[str] = []
+        if inp.layout.alpha is not None and not options.write_image:  # the exports' alpha
+            alpha_paths = [f"alpha{suffix}"]
+            large[alpha_paths[0]] = inp.array[..., inp.layout.alpha]
+        records.append(
+            _record(inp, [f"labels{suffix}"], image_paths, "", options.level, alpha=alpha_paths)
+        )
     written = write_large(group, large, resume=resume)
     return records, written
 
@@ -779,7 +785,14 @@ def _pixel_size(spatial: dict[str, Any] | None) -> tuple[float, float, str] | No
 
 
 def _record(
-    inp: Input, labels: list[str], image: list[str], prefix: str, level: int, *, offset: int = 0
+    inp: Input,
+    labels: list[str],
+    image: list[str],
+    prefix: str,
+    level: int,
+    *,
+    offset: int = 0,
+    alpha: Sequence[str] = (),
 ) -> ImageRecord:
     return ImageRecord(
         name=inp.name,
@@ -790,6 +803,7 @@ def _record(
         shape=tuple(int(s) for s in inp.array.shape),
         label_offset=offset,
         spatial=inp.spatial,
+        alpha=tuple(prefix + p for p in alpha),
     )
 
 

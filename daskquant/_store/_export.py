@@ -4,10 +4,12 @@ Both are written strip by strip from the Zarr labels, so the whole image is neve
 and both hold the labels themselves with the palette inside the file: a viewer shows the
 colors, and a program reads back the exact palette indices.
 
-Masked pixels (the reserved label ``labels.nodata`` of ``nodata=`` / ``mask=``) stay
-transparent: the PNG gets one more palette entry, index K, fully transparent in its tRNS
-chunk; a TIFF keeps the reserved index (255 or 65535) and marks it as the file's nodata
-(the GDAL_NODATA tag, which GDAL and rasterio read as the dataset mask).
+Masked pixels (the reserved label ``labels.nodata`` of ``nodata=`` / ``mask=``) and fully
+transparent pixels of an input with alpha stay transparent (see
+:mod:`daskquant._store._transparency`): the PNG gets one more palette entry, index K,
+transparent in its tRNS chunk; a TIFF puts them at the reserved index (255 or 65535) and
+marks it as the file's nodata (the GDAL_NODATA tag, which GDAL and rasterio read as the
+dataset mask).
 """
 
 from __future__ import annotations
@@ -38,12 +40,19 @@ from daskquant._store._store import (
     open_finished,
     palette_indices,
     pick_record,
-    store_attrs,
+)
+from daskquant._store._transparency import (
+    ClearedLabels,
+    Transparency,
+    clear_index,
+    transparency,
 )
 
 __all__ = ["export"]
 
 PNG_MAX_COLORS = 256
+
+Labels = PaletteIndices | ClearedLabels  # what the writers read in strips
 
 
 def export(
@@ -71,9 +80,9 @@ def export(
         from a georeferenced input (a GeoTIFF) gives a paletted GeoTIFF in Cloud-Optimized
         layout instead: tiled, with overviews, the palette as color table, the input's CRS
         and transform (needs rasterio, ``daskquant[geo]``; K <= 256).
-        Masked pixels (``labels.nodata`` of ``nodata=`` / ``mask=``) are transparent: in a
-        PNG the extra palette index K with alpha 0 in tRNS, in a TIFF or GeoTIFF the
-        reserved index marked as the file's nodata.
+        Masked pixels (``labels.nodata`` of ``nodata=`` / ``mask=``) and pixels of alpha 0
+        are transparent: in a PNG the extra palette index K with alpha 0 in tRNS, in a
+        TIFF or GeoTIFF the reserved index (255, or 65535) marked as the file's nodata.
     name : str, optional
         Which image of a collection (default: the only one; required for several).
     overwrite : bool
@@ -112,15 +121,19 @@ def _export(store: Location, target: Location, name: str | None, *, overwrite: b
             f"{path}: export writes .png (indexed) or .tif/.tiff (colormap) files; "
             f"{suffix or 'no suffix'} is neither"
         )
-    labels, colors, spatial, clear = _labels_and_colors(store, name)
-    if suffix == ".png" and len(colors) + (clear is not None) > PNG_MAX_COLORS:
+    stored, colors, spatial, seen = _labels_and_colors(store, name)
+    if suffix == ".png" and len(colors) + (seen is not None) > PNG_MAX_COLORS:
         raise InvalidParameterError(
             f"{path}: a PNG palette holds at most {PNG_MAX_COLORS} colors and {store} has "
-            f"{len(colors)}{' and transparent pixels' if clear is not None else ''}; export "
+            f"{len(colors)}{' and transparent pixels' if seen is not None else ''}; export "
             "to .tif instead"
         )
     if target.exists() and not overwrite:
         raise StoreError(f"{path} already exists; pass overwrite=True to replace it")
+    clear = None if seen is None else clear_index(suffix, len(colors))
+    labels: Labels = stored
+    if seen is not None and clear is not None:
+        labels = ClearedLabels(stored, seen, clear)
     writer = _writer(suffix, spatial)
     _write_whole(target, lambda tmp: writer(tmp, labels, colors, nodata=clear))
     return Path(target) if isinstance(target, LocalLocation) else path
@@ -128,10 +141,10 @@ def _export(store: Location, target: Location, name: str | None, *, overwrite: b
 
 def _labels_and_colors(
     store: Location, name: str | None
-) -> tuple[PaletteIndices, NDArray[np.uint8], dict[str, Any] | None, int | None]:
+) -> tuple[PaletteIndices, NDArray[np.uint8], dict[str, Any] | None, Transparency | None]:
     """The (H, W) labels of the image ``name`` in a finished store, its palette as
-    (K, 3) 8-bit RGB, where its pixels are (the record's ``spatial``), and the reserved
-    label of its masked pixels (None if nothing was masked)."""
+    (K, 3) 8-bit RGB, where its pixels are (the record's ``spatial``), and which of its
+    pixels are transparent (None: none)."""
     group = open_finished(store)
     record = pick_record(group, name, store=store)
     labels = palette_indices(group, record)  # an OME label image holds index + 1
@@ -140,8 +153,8 @@ def _labels_and_colors(
             f"{store}: the labels are a stack {labels.shape}; export writes 2-D images"
         )
     palette = np.asarray(get_array(group, "palette")[...])
-    clear = store_attrs(group).get("labels", {}).get("nodata")
-    return labels, rgb8_palette(palette, palette.dtype), record.spatial, clear
+    seen = transparency(group, record)
+    return labels, rgb8_palette(palette, palette.dtype), record.spatial, seen
 
 
 def _writer(suffix: str, spatial: dict[str, Any] | None) -> _Writer:
@@ -165,38 +178,35 @@ def _write_whole(target: Location, write: Callable[[Location], None]) -> None:
         raise StoreError(f"{target}: cannot write the file ({exc.strerror or exc})") from exc
 
 
-def _strips(labels: PaletteIndices, rows: int) -> Iterator[NDArray]:
+def _strips(labels: Labels, rows: int) -> Iterator[NDArray]:
     """Full-width strips of ``rows`` rows, read one at a time."""
     for y in range(0, labels.shape[0], rows):
         yield np.asarray(labels[y : y + rows])
 
 
-def _strip_rows(labels: PaletteIndices) -> int:
+def _strip_rows(labels: Labels) -> int:
     return max(1, int(labels.chunks[0]))
 
 
 def _write_png(
-    where: Location, labels: PaletteIndices, colors: NDArray[np.uint8], *, nodata: int | None
+    where: Location, labels: Labels, colors: NDArray[np.uint8], *, nodata: int | None
 ) -> None:
-    """An indexed PNG; with ``nodata`` (the reserved label), those pixels take the extra
-    index K, transparent in the tRNS chunk, so the bit depth follows K + 1, not 255."""
-    strips = _strips(labels, _strip_rows(labels))
+    """An indexed PNG; ``nodata`` (transparent pixels) is the extra index K, transparent in
+    the tRNS chunk, so the bit depth follows K + 1."""
     alpha = None
     if nodata is not None:
-        k = len(colors)
-        strips = (np.where(s == nodata, k, s) for s in strips)
         colors = np.vstack([colors, np.zeros((1, 3), np.uint8)])
-        alpha = np.r_[np.full(k, 255, np.uint8), np.uint8(0)]
+        alpha = np.r_[np.full(nodata, 255, np.uint8), np.uint8(0)]
     with where.create() as f:
         shape = (int(labels.shape[0]), int(labels.shape[1]))
-        write_indexed(f, shape, colors, strips, alpha=alpha)
+        write_indexed(f, shape, colors, _strips(labels, _strip_rows(labels)), alpha=alpha)
 
 
 class _Writer(Protocol):
     def __call__(
         self,
         where: Location,
-        labels: PaletteIndices,
+        labels: Labels,
         colors: NDArray[np.uint8],
         *,
         nodata: int | None,

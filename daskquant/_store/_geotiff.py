@@ -61,10 +61,10 @@ def write_geotiff(
             f"{where}: exporting a georeferenced store as GeoTIFF needs rasterio; install "
             "it with pip install 'daskquant[geo]'"
         ) from None
-    if len(colors) > 256:
+    if len(colors) > 256 or (nodata is not None and nodata > 255):
         raise InvalidParameterError(
             f"{where}: a GeoTIFF color table holds at most 256 colors and the store has "
-            f"{len(colors)}"
+            f"{len(colors)}{' and transparent pixels' if nodata is not None else ''}"
         )
     h, w = (int(s) for s in labels.shape)
     staging = os.fspath(where.local()) + ".staging.tif"

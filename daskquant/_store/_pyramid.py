@@ -62,7 +62,8 @@ def write_pyramid_tiff(
     import tifffile
 
     h, w = (int(s) for s in labels.shape)
-    dtype = np.dtype(np.uint8 if len(colors) <= 256 else np.uint16)
+    small = len(colors) <= 256 and (nodata is None or nodata <= 255)
+    dtype = np.dtype(np.uint8 if small else np.uint16)
     colormap = np.zeros((3, 1 << (8 * dtype.itemsize)), np.uint16)
     colormap[:, : len(colors)] = colors.T.astype(np.uint16) * 257
     tile = min(TIFF_TILE, 16 * -(-max(h, w) // 16))  # tiles are multiples of 16

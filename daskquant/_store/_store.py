@@ -334,7 +334,9 @@ class ImageRecord:
     OME-Zarr pyramid); ``image`` is empty when the quantized image was not written.
     ``source`` is the input path (None for an in-memory array). ``spatial`` is where its
     pixels are: georeferencing and pixel size (see :mod:`daskquant._io._georef`), None if
-    the input says nothing. ``label_offset`` is what
+    the input says nothing. ``alpha`` is the path of the input's alpha channel, written
+    for the exports when the input has one and ``image`` is not written (which holds it).
+    ``label_offset`` is what
     the stored labels add to the palette index: 1 in an OME-Zarr label image, whose value 0
     is reserved for "no data" (viewers draw it transparent), else 0. Read the palette
     indices back with :func:`palette_indices`.
@@ -348,6 +350,7 @@ class ImageRecord:
     shape: tuple[int, ...] = ()
     label_offset: int = 0
     spatial: dict[str, Any] | None = None
+    alpha: tuple[str, ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -356,6 +359,8 @@ class ImageRecord:
             del d["label_offset"]
         if self.spatial is None:
             del d["spatial"]
+        if not self.alpha:
+            del d["alpha"]
         return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
 
 
@@ -393,6 +398,7 @@ def image_records(group: zarr.Group) -> list[ImageRecord]:
             shape=tuple(r.get("shape", ())),
             label_offset=int(r.get("label_offset", 0)),
             spatial=r.get("spatial"),
+            alpha=tuple(r.get("alpha", ())),
         )
         for r in records
     ]

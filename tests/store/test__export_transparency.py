@@ -16,7 +16,7 @@ import daskquant as dq
 from daskquant._cli._samples import photo
 from daskquant._io._png import header_chunks
 from daskquant._store._pyramid import GDAL_NODATA
-from daskquant._store._store import store_attrs
+from daskquant._store._store import image_records, palette_indices, store_attrs
 
 
 def _bordered(img: NDArray[np.uint8]) -> tuple[NDArray[np.uint8], NDArray[np.bool_]]:
@@ -33,7 +33,7 @@ def _masked_store(
 ) -> tuple[Path, NDArray, NDArray, NDArray[np.bool_]]:
     img, keep = _bordered(img)
     out = tmp_path / "masked.zarr"
-    dq.quantize(img, out, n_colors=k, nodata=0, seed=0, chunks=128, quality=False)
+    dq.quantize(img, out, n_colors=k, nodata=0, seed=0, chunks=128, metrics=False)
     g = zarr.open_group(str(out), mode="r")
     assert store_attrs(g)["labels"]["nodata"] == 255
     labels = g["labels"][:]
@@ -88,9 +88,106 @@ def test_geotiff_masked_pixels_keep_the_inputs_dataset_mask(tmp_path) -> None:
         want = ds.dataset_mask()
     assert (want == 0).sum() > 10_000
     out = tmp_path / "scene.zarr"
-    dq.quantize(src, out, n_colors=5, seed=0, quality=False)  # the GeoTIFF's own nodata
+    dq.quantize(src, out, n_colors=5, seed=0, metrics=False)  # the GeoTIFF's own nodata
     path = dq.export(out, tmp_path / "scene-5.tif")
     with rasterio.open(path) as ds:
         assert ds.nodata == 255 and ds.crs.to_epsg() == 32633
         np.testing.assert_array_equal(ds.dataset_mask(), want)
         assert ds.colormap(1)[255][3] == 0
+
+
+def _rgba_file(tmp_path: Path) -> tuple[Path, NDArray[np.uint8]]:
+    """An RGBA PNG of a photo, written by Pillow: a transparent corner (alpha 0), a band
+    of alpha 128; the alpha as Pillow reads it back."""
+    rgb = photo("chelsea.png")[:200, :300]
+    alpha = np.full(rgb.shape[:2], 255, np.uint8)
+    alpha[:50, :70] = 0
+    alpha[120:140] = 128
+    path = tmp_path / "rgba.png"
+    Image.fromarray(np.dstack([rgb, alpha]), "RGBA").save(path)
+    with Image.open(path) as im:
+        return path, np.asarray(im)[..., 3]
+
+
+@pytest.mark.parametrize("layout", ["labels", "write_image", "ome"])
+def test_alpha_zero_pixels_are_transparent(tmp_path, layout) -> None:
+    rasterio = pytest.importorskip("rasterio")
+    src, alpha = _rgba_file(tmp_path)
+    clear = alpha == 0
+    out = tmp_path / "q.zarr"
+    options = {"write_image": layout == "write_image", "ome": layout == "ome"}
+    dq.quantize(src, out, n_colors=7, seed=0, chunks=64, metrics=False, **options)
+    g = zarr.open_group(str(out), mode="r")
+    assert ("alpha" in g) == (layout == "labels")  # else the stored image holds the alpha
+    (record,) = image_records(g)
+    labels = palette_indices(g, record)[:]  # an OME label image holds index + 1
+    palette = g["palette"][:]
+    with Image.open(dq.export(out, tmp_path / "q.png")) as im:
+        assert im.mode == "P"
+        np.testing.assert_array_equal(np.asarray(im), np.where(clear, 7, labels))
+        rgba = np.asarray(im.convert("RGBA"))
+    # Fully transparent where the input's alpha is 0; opaque elsewhere (one opacity per index).
+    np.testing.assert_array_equal(rgba[..., 3], np.where(clear, 0, 255))
+    np.testing.assert_array_equal(rgba[~clear][:, :3], palette[labels[~clear]])
+    path = dq.export(out, tmp_path / "q.tif")
+    with tifffile.TiffFile(path) as tf:
+        assert tf.pages[0].tags[GDAL_NODATA].value == "255"
+        np.testing.assert_array_equal(tf.pages[0].asarray(), np.where(clear, 255, labels))
+    with rasterio.open(path) as ds:
+        np.testing.assert_array_equal(ds.dataset_mask(), np.where(clear, 0, 255))
+
+
+def test_opaque_alpha_spends_no_index(tmp_path) -> None:
+    rgba = np.dstack([photo("chelsea.png")[:64, :64], np.full((64, 64), 255, np.uint8)])
+    out = tmp_path / "o.zarr"
+    dq.quantize(rgba, out, n_colors=4, seed=0, metrics=False)
+    data = dq.export(out, tmp_path / "o.png").read_bytes()
+    chunks = header_chunks(data)
+    assert chunks[b"IHDR"][8] == 2 and b"tRNS" not in chunks  # 4 colors: 2 bits, opaque
+    path = dq.export(out, tmp_path / "o.tif")
+    with tifffile.TiffFile(path) as tf:
+        assert GDAL_NODATA not in tf.pages[0].tags
+
+
+def test_masked_and_transparent_pixels_together(tmp_path) -> None:
+    img, keep = _bordered(photo("chelsea.png"))
+    alpha = np.full(img.shape[:2], 255, np.uint8)
+    alpha[100:150, 200:260] = 0
+    out = tmp_path / "both.zarr"
+    dq.quantize(np.dstack([img, alpha]), out, n_colors=5, nodata=0, seed=0, metrics=False)
+    with Image.open(dq.export(out, tmp_path / "both.png")) as im:
+        shown = np.asarray(im.convert("RGBA"))[..., 3]
+    np.testing.assert_array_equal(shown, np.where(keep & (alpha != 0), 255, 0))
+
+
+def test_256_colors_and_transparent_pixels(tmp_path) -> None:
+    rng = np.random.default_rng(0)
+    rgba = np.dstack([rng.integers(0, 256, (40, 50, 3), np.uint8), np.full((40, 50), 255)])
+    rgba = rgba.astype(np.uint8)
+    rgba[:5, :, 3] = 0
+    out = tmp_path / "k256.zarr"
+    dq.quantize(rgba, out, n_colors=256, seed=0, max_iter=2, metrics=False)
+    with pytest.raises(dq.InvalidParameterError, match="256 and transparent pixels.*tif"):
+        dq.export(out, tmp_path / "k256.png")
+    path = dq.export(out, tmp_path / "k256.tif")  # no free 8-bit index: 16-bit, 65535
+    labels = zarr.open_group(str(out), mode="r")["labels"][:]
+    with tifffile.TiffFile(path) as tf:
+        page = tf.pages[0]
+        assert page.dtype == np.uint16 and page.tags[GDAL_NODATA].value == "65535"
+        np.testing.assert_array_equal(page.asarray(), np.where(rgba[..., 3] == 0, 65535, labels))
+
+
+def test_cli_quantize_nodata_then_export(tmp_path) -> None:
+    from daskquant._cli._main import main
+
+    img, keep = _bordered(photo("chelsea.png"))
+    src = tmp_path / "in.png"
+    Image.fromarray(img).save(src)
+    store = tmp_path / "c.zarr"
+    args = ["quantize", str(src), str(store), "-k", "6", "--nodata", "0,0,0", "--seed", "1"]
+    assert main([*args, "-q"]) == 0
+    assert main(["export", str(store), str(tmp_path / "c.png"), "-q"]) == 0
+    with Image.open(tmp_path / "c.png") as im:
+        assert "transparency" in im.info
+        alpha = np.asarray(im.convert("RGBA"))[..., 3]
+    np.testing.assert_array_equal(alpha, np.where(keep, 255, 0))
