@@ -1,5 +1,6 @@
-"""The inputs of :func:`daskquant.quantize`, opened and prepared: one image (an array or a
-file) or a collection of files, each as an (H, W, C) or (N, H, W, C) dask array."""
+"""The inputs of :func:`daskquant.quantize`, opened and prepared: one image (an array, an
+xarray DataArray or a file) or a collection of files, each as an (H, W, C) or (N, H, W, C)
+dask array."""
 
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ from daskquant._io._layout import Layout, as_image
 from daskquant._io._members import open_members
 from daskquant._io._readers import check_source, decoded_in_memory, open_image
 from daskquant._io._storage import Location, location
+from daskquant._io._xarray import dataarray_image, is_dataarray
 
 __all__ = ["Input", "Source", "check_inputs", "describe", "open_inputs"]
 
@@ -98,6 +100,9 @@ def _file_inputs(
 
 
 def _array_input(image: Any, *, chunks: tuple[int, ...] | int | None, level: int) -> Input:
+    spatial = None
+    if is_dataarray(image):  # an xarray DataArray: its pixels, and where they are
+        image, spatial = dataarray_image(image)
     if not isinstance(image, (np.ndarray, da.Array, zarr.Array)):
         image = np.asarray(image)  # nested lists and other array-likes
     arr = open_image(image, level=level)
@@ -105,7 +110,7 @@ def _array_input(image: Any, *, chunks: tuple[int, ...] | int | None, level: int
     in_memory = decoded_in_memory(image)
     if in_memory:
         prepared = persist_in_memory(prepared)
-    return Input("image", None, prepared, layout, in_memory)
+    return Input("image", None, prepared, layout, in_memory, spatial)
 
 
 def _prepare(
