@@ -245,7 +245,7 @@ def render_md(meta: dict, results: dict) -> str:
             "| bytes read by the client | summary | client peak |",
             "|---:|---:|---:|---:|---:|---:|---:|",
             f"| {r['command_wall']:.1f} s | {r['process_cpu']:.1f} s "
-            f"| {100 * r['process_cpu'] / r['command_wall']:.0f}% | {r['job_cpu']:.1f} s "
+            f"| {100 * r['process_cpu'] / r['command_wall']:.1f}% | {r['job_cpu']:.1f} s "
             f"| {r['bytes_read'] / 1e6:.2f} MB | {r['summary_bytes'] / 1e3:.1f} kB "
             f"| {r['client_peak'] / 2**20:.0f} MiB |",
             "",

@@ -55,7 +55,7 @@ def _no_decoding_here(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def _quantize(folder: Path, out: Path) -> Path:
-    dq.quantize(folder, out, n_colors=12, seed=2, chunks=64, quality=False)
+    dq.quantize(folder, out, n_colors=12, seed=2, chunks=64, metrics=False)
     return out
 
 
