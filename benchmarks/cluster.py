@@ -267,7 +267,9 @@ def render_md(meta: dict, results: dict) -> str:
         r = results["collection"]
         n = r["images"]
         lines += [
-            f"A collection of {n:,} JPEG files, 512 x 512, K = 16, 2 workers:",
+            f"A collection of {n:,} JPEG files, 512 x 512, K = 16, 2 workers"
+            + (f" ({r['load']})" if "load" in r else "")
+            + ":",
             "",
             "| command wall | per image | tasks | per image | client CPU | client peak "
             "| bytes read by the client |",
