@@ -37,6 +37,9 @@ HISTOGRAM_CASES = [
     "resumed",
 ]
 
+# The golden jobs on the pixels whose k-means++ sample is drawn and seeded from on the workers.
+PIXEL_CASES = ["uint16"]
+
 
 @pytest.fixture(scope="module", params=[1, 2, 4])
 def cluster(request: pytest.FixtureRequest) -> Iterator[Client]:
@@ -116,7 +119,7 @@ def test_bad_input_is_refused_from_the_workers_facts(cluster: Client) -> None:
         dq.fit_palette(flat, 3, seed=0, strict=True)
 
 
-@pytest.mark.parametrize("name", HISTOGRAM_CASES)
+@pytest.mark.parametrize("name", HISTOGRAM_CASES + PIXEL_CASES)
 def test_golden_stores_on_workers(cluster: Client, name: str) -> None:
     got, want = run_case(name), EXPECTED[name]
     if "arrays" in want:
@@ -124,3 +127,28 @@ def test_golden_stores_on_workers(cluster: Client, name: str) -> None:
         assert same(got["attrs"], want["attrs"]), f"{name}: attributes differ"
     else:
         assert same(got, want), f"{name}: {got} != {want}"
+
+
+def test_pixel_seeding_sample_stays_on_the_workers(
+    cluster: Client, image: NDArray, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from distributed import get_task_stream
+
+    import daskquant._engine._attempts as attempts
+
+    deep = image.astype(np.uint16) * 257  # 16-bit: fitted on the pixels
+    with dask.config.set(scheduler="threads"):
+        want = _fit(deep, [], attempts=3)
+
+    def refuse(*args: Any, **kw: Any) -> None:
+        raise AssertionError("the k-means++ sample was ordered in the client")
+
+    monkeypatch.setattr(attempts, "in_z_order", refuse)  # the workers are other processes
+    with get_task_stream(cluster) as ts:
+        got = _fit(deep, [], attempts=3)
+    assert got.method == want.method == "pixels"
+    np.testing.assert_array_equal(got.centers, want.centers)
+    assert (got.compactness, got.n_iter) == (want.compactness, want.n_iter)
+    names = [str(t["key"][0] if isinstance(t["key"], tuple) else t["key"]) for t in ts.data]
+    assert sum(n.startswith("_plus_plus_task") for n in names) == 3
+    assert sum(n.startswith("_ordered_sample") for n in names) == 1

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import dask.array as da
@@ -14,7 +14,7 @@ import numpy as np
 import zarr
 from numpy.typing import ArrayLike
 
-from daskquant._engine._dask import persist_in_memory
+from daskquant._engine._dask import persist_in_memory, persist_together
 from daskquant._errors import InputError
 from daskquant._io._chunks import file_chunks
 from daskquant._io._collection import (
@@ -90,10 +90,13 @@ def _file_inputs(
 ) -> list[Input]:
     members = open_members(paths, chunks=file_chunks(chunks), level=level)
     check_compatible(paths, [m.array for m in members])
-    return [
+    inputs = [
         _prepare(name, str(p), m.array, in_memory=m.in_memory, spatial=m.spatial)
         for name, p, m in zip(names, paths, members, strict=True)
     ]
+    # The images in memory go to the workers once, all in one submit.
+    placed = iter(persist_together([i.array for i in inputs if i.in_memory]))
+    return [replace(i, array=next(placed)) if i.in_memory else i for i in inputs]
 
 
 def _array_input(image: Any, *, chunks: tuple[int, ...] | int | None, level: int) -> Input:
@@ -117,6 +120,4 @@ def _prepare(
         prepared, layout = as_image(arr)
     except InputError as exc:
         raise InputError(f"{source}: {exc}") from exc
-    if in_memory:
-        prepared = persist_in_memory(prepared)
     return Input(name, source, prepared, layout, in_memory, spatial)

@@ -34,6 +34,7 @@ import dask
 import numpy as np
 from numpy.typing import NDArray
 
+from daskquant._engine._dask import cluster_client
 from daskquant._engine._lloyd import LloydRun, Repair, compactness, pinned, run_lloyd
 from daskquant._engine._seeding import (
     in_z_order,
@@ -93,6 +94,7 @@ class Seeds:
     _ordered: tuple[NDArray[np.float64], NDArray[np.float64]] | None = field(
         default=None, repr=False
     )
+    _held: Any = field(default=None, repr=False)  # Future of the ordered sample (a cluster)
 
     def ordered(self) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
         """The k-means++ points and weights in Z-order, made at the first call (a sample of
@@ -105,6 +107,32 @@ class Seeds:
             self._ordered = in_z_order(*points, order=self.order)
         return self._ordered
 
+    def plus_plus(self, n_centers: int, rng: np.random.Generator) -> NDArray[np.float64]:
+        """k-means++ start centers. Where the points are a sample of the pixels and a
+        distributed client is in use, the sample is drawn, ordered and kept on the workers
+        (at the first call), and each seeding is a task there: only centers come back."""
+        client = cluster_client() if self.points is None else None
+        if client is None:
+            return kmeans_plus_plus(*self.ordered(), n_centers, rng)
+        if self._held is None:
+            assert self.pixels is not None, "Seeds needs points or pixels"
+            sample = self.pixels.seed_points_graph(self.n_valid, self.sample_key)
+            self._held = client.compute(dask.delayed(_ordered_sample, pure=True)(sample))
+        seed = dask.delayed(_plus_plus_task, pure=False)(self._held, n_centers, rng)
+        return client.compute(seed).result()
+
+
+def _ordered_sample(points: tuple[NDArray, NDArray]) -> tuple[NDArray, NDArray]:
+    return in_z_order(*points)
+
+
+def _plus_plus_task(
+    ordered: tuple[NDArray[np.float64], NDArray[np.float64]],
+    n_centers: int,
+    rng: np.random.Generator,
+) -> NDArray[np.float64]:
+    return kmeans_plus_plus(*ordered, n_centers, rng)
+
 
 Seeder = Callable[[Seeds, int, np.random.Generator], NDArray[np.float64]]
 
@@ -116,7 +144,7 @@ def _given(seeds: Seeds, n_centers: int, rng: np.random.Generator) -> NDArray[np
 
 SEEDERS: dict[str, Seeder] = {
     "random": lambda s, k, rng: random_centers(s.low, s.high, k, rng),
-    "k-means++": lambda s, k, rng: kmeans_plus_plus(*s.ordered(), k, rng),
+    "k-means++": lambda s, k, rng: s.plus_plus(k, rng),
     "k-means||": lambda s, k, rng: kmeans_parallel(s.source, k, rng),
     "given": _given,
 }

@@ -18,7 +18,14 @@ import dask
 import dask.array as da
 from numpy.typing import NDArray
 
-__all__ = ["FAN_IN", "cluster_client", "persist_in_memory", "share_once", "tree_reduce"]
+__all__ = [
+    "FAN_IN",
+    "cluster_client",
+    "persist_in_memory",
+    "persist_together",
+    "share_once",
+    "tree_reduce",
+]
 
 FAN_IN = 8
 
@@ -31,9 +38,15 @@ def persist_in_memory(arr: da.Array) -> da.Array:
     Persisted (not scattered) keys keep their tasks on the scheduler: a chunk lost with a
     worker is made again, so a job survives the loss of workers.
     """
+    (placed,) = persist_together([arr])
+    return placed
+
+
+def persist_together(arrays: list[da.Array]) -> list[da.Array]:
+    """:func:`persist_in_memory` for many arrays (a collection's images) in one submit."""
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*large graph.*", category=UserWarning)
-        return arr.persist()
+        return list(dask.persist(*arrays)) if arrays else []
 
 
 def cluster_client() -> Any:

@@ -439,9 +439,22 @@ class PixelSource:
 
     def seed_points(self, n_valid: int, key: int) -> tuple[NDArray, NDArray]:
         """Distinct values of a chunking-independent random sample, with multiplicities."""
-        sample = self.sample(None, min(1.0, _SEED_SAMPLE / max(n_valid, 1)), key)
-        points, weights = np.unique(sample, axis=0, return_counts=True)
-        return points, weights.astype(np.float64)
+        (result,) = dask.compute(self.seed_points_graph(n_valid, key))
+        return result
+
+    def seed_points_graph(self, n_valid: int, key: int) -> Any:
+        """The Delayed of :meth:`seed_points`: the sample drawn and made distinct in tasks,
+        to compute where it is kept."""
+        scale = min(1.0, _SEED_SAMPLE / max(n_valid, 1))
+        sample = self._graph(
+            _block_sample, _concat, None, scale=scale, key=key, shape=self.image.shape
+        )
+        return dask.delayed(_distinct_rows, pure=True)(sample)
+
+
+def _distinct_rows(sample: NDArray[np.float64]) -> tuple[NDArray, NDArray[np.float64]]:
+    points, weights = np.unique(sample, axis=0, return_counts=True)
+    return points, weights.astype(np.float64)
 
 
 def combine_partials(*parts: Partials) -> Partials:
