@@ -29,6 +29,7 @@ from daskquant._engine._codes import ColorCoding
 from daskquant._engine._dask import cluster_client, persist_in_memory
 from daskquant._engine._lloyd import LloydRun, compactness, repair_distinct
 from daskquant._engine._points import HistogramSource, PointSource, WeightedPoints
+from daskquant._engine._sorting import bounds
 from daskquant._engine._sources import (
     Histogram,
     Partials,
@@ -558,7 +559,7 @@ def _prepare(hist: Histogram, space: ColorSpace, k: int) -> _Prepared:
     source: WeightedPoints = HistogramSource(hist)
     if space != "rgb":
         source = PointSource(points, hist.counts)
-    low, high = points.min(axis=0), points.max(axis=0)
+    low, high = bounds(points)  # points.min/max(axis=0), in one pass
     seeds = Seeds(source, low, high, points=(points, hist.counts), order=source.order)
     return _Prepared(seeds, hist.codes, n_valid, n_distinct, colors)
 
