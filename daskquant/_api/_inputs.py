@@ -23,11 +23,11 @@ from daskquant._io._collection import (
     is_collection,
 )
 from daskquant._io._georef import spatial_info
-from daskquant._io._layout import Layout, as_image
-from daskquant._io._readers import check_source, decoded_in_memory, open_image
+from daskquant._io._layout import Alpha, Layout, as_image
+from daskquant._io._readers import check_source, decoded_in_memory, image_alpha, open_image
 from daskquant._io._storage import Location, location
 
-__all__ = ["Input", "Source", "check_inputs", "describe", "open_inputs"]
+__all__ = ["Input", "Source", "check_inputs", "describe", "file_alpha", "open_inputs"]
 
 Source = ArrayLike | da.Array | str | os.PathLike[str] | Sequence[str | os.PathLike[str]]
 
@@ -45,22 +45,25 @@ class Input:
 
 
 def open_inputs(
-    image: Source, *, chunks: tuple[int, ...] | int | None, level: int
+    image: Source, *, chunks: tuple[int, ...] | int | None, level: int, alpha: Alpha = "auto"
 ) -> tuple[list[Input], bool]:
     """The prepared inputs, and whether they are a collection. Reads every header (and
     every file OpenCV decodes) before anything is written, so bad input writes nothing.
 
     One file is a collection of one, but named as a single image is (its stem, or the
-    name of a Zarr folder), and stored in the single-image layout.
+    name of a Zarr folder), and stored in the single-image layout. ``alpha`` "auto" takes
+    each file's alpha from its own metadata (:func:`~daskquant._io._readers.image_alpha`).
     """
     if is_collection(image):
         paths = collection_paths(image)  # type: ignore[arg-type]
-        return _file_inputs(paths, image_names(paths), chunks=chunks, level=level), True
+        names = image_names(paths)
+        return _file_inputs(paths, names, chunks=chunks, level=level, alpha=alpha), True
     if isinstance(image, (str, os.PathLike)):
         path = location(image)
         name = path.stem if path.is_file() else path.name.removesuffix(".zarr")
-        return _file_inputs([path], [name or "image"], chunks=chunks, level=level), False
-    return [_array_input(image, chunks=chunks, level=level)], False
+        inputs = _file_inputs([path], [name or "image"], chunks=chunks, level=level, alpha=alpha)
+        return inputs, False
+    return [_array_input(image, chunks=chunks, level=level, alpha=alpha)], False
 
 
 def check_inputs(image: Source) -> None:
@@ -84,23 +87,40 @@ def describe(image: Source, inputs: list[Input]) -> str | None:
 
 
 def _file_inputs(
-    paths: list[Location], names: list[str], *, chunks: tuple[int, ...] | int | None, level: int
+    paths: list[Location],
+    names: list[str],
+    *,
+    chunks: tuple[int, ...] | int | None,
+    level: int,
+    alpha: Alpha,
 ) -> list[Input]:
     raw = [open_image(p, chunks=file_chunks(chunks), level=level) for p in paths]
     check_compatible(paths, raw)
     return [
         _prepare(
-            name, str(p), a, in_memory=decoded_in_memory(p), spatial=spatial_info(p, level=level)
+            name,
+            str(p),
+            a,
+            in_memory=decoded_in_memory(p),
+            spatial=spatial_info(p, level=level),
+            alpha=file_alpha(p, alpha, level=level),
         )
         for name, p, a in zip(names, paths, raw, strict=True)
     ]
 
 
-def _array_input(image: Any, *, chunks: tuple[int, ...] | int | None, level: int) -> Input:
+def file_alpha(path: Location | str | os.PathLike[str], alpha: Alpha, *, level: int) -> Alpha:
+    """``alpha`` as given, or for "auto" what the file's own metadata says."""
+    return image_alpha(path, level=level) if alpha == "auto" else alpha
+
+
+def _array_input(
+    image: Any, *, chunks: tuple[int, ...] | int | None, level: int, alpha: Alpha
+) -> Input:
     if not isinstance(image, (np.ndarray, da.Array, zarr.Array)):
         image = np.asarray(image)  # nested lists and other array-likes
     arr = open_image(image, level=level)
-    prepared, layout = as_image(arr, chunks=chunks)
+    prepared, layout = as_image(arr, chunks=chunks, alpha=alpha)
     in_memory = decoded_in_memory(image)
     if in_memory:
         prepared = persist_in_memory(prepared)
@@ -108,10 +128,16 @@ def _array_input(image: Any, *, chunks: tuple[int, ...] | int | None, level: int
 
 
 def _prepare(
-    name: str, source: str, arr: da.Array, *, in_memory: bool, spatial: dict[str, Any] | None
+    name: str,
+    source: str,
+    arr: da.Array,
+    *,
+    in_memory: bool,
+    spatial: dict[str, Any] | None,
+    alpha: Alpha,
 ) -> Input:
     try:
-        prepared, layout = as_image(arr)
+        prepared, layout = as_image(arr, alpha=alpha)
     except InputError as exc:
         raise InputError(f"{source}: {exc}") from exc
     if in_memory:

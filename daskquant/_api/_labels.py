@@ -44,7 +44,7 @@ from daskquant._engine._dask import share_once
 from daskquant._engine._lookup import Points, distinct_labels, table_piece
 from daskquant._engine._sources import integer_colors
 from daskquant._errors import InvalidParameterError
-from daskquant._io._layout import Layout, as_image
+from daskquant._io._layout import Alpha, Layout, as_image
 from daskquant._io._masks import Nodata, masked_image
 
 __all__ = ["apply_palette", "label_image", "masked_label", "palette_centers", "with_masked"]
@@ -59,6 +59,7 @@ def apply_palette(
     dither: Dither = "none",
     nodata: Nodata = None,
     mask: ArrayLike | da.Array | None = None,
+    alpha: Alpha = "auto",
 ) -> da.Array:
     """Label every pixel with the index of its nearest palette color. Lazy: computes nothing.
 
@@ -85,6 +86,10 @@ def apply_palette(
         reserved label :func:`masked_label` instead of a palette index.
     mask : (H, W) or (N, H, W) array, dask array or Zarr array, optional
         Nonzero = keep; 0 = the reserved label (as for ``nodata``).
+    alpha : int, None or "auto"
+        Which channel is alpha: its index (moved last), None (none is), or "auto"
+        (default): the last of 2 (gray + alpha) or 4 (RGBA) channels, none otherwise. A
+        4-band image of data (RGB + near-infrared) needs ``alpha=None``.
 
     Returns
     -------
@@ -95,7 +100,7 @@ def apply_palette(
         labelled through lookup tables of their colors, with the same result as a search
         per pixel. Masked pixels (``nodata``, ``mask``) are 255 (uint8) or 65535 (uint16).
     """
-    arr, layout = as_image(image, chunks=chunks)
+    arr, layout = as_image(image, chunks=chunks, alpha=alpha)
     centers = palette_centers(palette, layout)
     masked, masked_layout = masked_image(arr, layout, nodata=nodata, mask=mask)
     if masked is arr:

@@ -22,6 +22,7 @@ from daskquant._api._fit import (
     PERCEPTUAL_ATTEMPTS,
     label_dtype,
 )
+from daskquant._api._inputs import file_alpha
 from daskquant._api._options import QuantizeOptions
 from daskquant._engine._codes import ColorCoding
 from daskquant._engine._dask import FAN_IN
@@ -29,7 +30,7 @@ from daskquant._engine._sources import histogram_capable
 from daskquant._io._chunks import file_chunks
 from daskquant._io._collection import collection_paths, is_collection
 from daskquant._io._headers import Header, image_header
-from daskquant._io._layout import as_image
+from daskquant._io._layout import as_image, check_alpha
 
 __all__ = ["JobPlan", "job_plan"]
 
@@ -77,7 +78,11 @@ def job_plan(image: Files, options: QuantizeOptions, *, threads_per_worker: int 
         paths = [image]
     spec = file_chunks(options.chunks)
     headers = [image_header(p, chunks=spec, level=options.level) for p in paths]
-    prepared = [as_image(h.array) for h in headers]
+    alpha = check_alpha(options.alpha)
+    prepared = [
+        as_image(h.array, alpha=file_alpha(p, alpha, level=options.level))
+        for h, p in zip(headers, paths, strict=True)
+    ]
     arr0, layout = prepared[0]
     pixels = sum(_pixels(a) for a, _ in prepared)
     chunks = sum(math.prod(a.numblocks) for a, _ in prepared)

@@ -33,7 +33,15 @@ from daskquant._io._chunks import aligned_chunks
 from daskquant._io._photometric import Samples, samples_of
 from daskquant._io._storage import LocalLocation, Location, StoreLike, location
 
-__all__ = ["TIFF_SUFFIXES", "is_tiff", "main_series", "open_tiff", "tiff_file", "tiff_levels"]
+__all__ = [
+    "TIFF_SUFFIXES",
+    "is_tiff",
+    "main_series",
+    "open_tiff",
+    "tiff_alpha",
+    "tiff_file",
+    "tiff_levels",
+]
 
 # Suffixes read as TIFF even when the content does not say so (tifffile then names the
 # problem); any other file whose first bytes are a TIFF header is read as TIFF too.
@@ -89,6 +97,13 @@ def tiff_levels(path: StoreLike) -> int:
     """How many resolution levels the main image series of a TIFF file has."""
     with _opened(location(path)) as tf:
         return len(tf.series[main_series(tf)].levels)
+
+
+def tiff_alpha(path: StoreLike, *, level: int = 0) -> int | None:
+    """The index of the channel :func:`open_tiff` reads as alpha (the last one: a sample
+    ExtraSamples marks as alpha), or None where the file has no alpha sample."""
+    samples = _read_info(location(path), level).samples
+    return samples.channels - 1 if samples.alpha is not None else None
 
 
 def open_tiff(

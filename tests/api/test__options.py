@@ -97,6 +97,7 @@ CHANGED = {
     "ome": True,
     "nodata": 0,
     "mask": np.ones((4, 4), bool),
+    "alpha": None,
 }
 
 
