@@ -3,6 +3,7 @@
     .venv/bin/pip install -e '.[bench]'
     .venv/bin/python benchmarks/peers.py                      # K = 16, 64, 256 (hours)
     .venv/bin/python benchmarks/peers.py --colors 16 --side 2048 --skip cv2-recipe  # minutes
+    .venv/bin/python benchmarks/peers.py --side 2520 --only daskquant libimagequant  # 6.3 MP
 
 Every method runs in its own fresh process (one LocalCluster of 2 single-threaded worker
 processes for the Dask methods), so peak memory is the sum of the resident memory of that
@@ -10,7 +11,8 @@ process and its children, sampled every 50 ms. Time is wall time for fit + label
 pixel. Compactness is computed here, the same way for all: the sum over all pixels of the
 squared distance to the nearest returned center (float64). Results go to
 benchmarks/results/peers.json, .md and .png (and the .png to docs/img), with the date, the machine, the commit and the
-load average at the start (``--note`` adds what else ran on the machine);
+load average at the start (``--note`` adds what else ran on the machine); another
+``--side`` than 5040 writes peers_<side>.json and .md instead (no plot);
 ``--render-only`` rewrites peers.md from peers.json without running anything.
 """
 
@@ -39,7 +41,9 @@ METHODS = [
     "sklearn-kmeans",
     "sklearn-minibatch",
     "dask-ml",
+    "libimagequant",  # pngquant's library (imagequant package), no dithering, its defaults
 ]
+DEFAULT_SIDE = 5040
 CRITERIA = (3, 20, 1.0)  # cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, 20, 1.0
 
 
@@ -107,6 +111,16 @@ def run_method(method: str, side: int, k: int, out: Path) -> None:
         km = MiniBatchKMeans(k, random_state=0, n_init=1).fit(pixels.astype(np.float32))
         km.predict(pixels.astype(np.float32))
         centers = km.cluster_centers_
+    elif method == "libimagequant":
+        import imagequant
+        from PIL import Image
+
+        quantized = imagequant.quantize_pil_image(
+            Image.fromarray(img).convert("RGBA"), dithering_level=0.0, max_colors=k
+        )
+        labels = np.asarray(quantized)  # its own remap, timed with the fit
+        table = np.array(quantized.getpalette(), np.float64)[: 3 * 256].reshape(-1, 3)
+        centers = table[np.unique(labels)]
     elif method == "dask-ml":
         import dask.array as da
         from dask_ml.cluster import KMeans as DKMeans
@@ -194,7 +208,9 @@ def measure(method: str, side: int, k: int, timeout: float) -> dict[str, float]:
         return {"error": float(code)}
     info = json.loads(out.read_text())
     info["peak_gib"] = peak / 2**30
-    info["compactness"] = nearest_sse(mosaic(side), np.load(out.with_suffix(".npy")))
+    img = mosaic(side)
+    info["compactness"] = nearest_sse(img, np.load(out.with_suffix(".npy")))
+    info["psnr"] = float(10 * np.log10(255.0**2 * img.size / info["compactness"]))
     return info
 
 
@@ -211,17 +227,20 @@ def nearest_sse(img: np.ndarray, centers: np.ndarray) -> float:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--side", type=int, default=5040, help="mosaic side (5040 = 25.4 MP)")
+    ap.add_argument("--side", type=int, default=DEFAULT_SIDE, help="mosaic side (5040 = 25.4 MP)")
     ap.add_argument("--colors", type=int, nargs="+", default=[16, 64, 256])
     ap.add_argument("--skip", nargs="*", default=[], help="methods to leave out")
+    ap.add_argument("--only", nargs="*", default=[], help="run only these methods")
     ap.add_argument(
         "--timeout", type=float, default=1200, help="seconds per method before it is stopped"
     )
     record_options(ap, "peers")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    # Other sizes than the default get their own record (peers_<side>.json, .md, no plot).
+    name = "peers" if args.side == DEFAULT_SIDE else f"peers_{args.side}"
     if args.render_only:
-        render_stored(RESULTS, "peers", render)
+        render_stored(RESULTS, name, render)
         return
     if args.child:
         run_method(
@@ -243,7 +262,7 @@ def main() -> None:
     # The rows of other K values stay, with the record of their own run: ratios are only
     # ever taken within one K, so within one run.
     results: dict[str, dict[str, dict[str, float]]] = {}
-    stored = RESULTS / "peers.json"
+    stored = RESULTS / f"{name}.json"
     if stored.exists():
         old = json.loads(stored.read_text())
         if old["meta"].get("image") == meta["image"]:
@@ -256,27 +275,29 @@ def main() -> None:
         results = dict(sorted({**results, str(k): {}}.items(), key=lambda kv: int(kv[0])))
         results[str(k)] = {}
         for method in METHODS:
-            if method in args.skip:
+            if method in args.skip or (args.only and method not in args.only):
                 continue
             print(f"K={k} {method} ...", flush=True)
             results[str(k)][method] = measure(method, args.side, k, args.timeout)
             print(f"   {results[str(k)][method]}", flush=True)
-            save(meta, results)
-    save(meta, results, final=True)
+            save(meta, results, name)
+    save(meta, results, name, final=True)
 
 
 def save(
     meta: dict,
     results: dict[str, dict[str, dict[str, float]]],
+    name: str,
     *,
     final: bool = False,
 ) -> None:
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "peers.json").write_text(json.dumps({"meta": meta, "results": results}, indent=2))
+    (RESULTS / f"{name}.json").write_text(json.dumps({"meta": meta, "results": results}, indent=2))
     table = render(meta, results)
-    (RESULTS / "peers.md").write_text(table)
-    plot(results, RESULTS / "peers.png", meta)
-    publish_plot(RESULTS / "peers.png")
+    (RESULTS / f"{name}.md").write_text(table)
+    if name == "peers":
+        plot(results, RESULTS / "peers.png", meta)
+        publish_plot(RESULTS / "peers.png")
     if final:
         print(table)
 
@@ -288,20 +309,20 @@ def render(meta: dict, results: dict[str, dict[str, dict[str, float]]]) -> str:
         lines.append(f"K={k}: " + record.replace("\n", " "))
     lines.append("")
     lines.append(
-        "| K | method | time (s) | x daskquant time | peak memory (GiB) | compactness | x daskquant compactness | s / Lloyd iteration |"
+        "| K | method | time (s) | x daskquant time | peak memory (GiB) | compactness | x daskquant compactness | PSNR (dB) | s / Lloyd iteration |"
     )
-    lines.append("|---|---|---:|---:|---:|---:|---:|---:|")
+    lines.append("|---|---|---:|---:|---:|---:|---:|---:|---:|")
     for k, rows in results.items():
         ref = rows.get("daskquant", {})
         for method, r in rows.items():
             if "error" in r:
-                lines.append(f"| {k} | {method} | failed ({int(r['error'])}) | | | | | |")
+                lines.append(f"| {k} | {method} | failed ({int(r['error'])}) | | | | | | |")
                 continue
             if "timeout" in r:
                 ratio_t = r["timeout"] / ref["seconds"] if "seconds" in ref else float("nan")
                 lines.append(
                     f"| {k} | {method} | > {r['timeout']:.0f} (stopped) | {at_least(ratio_t)} | "
-                    f"{at_least(r['peak_gib'], 2)} | | | |"
+                    f"{at_least(r['peak_gib'], 2)} | | | | |"
                 )
                 continue
             ratio = r["seconds"] / ref["seconds"] if "seconds" in ref else float("nan")
@@ -309,9 +330,10 @@ def render(meta: dict, results: dict[str, dict[str, dict[str, float]]]) -> str:
                 r["compactness"] / ref["compactness"] if "compactness" in ref else float("nan")
             )
             per_iter = f"{r['per_iteration']:.3f}" if r.get("per_iteration") else ""
+            psnr = f"{r['psnr']:.2f}" if "psnr" in r else ""
             lines.append(
                 f"| {k} | {method} | {r['seconds']:.2f} | {ratio:.1f} | {r['peak_gib']:.2f} | "
-                f"{r['compactness']:.4g} | {cratio:.3f} | {per_iter} |"
+                f"{r['compactness']:.4g} | {cratio:.3f} | {psnr} | {per_iter} |"
             )
     return "\n".join(lines) + "\n"
 

@@ -169,7 +169,7 @@ def quantize_cmd(source: Path, out: Path, k: int, *, pixels: bool) -> list[str]:
     return [
         *(sys.executable, "-m", "daskquant", "quantize", str(source), str(out)),
         *("-k", str(k), *CRITERIA, *method, *CLUSTER),
-        *("--no-quality", "--overwrite", "--json"),
+        *("--no-metrics", "--overwrite", "--json"),
     ]
 
 

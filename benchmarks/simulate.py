@@ -121,7 +121,7 @@ def end_to_end(size: str, workers: int) -> dict[str, Any]:
         attempts=10,
         seed=0,
         chunks=CHUNK,
-        quality=False,
+        metrics=False,
         overwrite=True,
     )
     wall = time.perf_counter() - t0

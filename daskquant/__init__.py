@@ -18,6 +18,7 @@ from daskquant._errors import (
     DaskQuantError,
     InputError,
     InvalidParameterError,
+    QualityTooLowError,
     StoreError,
     TooFewColorsError,
 )
@@ -39,6 +40,7 @@ __all__ = [
     "FitResult",
     "InputError",
     "InvalidParameterError",
+    "QualityTooLowError",
     "StoreError",
     "Summary",
     "TooFewColorsError",

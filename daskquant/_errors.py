@@ -6,6 +6,7 @@ __all__ = [
     "DaskQuantError",
     "InputError",
     "InvalidParameterError",
+    "QualityTooLowError",
     "StoreError",
     "TooFewColorsError",
 ]
@@ -29,3 +30,8 @@ class TooFewColorsError(InputError):
 
 class StoreError(DaskQuantError, OSError):
     """The output store exists, is incomplete, or cannot be written."""
+
+
+class QualityTooLowError(DaskQuantError):
+    """Even the most colors allowed (``n_colors``) do not reach ``min_psnr``; nothing is
+    written (the command line exits with code 3)."""

@@ -278,6 +278,7 @@ def test_store_layout_lists_every_attribute(tmp_path, astronaut):
         dq.quantize(astronaut, tmp_path / "fit.zarr", n_colors=8, seed=0),
         dq.quantize(astronaut, tmp_path / "palette.zarr", palette="web216"),
         dq.quantize(astronaut, tmp_path / "ome.zarr", n_colors=8, seed=0, ome=True),
+        dq.quantize(astronaut, tmp_path / "target.zarr", n_colors=8, seed=0, target_psnr=20),
     ]
     seen = set()
     for summary in stores:

@@ -395,7 +395,7 @@ def test_ctrl_c_stops_cleanly_and_says_what_state_the_store_is_in(
     digest = tree_digest(scan)
     out = tmp_path / "stopped.zarr"
     argv = ["quantize", str(scan), str(out), "--palette", "web216", "--chunks", "16"]
-    argv.append("--no-quality")  # (not what this test is about; saves a pass per run)
+    argv.append("--no-metrics")  # (not what this test is about; saves a pass per run)
     proc = start_cli([*argv, "--workers", "1", "--threads-per-worker", "1"])
     wait_for_chunks(out, proc, 3)
     os.killpg(proc.pid, signal.SIGINT)  # what a terminal does on Ctrl-C: the whole group
@@ -422,7 +422,7 @@ def test_ctrl_c_stops_cleanly_and_says_what_state_the_store_is_in(
     # --resume finishes it as if it had never stopped.
     expected = tmp_path / "expected.zarr"
     with dask.config.set(scheduler="threads"):
-        dq.quantize(scan, expected, palette="web216", chunks=16, quality=False)
+        dq.quantize(scan, expected, palette="web216", chunks=16, metrics=False)
     on = ["--scheduler", local_cluster.scheduler.address, "-q"]
     assert main([*argv, "--resume", *on]) == 0
     assert_same_store(expected, out)

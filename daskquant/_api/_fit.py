@@ -46,6 +46,7 @@ __all__ = [
     "FitResult",
     "SharedTable",
     "fit_palette",
+    "image_epsilon",
     "label_dtype",
     "stored_centers",
     "to_palette",
@@ -203,10 +204,14 @@ def fit_palette(
         (OpenCV counts the seeding as an iteration); there is no clamp to 100 here.
     epsilon : float or None
         Stop when every center moved at most this far (Euclidean, in the clustering space)
-        in the last update. None (default): 1.0 for "rgb" (the recipe's value), and
-        ``PERCEPTUAL_EPSILON`` (0.2 color-difference units) for "lab" and "din99", where 1 is
-        about one just noticeable difference and stopping there leaves measurably worse
-        palettes.
+        in the last update. None (default): in "rgb", one level of an 8-bit image in the
+        image's own scale (:func:`image_epsilon`): 1/255 of the dtype's range for integers
+        (1.0 for uint8, the recipe's value; 257.0 for uint16) and 1/255 of the data's range
+        for floats (the widest channel's, from the stats pass), so every dtype stops at the
+        same visual precision; ``PERCEPTUAL_EPSILON`` (0.2 color-difference units) for "lab"
+        and "din99", where 1 is about one just noticeable difference and stopping there
+        leaves measurably worse palettes. The value used is ``FitResult.epsilon`` (and the
+        store's ``fit.epsilon``). :func:`daskquant.kmeans` keeps OpenCV's absolute units.
     attempts : int or None
         Independent runs; the one with the lowest compactness is kept. None (default):
         ``HISTOGRAM_ATTEMPTS`` (4) for 8-bit images (see ``method``) with at most 3
@@ -330,6 +335,8 @@ def fit_palette(
     # With pins, an image of fewer colors than K is refused as before (strict).
     strict = strict or pins is not None
     data = _fit_data(fit_arr, layout, space, method, k, stats=stats, strict=strict)
+    if epsilon is None:
+        epsilon = image_epsilon(fit_arr.dtype, *_data_range(data))
     request = {
         "init": init if isinstance(init, str) else "given",
         "attempts": attempts,
@@ -414,6 +421,33 @@ def checked_pins(pin: Any, k: int, dtype: np.dtype, channels: int) -> NDArray | 
     return pins
 
 
+def image_epsilon(
+    dtype: np.dtype, low: NDArray[np.float64] | None, high: NDArray[np.float64] | None
+) -> float:
+    """The default epsilon in RGB: one level of an 8-bit image in the image's own scale.
+
+    1/255 of the dtype's range for integers (1.0 for uint8, 257.0 for uint16), and for
+    floats 1/255 of the data's range (the widest channel's ``high - low``, from the stats
+    pass; 1/255 where that range is empty or unknown), so a fit stops at the same visual
+    precision at every dtype.
+    """
+    dtype = np.dtype(dtype)
+    if dtype.kind in "iu":
+        info = np.iinfo(dtype)
+        return (float(info.max) - float(info.min)) / 255.0
+    span = 0.0 if low is None or high is None else float(np.max(high - low))
+    return span / 255.0 if np.isfinite(span) and span > 0 else 1.0 / 255.0
+
+
+def _data_range(
+    data: _FitData | _ClusterFit,
+) -> tuple[NDArray[np.float64] | None, NDArray[np.float64] | None]:
+    """The bounding box of the fitted values, where this process holds it."""
+    if isinstance(data, _FitData):
+        return data.seeds.low, data.seeds.high
+    return None, None
+
+
 def _default_attempts(histogram: bool, space: ColorSpace) -> int:
     """Several attempts where each costs O(distinct colors) (the exact histogram, drawn
     from the image: no given centers), more in a perceptual space; else one."""
@@ -430,15 +464,16 @@ def _checked(
     method: str,
     init: object,
     colorspace: str,
-) -> tuple[int, int, int | None, float, NDArray[np.float64] | None]:
-    """fit_palette's parameters checked: K, max_iter, attempts, epsilon, given centers."""
+) -> tuple[int, int, int | None, float | None, NDArray[np.float64] | None]:
+    """fit_palette's parameters checked: K, max_iter, attempts, epsilon (None: the image's
+    own, see :func:`image_epsilon`), given centers."""
     k = _check_int("n_colors", n_colors, 1, MAX_COLORS)
     max_iter = _check_int("max_iter", max_iter, 0)
     if attempts is not None:
         attempts = _check_int("attempts", attempts, 1)
-    if epsilon is None:
-        epsilon = 1.0 if colorspace == "rgb" else PERCEPTUAL_EPSILON
-    if not np.isfinite(epsilon) or epsilon < 0:
+    if epsilon is None and colorspace != "rgb":
+        epsilon = PERCEPTUAL_EPSILON
+    if epsilon is not None and (not np.isfinite(epsilon) or epsilon < 0):
         raise InvalidParameterError(f"epsilon must be a finite number >= 0, got {epsilon!r}")
     if method not in ("auto", "histogram", "pixels"):
         raise InvalidParameterError(

@@ -1,5 +1,6 @@
-"""The inputs of :func:`daskquant.quantize`, opened and prepared: one image (an array or a
-file) or a collection of files, each as an (H, W, C) or (N, H, W, C) dask array."""
+"""The inputs of :func:`daskquant.quantize`, opened and prepared: one image (an array, an
+xarray DataArray or a file) or a collection of files, each as an (H, W, C) or (N, H, W, C)
+dask array."""
 
 from __future__ import annotations
 
@@ -22,10 +23,11 @@ from daskquant._io._collection import (
     image_names,
     is_collection,
 )
-from daskquant._io._georef import spatial_info
 from daskquant._io._layout import Alpha, Layout, as_image
+from daskquant._io._members import open_members
 from daskquant._io._readers import check_source, decoded_in_memory, image_alpha, open_image
 from daskquant._io._storage import Location, location
+from daskquant._io._xarray import dataarray_image, is_dataarray
 
 __all__ = ["Input", "Source", "check_inputs", "describe", "file_alpha", "open_inputs"]
 
@@ -94,18 +96,18 @@ def _file_inputs(
     level: int,
     alpha: Alpha,
 ) -> list[Input]:
-    raw = [open_image(p, chunks=file_chunks(chunks), level=level) for p in paths]
-    check_compatible(paths, raw)
+    members = open_members(paths, chunks=file_chunks(chunks), level=level)
+    check_compatible(paths, [m.array for m in members])
     return [
         _prepare(
             name,
             str(p),
-            a,
-            in_memory=decoded_in_memory(p),
-            spatial=spatial_info(p, level=level),
+            m.array,
+            in_memory=m.in_memory,
+            spatial=m.spatial,
             alpha=file_alpha(p, alpha, level=level),
         )
-        for name, p, a in zip(names, paths, raw, strict=True)
+        for name, p, m in zip(names, paths, members, strict=True)
     ]
 
 
@@ -117,6 +119,9 @@ def file_alpha(path: Location | str | os.PathLike[str], alpha: Alpha, *, level: 
 def _array_input(
     image: Any, *, chunks: tuple[int, ...] | int | None, level: int, alpha: Alpha
 ) -> Input:
+    spatial = None
+    if is_dataarray(image):  # an xarray DataArray: its pixels, and where they are
+        image, spatial = dataarray_image(image)
     if not isinstance(image, (np.ndarray, da.Array, zarr.Array)):
         image = np.asarray(image)  # nested lists and other array-likes
     arr = open_image(image, level=level)
@@ -124,7 +129,7 @@ def _array_input(
     in_memory = decoded_in_memory(image)
     if in_memory:
         prepared = persist_in_memory(prepared)
-    return Input("image", None, prepared, layout, in_memory)
+    return Input("image", None, prepared, layout, in_memory, spatial)
 
 
 def _prepare(

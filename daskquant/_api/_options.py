@@ -12,7 +12,9 @@ command line should not take it as ``--name``, a line in the parser's flag table
 from __future__ import annotations
 
 import json
+import math
 import os
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -29,6 +31,7 @@ from daskquant._io._layout import check_alpha
 from daskquant._store._resume import palette_token, value_token
 
 __all__ = [
+    "DEPRECATED",
     "NOT_IN_REQUEST",
     "ONLY_IF_GIVEN",
     "QuantizeOptions",
@@ -69,7 +72,10 @@ class QuantizeOptions:
     max_iter: int = field(default=20, metadata=_help("most Lloyd updates (%(default)s)"))
     epsilon: float | None = field(
         default=None,
-        metadata=_help("stop when no center moves more (1.0 in RGB, 0.2 in lab/din99)"),
+        metadata=_help(
+            "stop when no center moves more (default: 1/255 of the dtype's range in RGB, "
+            "1.0 for 8-bit, 257 for 16-bit, of the data's range for floats; 0.2 in lab/din99)"
+        ),
     )
     attempts: int | None = field(
         default=None, metadata=_help("runs, the best is kept (default: 4 for 8-bit, else 1)")
@@ -115,7 +121,20 @@ class QuantizeOptions:
             "its own colors, K reduced)"
         ),
     )
-    quality: bool | None = field(
+    target_psnr: float | None = field(
+        default=None,
+        metadata=_help(
+            "use the fewest colors, at most K, whose result reaches this PSNR (dB; "
+            "searched on the color histogram, not a job per K)"
+        ),
+    )
+    min_psnr: float | None = field(
+        default=None,
+        metadata=_help(
+            "fail (exit code 3, nothing written) if even K colors stay below this PSNR (dB)"
+        ),
+    )
+    metrics: bool | None = field(
         default=None,
         metadata=_help("report PSNR and mean CIEDE2000 (default: for images up to 16.7 MP)"),
     )
@@ -180,16 +199,61 @@ class QuantizeOptions:
                 "resume and overwrite exclude each other: resume keeps the chunks already "
                 "written, overwrite starts again"
             )
+        self._check_target()
         if self.pin is not None and self.palette is not None:
             raise InvalidParameterError(
                 "pin and palette exclude each other: palette fixes every color (no fit), "
                 "pin fixes some colors of a fitted palette"
             )
 
+    def _check_target(self) -> None:
+        """A quality target is a number of dB, and searches the fit's K."""
+        for name in ("target_psnr", "min_psnr"):
+            value = getattr(self, name)
+            if value is not None and (
+                isinstance(value, bool)
+                or not isinstance(value, (int, float))
+                or not 0 < value < math.inf
+            ):
+                raise InvalidParameterError(f"{name} must be a PSNR in dB (> 0), got {value!r}")
+        if self.target_psnr is None and self.min_psnr is None:
+            return
+        low, high = self.min_psnr, self.target_psnr
+        if low is not None and high is not None and low > high:
+            raise InvalidParameterError(
+                f"min_psnr={low:g} is above target_psnr={high:g}: the minimum accepted must "
+                "not exceed the target"
+            )
+        # What the search cannot vary: a palette without a fit, colors or start centers
+        # given in number, dithered labels (the search measures the undithered ones).
+        excluded = {
+            "palette": self.palette is not None,
+            "pin": self.pin is not None,
+            "init": not isinstance(self.init, str),
+            "dither": self.dither != "none",
+        }
+        for name, given in excluded.items():
+            if given:
+                value = getattr(self, name)
+                said = f"{name}={value!r}" if isinstance(value, str) else f"{name} given"
+                raise InvalidParameterError(
+                    "target_psnr and min_psnr search the number of colors of a fit (without "
+                    f"dithering); they do not go with {said}"
+                )
+
     @classmethod
     def of(cls, values: Mapping[str, Any]) -> QuantizeOptions:
-        """The options among ``values`` (a call's arguments; other names are ignored)."""
-        return cls(**{name: values[name] for name in option_fields() if name in values})
+        """The options among ``values`` (a call's arguments; other names are ignored). A
+        deprecated name (see :data:`DEPRECATED`) given a value warns and stands for its new
+        name, unless that is given too."""
+        given = {name: values[name] for name in option_fields() if name in values}
+        for old, new in DEPRECATED.items():
+            if values.get(old) is None:
+                continue
+            warnings.warn(f"{old}= is deprecated: use {new}=", FutureWarning, stacklevel=3)
+            if given.get(new) is None:
+                given[new] = values[old]
+        return cls(**given)
 
     def label_attrs(self) -> dict[str, Any]:
         """The store's ``labels`` attribute: how pixels were assigned to the palette."""
@@ -217,11 +281,15 @@ class QuantizeOptions:
         return {name: getattr(self, name) for name in (*names, "on_iteration")}
 
 
+# Old names of options, still taken by quantize() (with a FutureWarning) and, as flags, by
+# the command line: old name -> new name.
+DEPRECATED: dict[str, str] = {"quality": "metrics"}
+
 # Options that do not change what the store holds, so a resumed job may differ in them.
 # Every other option is in the resume request (see resume_request): a new option is
 # checked on resume unless it is added here, with the reason.
 NOT_IN_REQUEST: dict[str, str] = {
-    "quality": "measured again by every run, resumed or not",
+    "metrics": "measured again by every run, resumed or not",
     "overwrite": "how to treat an existing store, not what to write",
     "resume": "how to treat an existing store, not what to write",
     "preview": "a picture outside the store",
@@ -236,7 +304,7 @@ NOT_IN_REQUEST: dict[str, str] = {
 
 # Options added after stores were in use: in the request only when given, so that a store
 # written before them still resumes (its request lacks them) and holds the same attributes.
-ONLY_IF_GIVEN = frozenset({"pin", "nodata", "mask", "alpha"})
+ONLY_IF_GIVEN = frozenset({"pin", "nodata", "mask", "target_psnr", "min_psnr", "alpha"})
 
 # How an option is named in the request, where its value itself is not plain JSON.
 _TOKENS: dict[str, Callable[[Any], Any]] = {

@@ -24,7 +24,7 @@ from daskquant._engine._dask import tree_reduce
 from daskquant._errors import InvalidParameterError
 from daskquant._io._layout import Alpha, Layout, as_image
 
-__all__ = ["QUALITY_MAX_PIXELS", "quality"]
+__all__ = ["QUALITY_MAX_PIXELS", "psnr_of", "quality"]
 
 # Images up to this size get the quality pass by default (the CLI and quantize() decide).
 # Measured: 1.3 s for a 4.2-megapixel photo mosaic on 2 busy cores (about 0.6 core-seconds
@@ -184,11 +184,18 @@ def _measures(total: _Sums, setup: _Setup) -> dict[str, float]:
     mse = float(total.sse) / (n * layout.channels)
     de = float(total.delta_e) / (_FIXED if exact else 1.0) / n if scale is not None else math.nan
     return {
-        "psnr": 10.0 * math.log10(peak * peak / mse) if mse > 0 else math.inf,
+        "psnr": psnr_of(total.sse, n * layout.channels, peak),
         "mse": mse,
         "ciede2000": de,
         "n_pixels": float(total.n),
     }
+
+
+def psnr_of(sse: int | float, n_values: int, peak: float) -> float:
+    """PSNR in dB of ``sse``, the squared errors summed over ``n_values`` values (pixels
+    times channels): 10 log10(peak^2 / MSE), inf for a perfect match."""
+    mse = float(sse) / max(n_values, 1)
+    return 10.0 * math.log10(peak * peak / mse) if mse > 0 else math.inf
 
 
 def _setup(arr: da.Array, layout: Layout, palette: ArrayLike) -> _Setup:

@@ -19,7 +19,15 @@ import numpy as np
 import zarr
 from numpy.typing import ArrayLike, NDArray
 
-from daskquant._api._fit import FitResult, Init, Method, _check_int, fit_palette, to_palette
+from daskquant._api._fit import (
+    FitResult,
+    Init,
+    Method,
+    _check_int,
+    _rng,
+    fit_palette,
+    to_palette,
+)
 from daskquant._api._inputs import Input, Source, check_inputs, describe, open_inputs
 from daskquant._api._labels import label_image, masked_label, palette_centers, with_masked
 from daskquant._api._masking import masked_inputs
@@ -28,6 +36,7 @@ from daskquant._api._output import Output, named_output
 from daskquant._api._palette import load_palette
 from daskquant._api._quality import QUALITY_MAX_PIXELS
 from daskquant._api._quality import quality as measure_quality
+from daskquant._api._target import TargetSearch, search_colors
 from daskquant._color._display import RgbBands, display_bands, rgb8_palette
 from daskquant._color._dither import Dither
 from daskquant._color._palettes import MAX_COLORS
@@ -126,7 +135,9 @@ def quantize(
     colorspace: ColorSpace = "rgb",
     dither: Dither = "none",
     strict: bool = False,
-    quality: bool | None = None,
+    target_psnr: float | None = None,
+    min_psnr: float | None = None,
+    metrics: bool | None = None,
     write_image: bool = False,
     ome: bool = False,
     overwrite: bool = False,
@@ -139,6 +150,7 @@ def quantize(
     mask: ArrayLike | str | os.PathLike[str] | None = None,
     rgb_bands: RgbBands = None,
     alpha: Alpha = "auto",
+    quality: bool | None = None,
 ) -> Summary:
     """Quantize an image, or a collection of images, to one palette and write a Zarr store.
 
@@ -146,9 +158,13 @@ def quantize(
 
     Parameters
     ----------
-    image : array, dask array, path, glob pattern, or list of paths
+    image : array, dask array, xarray DataArray, path, glob pattern, or list of paths
         One image: (H, W), (H, W, C) or (N, H, W, C) array, or the path of an image file,
-        TIFF, Zarr array or OME-Zarr image (see :func:`daskquant.open_image`). Several
+        TIFF, Zarr array or OME-Zarr image (see :func:`daskquant.open_image`). An xarray
+        or rioxarray ``DataArray`` with dims (y, x[, band]) or (band, y, x), NumPy- or
+        Dask-backed, keeps its CRS, transform (from its coordinates), nodata and band
+        descriptions in the store as a GeoTIFF file does (rioxarray, in
+        ``daskquant[geo]``, reads them). Several
         images: a folder that is not a Zarr store, a glob pattern (``"scans/*.tif"``) or a
         list of paths; they may differ in size, and share one palette fitted over all.
     store : path or URL
@@ -179,9 +195,25 @@ def quantize(
         ``n_colors``. By default such an image keeps exactly its own colors: K is reduced
         to their number, and the summary's ``extra["kept_exactly"]`` and the store's
         ``fit`` attributes (``kept_exactly``, ``n_colors_requested``) say so.
-    quality : bool or None
+    target_psnr : float, optional
+        A quality target, as pngquant's ``--quality min-max`` has one: use the fewest
+        colors, at most ``n_colors``, whose result reaches this PSNR (dB, as
+        :func:`daskquant.quality` measures it). The search runs on the image's exact color
+        histogram (8-bit images; one pass over the pixels, then each K tried costs one fit
+        on the distinct colors), else on a sample of 2^18 pixels, never a job per K; it is a
+        bisection over K, which assumes the PSNR grows with K (see the "Quality target"
+        section of the guide). Where even ``n_colors`` misses the target, ``n_colors`` is
+        used. ``Summary.n_colors`` is the K chosen; ``Summary.extra["target"]`` and the
+        store's ``target`` attribute hold the K chosen, the PSNR it reaches as searched,
+        whether it reaches the target, and every K tried. Not with ``palette``, ``pin``,
+        start centers as ``init``, or dithering.
+    min_psnr : float, optional
+        The least PSNR accepted (pngquant's min): if even ``n_colors`` colors stay below
+        it, :class:`~daskquant.QualityTooLowError` is raised and nothing is written.
+    metrics : bool or None
         Measure PSNR and mean CIEDE2000 of the written result (one more pass over the
-        pixels; ``Summary.extra["quality"]``). None: for images up to 2^24 pixels.
+        pixels; ``Summary.extra["quality"]`` and the store's ``quality`` attribute). None:
+        for images up to 2^24 pixels.
     write_image : bool
         Also write the quantized image (the input's shape and dtype, alpha carried over).
     ome : bool
@@ -214,6 +246,9 @@ def quantize(
         ``nodata`` or ``mask`` take no part in the fit or the counts, and are labelled
         255 (uint8 labels, so K <= 255) or 65535 (uint16 labels), recorded as
         ``labels.nodata`` in the store's attributes.
+    quality : bool or None
+        Deprecated name of ``metrics`` (a ``FutureWarning``); ``metrics`` wins where both
+        are given.
     rgb_bands : three ints, "R,G,B" or None
         Which bands the ``preview`` and an image ``store`` (``.png``, ``.tif``) show as red,
         green and blue (0-based, alpha not counted; see :func:`daskquant.preview`). None:
@@ -318,6 +353,7 @@ class _Colors:
     counts: NDArray[np.int64] | None = None
     n_pixels: int = 0
     attrs: dict[str, Any] = field(default_factory=dict)
+    target: TargetSearch | None = None  # the search over K of a quality target
 
 
 def _run(image: Source, out: Location, options: QuantizeOptions) -> Summary:
@@ -401,14 +437,34 @@ def _fit_or_resume(plan: _Plan, options: QuantizeOptions) -> _Colors:
         return saved
     if options.palette is None:
         with dask.annotate(phase="fit"), _naming(plan):
-            fit = fit_palette(
-                plan.pixels, options.n_colors, alpha=plan.pixel_alpha, **options.fit_kwargs()
-            )
-        return _Colors(fit.centers, fit=fit)
+            k, kwargs, target = _colors_for_target(plan, options)
+            fit = fit_palette(plan.pixels, k, **kwargs)
+        return _Colors(fit.centers, fit=fit, target=target)
     given = options.palette
     if isinstance(given, (str, os.PathLike)):
         given = load_palette(given, dtype=plan.pixels.dtype, channels=plan.layout.channels)
     return _Colors(palette_centers(given, plan.layout))
+
+
+def _colors_for_target(
+    plan: _Plan, options: QuantizeOptions
+) -> tuple[int, dict[str, Any], TargetSearch | None]:
+    """K and the fit's keywords: those asked for, or, with a quality target, the K the
+    search found and the seed it searched with (drawn here where none was given)."""
+    kwargs = {**options.fit_kwargs(), "alpha": plan.pixel_alpha}
+    if options.target_psnr is None and options.min_psnr is None:
+        return options.n_colors, kwargs, None
+    _check_int("n_colors", options.n_colors, 1, MAX_COLORS)
+    kwargs["seed"], _ = _rng(options.seed)
+    target = search_colors(
+        plan.pixels,
+        n_colors=options.n_colors,
+        target_psnr=options.target_psnr,
+        min_psnr=options.min_psnr,
+        seed=kwargs["seed"],
+        fit=kwargs,
+    )
+    return target.n_colors, kwargs, target
 
 
 @contextmanager
@@ -481,6 +537,8 @@ def _count(plan: _Plan, colors: _Colors, labels: list[da.Array], options: Quanti
     if plan.masked is not None:
         attrs["labels"]["nodata"] = masked_label(len(colors.centers))
     attrs["request"] = plan.request
+    if colors.target is not None:
+        attrs["target"] = colors.target.as_dict()
     if options.palette is not None:
         attrs["palette_source"] = options.palette_source()
     colors.attrs = attrs
@@ -538,7 +596,7 @@ def _quality(
     options: QuantizeOptions,
 ) -> dict[str, float] | None:
     """PSNR and CIEDE2000 of the written result, if asked (by default for small images)."""
-    asked = options.quality
+    asked = options.metrics
     assert colors.palette is not None
     if not (asked if asked is not None else colors.n_pixels <= QUALITY_MAX_PIXELS):
         return None
@@ -593,6 +651,7 @@ def _summarize(
             "chunks_written": written,
             **({"resumed": True} if colors.resumed else {}),
             **_kept_facts(colors.attrs.get("fit")),
+            **({"target": colors.attrs["target"]} if "target" in colors.attrs else {}),
             **({"images": [r.as_dict() for r in records]} if plan.many else {}),
             **({"quality": measured} if measured is not None else {}),
         },

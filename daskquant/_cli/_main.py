@@ -1,6 +1,7 @@
 """The ``daskquant`` command: parses arguments and calls the library, nothing more.
 
-Exit codes: 0 success, 1 runtime failure, 2 usage error (bad option or argument), 130
+Exit codes: 0 success, 1 runtime failure, 2 usage error (bad option or argument), 3 quality
+too low (``--min-psnr`` not reached even with ``--colors`` colors; nothing written), 130
 interrupted. A failure ends stderr with exactly one line, ``daskquant: error: <file or
 argument>: <cause>``; ``--debug`` shows the traceback and every library's log (see
 ``_logs``). Progress, the cluster and the dashboard link go to stderr (none with
@@ -19,11 +20,13 @@ from typing import Any
 
 from daskquant._cli._commands import COMMANDS
 from daskquant._cli._logs import configure_logging
-from daskquant._cli._parser import build_parser, flag_names, with_flags
+from daskquant._cli._parser import DEPRECATIONS, build_parser, flag_names, with_flags
 
 __all__ = ["main"]
 
 log = logging.getLogger("daskquant")
+
+QUALITY_TOO_LOW = 3  # exit code: --min-psnr not reached (pngquant's is 99)
 
 
 def _warning_line(
@@ -52,7 +55,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     Returns
     -------
     int
-        The exit code: 0 success, 1 runtime failure, 2 usage error, 130 interrupted.
+        The exit code: 0 success, 1 runtime failure, 2 usage error, 3 quality too low,
+        130 interrupted.
     """
     parser = build_parser()
     try:
@@ -60,7 +64,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:  # argparse has printed the usage error, or the help
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
     configure_logging(debug=args.debug, quiet=args.quiet)
-    from daskquant._errors import DaskQuantError, InvalidParameterError
+    from daskquant._errors import DaskQuantError, InvalidParameterError, QualityTooLowError
 
     # The library names its parameters (overwrite=True); here they are flags (--overwrite):
     # the command's own, else those of quantize (which finishes a store: --resume).
@@ -71,6 +75,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 warnings.simplefilter("ignore")
             elif not args.debug:
                 warnings.showwarning = _warning_line
+            for said in getattr(args, DEPRECATIONS, []):
+                warnings.warn(said, FutureWarning, stacklevel=1)
             code = COMMANDS[args.command](args)
             sys.stdout.flush()  # a closed pipe fails here, inside the handlers below
             return code
@@ -87,6 +93,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.debug:
             raise
         return _fail(with_flags(str(exc), flags), 2)
+    except QualityTooLowError as exc:
+        if args.debug:
+            raise
+        return _fail(with_flags(str(exc), flags), QUALITY_TOO_LOW)
     except DaskQuantError as exc:
         if args.debug:
             raise

@@ -13,6 +13,7 @@ from typing import Any
 
 from daskquant import __version__
 from daskquant._api._options import (
+    DEPRECATED,
     option_choices,
     option_default,
     option_fields,
@@ -21,7 +22,7 @@ from daskquant._api._options import (
 )
 from daskquant._io._chunks import parse_chunks
 
-__all__ = ["build_parser", "flag_names", "with_flags"]
+__all__ = ["DEPRECATIONS", "build_parser", "flag_names", "with_flags"]
 
 # Options spelled otherwise than --name on the command line (the first is the main one).
 _SPELLINGS: dict[str, tuple[str, ...]] = {
@@ -41,7 +42,11 @@ _METAVARS = {
     "mask": "PATH",
     "alpha": "INDEX|none|auto",
     "rgb_bands": "R,G,B",
+    "target_psnr": "DB",
+    "min_psnr": "DB",
 }
+# Where the command line keeps the warnings of deprecated flags given (see _Deprecated).
+DEPRECATIONS = "deprecated_flags"
 # Options the command line does not take as flags.
 _NOT_FLAGS = ("on_iteration",)  # a callback: the command line passes its progress display
 
@@ -122,6 +127,37 @@ def _add_option(parser: argparse.ArgumentParser | Any, name: str) -> None:
     parser.add_argument(*spellings, **kw)
 
 
+class _Deprecated(argparse.BooleanOptionalAction):
+    """An old spelling of a switch (``--quality``/``--no-quality`` for ``--metrics``): sets
+    the new option and keeps a warning for :func:`daskquant._cli._main.main` to show."""
+
+    def __init__(self, option_strings: list[str], dest: str, **kw: Any) -> None:
+        self.new = kw.pop("new")
+        super().__init__(option_strings, dest, default=argparse.SUPPRESS, **kw)
+
+    def __call__(
+        self, parser: Any, namespace: argparse.Namespace, values: Any, option: Any = None
+    ) -> None:
+        value = option is not None and not option.startswith("--no-")
+        setattr(namespace, self.new, value)
+        new = self.new.replace("_", "-")
+        said = f"{option} is deprecated: use --{'' if value else 'no-'}{new}"
+        setattr(namespace, DEPRECATIONS, [*getattr(namespace, DEPRECATIONS, []), said])
+
+
+def _add_deprecated(parser: argparse.ArgumentParser) -> None:
+    """The old spellings of the options in :data:`DEPRECATED` (only switches have one)."""
+    for old, new in DEPRECATED.items():
+        flag = "--" + new.replace("_", "-")
+        parser.add_argument(
+            "--" + old.replace("_", "-"),
+            dest=old,
+            action=_Deprecated,
+            new=new,
+            help=f"deprecated spelling of {flag}",
+        )
+
+
 def _common_options(parser: argparse.ArgumentParser, default: Any) -> None:
     # Accepted before and after the command: the command's copies default to SUPPRESS
     # so that they do not reset what was given before it.
@@ -188,6 +224,7 @@ def _quantize_command(sub: Any, common: argparse.ArgumentParser) -> None:
     for name in option_fields():
         if name not in _NOT_FLAGS:
             _add_option(q, name)
+    _add_deprecated(q)
     _output_options(q)
     _cluster_options(q)
 

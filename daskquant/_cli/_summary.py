@@ -49,6 +49,17 @@ def _colors(s: Any) -> str:
     return f"{s.n_colors} (the image's own colors, exactly; {asked} asked for, see --strict)"
 
 
+def _target(t: dict[str, Any]) -> str:
+    """The quality target's line: the K chosen, and the PSNR it reaches as searched."""
+    psnr = float(t["psnr"])
+    on = "histogram" if t["searched_on"] == "histogram" else "sample of the pixels"
+    found = f"K = {t['n_colors']} of at most {t['n_colors_max']}, PSNR {psnr:.2f} dB on the {on}"
+    if t.get("target_psnr") is None:
+        return f"{found} (minimum {t['min_psnr']:g} dB)"
+    state = "reached" if t["reached"] else "NOT reached (the most colors allowed used)"
+    return f"PSNR {t['target_psnr']:g} dB {state}: {found}"
+
+
 def _rows(s: Any, cluster: Any) -> list[tuple[str, Any]]:
     images = s.extra.get("images") or []
     if len(images) > 1:
@@ -68,6 +79,8 @@ def _rows(s: Any, cluster: Any) -> list[tuple[str, Any]]:
         ("throughput", f"{s.pixels_per_second / 1e6:.1f} Mpixel/s"),
         ("cluster", str(cluster)),
     ]
+    if s.extra.get("target"):
+        rows.append(("target", _target(s.extra["target"])))
     measured = s.extra.get("quality")
     if measured:
         quality = f"PSNR {measured['psnr']:.2f} dB, mean CIEDE2000 {measured['ciede2000']:.2f}"

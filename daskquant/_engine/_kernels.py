@@ -16,6 +16,8 @@ import numba
 import numpy as np
 from numpy.typing import NDArray
 
+from daskquant._engine._sorting import merge_sorted_counts, z_order
+
 __all__ = [
     "CODE_BITS",
     "INT_DTYPES",
@@ -37,6 +39,7 @@ __all__ = [
     "scratch_table",
     "search_tables",
     "sparse_histogram",
+    "z_order",
 ]
 
 # Integer dtypes whose sums and squares are accumulated exactly in int64.
@@ -416,20 +419,6 @@ def box_size(n_centers: int) -> int:
     return max(256, 1 << int(np.ceil(np.log2(max(n_centers, 1)))))
 
 
-def z_order(points: NDArray) -> NDArray[np.int64]:
-    """The order of the points along a Z-order (Morton) curve over their bounding box."""
-    # Each channel scaled to 8 bits over its range, bits interleaved (Morton code).
-    lo = points.min(axis=0).astype(np.float64)
-    span = np.maximum(points.max(axis=0) - lo, 1e-300)
-    q = ((points - lo) * (255.0 / span)).astype(np.uint64)
-    c = points.shape[1]
-    code = np.zeros(points.shape[0], np.uint64)
-    for bit in range(8):
-        for j in range(c):
-            code |= ((q[:, j] >> np.uint64(bit)) & np.uint64(1)) << np.uint64(c * bit + c - 1 - j)
-    return np.argsort(code, kind="stable")
-
-
 def boxed_partial_sums(
     boxes: Boxes, centers: NDArray[np.float64], first: int, stop: int
 ) -> tuple[NDArray, NDArray, NDArray[np.int64], NDArray[np.float64]]:
@@ -661,25 +650,8 @@ def sparse_histogram(
 def merge_histograms(
     parts: list[tuple[NDArray[np.uint32], NDArray[np.int64]]], channels: int
 ) -> tuple[NDArray[np.uint32], NDArray[np.int64]]:
-    """Sum sparse histograms (sorted codes, counts) into one."""
-    codes = np.concatenate([p[0] for p in parts])
-    counts = np.concatenate([p[1] for p in parts])
-    bins = code_bins(channels)
-    if codes.shape[0] > bins // 8:  # many entries: a dense table is cheaper than sorting
-        dense = np.zeros(bins, np.int64)
-        _scatter_add(codes, counts, dense)
-        nz = np.flatnonzero(dense)
-        return nz.astype(np.uint32), dense[nz]
-    uniq, inverse = np.unique(codes, return_inverse=True)
-    merged = np.zeros(uniq.shape[0], np.int64)
-    _scatter_add(inverse.astype(np.int64), counts, merged)
-    return uniq.astype(np.uint32), merged
-
-
-@_jit
-def _scatter_add(index, values, out):  # type: ignore[no-untyped-def]
-    for i in range(index.shape[0]):
-        out[index[i]] += values[i]
+    """Sum sparse histograms (sorted distinct codes, counts) of ``channels`` channels into one."""
+    return merge_sorted_counts(parts)
 
 
 def _or_empty(a: NDArray | None, dtype: type) -> NDArray:

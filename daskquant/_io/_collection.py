@@ -22,7 +22,8 @@ from dask.highlevelgraph import HighLevelGraph
 
 from daskquant._errors import InputError, InvalidParameterError
 from daskquant._io._chunks import Chunks
-from daskquant._io._readers import IMAGE_SUFFIXES, open_image
+from daskquant._io._members import open_members
+from daskquant._io._readers import IMAGE_SUFFIXES
 from daskquant._io._storage import Location, location, matches, storage_context
 
 __all__ = [
@@ -153,7 +154,7 @@ def open_collection(
     """
     with storage_context(storage_options):
         paths = collection_paths(sources)
-        arrays = [open_image(p, chunks=chunks, level=level) for p in paths]
+        arrays = [m.array for m in open_members(paths, chunks=chunks, level=level)]
     check_compatible(paths, arrays)
     return list(zip(image_names(paths), arrays, strict=True))
 

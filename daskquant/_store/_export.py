@@ -2,7 +2,12 @@
 
 Both are written strip by strip from the Zarr labels, so the whole image is never in memory,
 and both hold the labels themselves with the palette inside the file: a viewer shows the
-colors, and a program reads back the exact palette indices. Alpha is not exported.
+colors, and a program reads back the exact palette indices.
+
+Masked pixels (the reserved label ``labels.nodata`` of ``nodata=`` / ``mask=``) stay
+transparent: the PNG gets one more palette entry, index K, fully transparent in its tRNS
+chunk; a TIFF keeps the reserved index (255 or 65535) and marks it as the file's nodata
+(the GDAL_NODATA tag, which GDAL and rasterio read as the dataset mask).
 """
 
 from __future__ import annotations
@@ -10,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
@@ -33,6 +38,7 @@ from daskquant._store._store import (
     open_finished,
     palette_indices,
     pick_record,
+    store_attrs,
 )
 
 __all__ = ["export"]
@@ -66,6 +72,9 @@ def export(
         from a georeferenced input (a GeoTIFF) gives a paletted GeoTIFF in Cloud-Optimized
         layout instead: tiled, with overviews, the palette as color table, the input's CRS
         and transform (needs rasterio, ``daskquant[geo]``; K <= 256).
+        Masked pixels (``labels.nodata`` of ``nodata=`` / ``mask=``) are transparent: in a
+        PNG the extra palette index K with alpha 0 in tRNS, in a TIFF or GeoTIFF the
+        reserved index marked as the file's nodata.
     name : str, optional
         Which image of a collection (default: the only one; required for several).
     overwrite : bool
@@ -116,24 +125,26 @@ def _export(
             f"{path}: export writes .png (indexed) or .tif/.tiff (colormap) files; "
             f"{suffix or 'no suffix'} is neither"
         )
-    labels, colors, spatial = _labels_and_colors(store, name, rgb_bands)
-    if suffix == ".png" and len(colors) > PNG_MAX_COLORS:
+    labels, colors, spatial, clear = _labels_and_colors(store, name, rgb_bands)
+    if suffix == ".png" and len(colors) + (clear is not None) > PNG_MAX_COLORS:
         raise InvalidParameterError(
             f"{path}: a PNG palette holds at most {PNG_MAX_COLORS} colors and {store} has "
-            f"{len(colors)}; export to .tif instead"
+            f"{len(colors)}{' and transparent pixels' if clear is not None else ''}; export "
+            "to .tif instead"
         )
     if target.exists() and not overwrite:
         raise StoreError(f"{path} already exists; pass overwrite=True to replace it")
     writer = _writer(suffix, spatial)
-    _write_whole(target, lambda tmp: writer(tmp, labels, colors))
+    _write_whole(target, lambda tmp: writer(tmp, labels, colors, nodata=clear))
     return Path(target) if isinstance(target, LocalLocation) else path
 
 
 def _labels_and_colors(
     store: Location, name: str | None, rgb_bands: RgbBands = None
-) -> tuple[PaletteIndices, NDArray[np.uint8], dict[str, Any] | None]:
+) -> tuple[PaletteIndices, NDArray[np.uint8], dict[str, Any] | None, int | None]:
     """The (H, W) labels of the image ``name`` in a finished store, its palette as
-    (K, 3) 8-bit RGB, and where its pixels are (the record's ``spatial``)."""
+    (K, 3) 8-bit RGB, where its pixels are (the record's ``spatial``), and the reserved
+    label of its masked pixels (None if nothing was masked)."""
     group = open_finished(store)
     record = pick_record(group, name, store=store)
     labels = palette_indices(group, record)  # an OME label image holds index + 1
@@ -142,7 +153,9 @@ def _labels_and_colors(
             f"{store}: the labels are a stack {labels.shape}; export writes 2-D images"
         )
     palette = np.asarray(get_array(group, "palette")[...])
-    return labels, rgb8_palette(palette, palette.dtype, rgb_bands=rgb_bands), record.spatial
+    clear = store_attrs(group).get("labels", {}).get("nodata")
+    colors = rgb8_palette(palette, palette.dtype, rgb_bands=rgb_bands)
+    return labels, colors, record.spatial, clear
 
 
 def _writer(suffix: str, spatial: dict[str, Any] | None) -> _Writer:
@@ -176,13 +189,33 @@ def _strip_rows(labels: PaletteIndices) -> int:
     return max(1, int(labels.chunks[0]))
 
 
-def _write_png(where: Location, labels: PaletteIndices, colors: NDArray[np.uint8]) -> None:
+def _write_png(
+    where: Location, labels: PaletteIndices, colors: NDArray[np.uint8], *, nodata: int | None
+) -> None:
+    """An indexed PNG; with ``nodata`` (the reserved label), those pixels take the extra
+    index K, transparent in the tRNS chunk, so the bit depth follows K + 1, not 255."""
+    strips = _strips(labels, _strip_rows(labels))
+    alpha = None
+    if nodata is not None:
+        k = len(colors)
+        strips = (np.where(s == nodata, k, s) for s in strips)
+        colors = np.vstack([colors, np.zeros((1, 3), np.uint8)])
+        alpha = np.r_[np.full(k, 255, np.uint8), np.uint8(0)]
     with where.create() as f:
         shape = (int(labels.shape[0]), int(labels.shape[1]))
-        write_indexed(f, shape, colors, _strips(labels, _strip_rows(labels)))
+        write_indexed(f, shape, colors, strips, alpha=alpha)
 
 
-_Writer = Callable[[Location, PaletteIndices, NDArray[np.uint8]], None]
+class _Writer(Protocol):
+    def __call__(
+        self,
+        where: Location,
+        labels: PaletteIndices,
+        colors: NDArray[np.uint8],
+        *,
+        nodata: int | None,
+    ) -> None: ...
+
 
 # Writers by (lower-case) suffix.
 _WRITERS: dict[str, _Writer] = {

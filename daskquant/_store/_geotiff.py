@@ -42,10 +42,16 @@ def tiff_resolution(spatial: dict[str, Any] | None) -> dict[str, Any]:
 
 
 def write_geotiff(
-    where: Location, labels: Any, colors: NDArray[np.uint8], *, spatial: dict[str, Any]
+    where: Location,
+    labels: Any,
+    colors: NDArray[np.uint8],
+    *,
+    spatial: dict[str, Any],
+    nodata: int | None = None,
 ) -> None:
     """Write ``labels`` ((H, W) palette indices, read in strips) as a COG with a color table,
-    the CRS and the transform of ``spatial``."""
+    the CRS and the transform of ``spatial``; ``nodata``, the index of transparent pixels,
+    as the band's nodata (transparent in the color table)."""
     try:
         import rasterio
         import rasterio.shutil
@@ -63,10 +69,13 @@ def write_geotiff(
     h, w = (int(s) for s in labels.shape)
     staging = os.fspath(where.local()) + ".staging.tif"
     try:
-        with rasterio.open(staging, "w", **_profile(h, w, spatial)) as dst:
+        with rasterio.open(staging, "w", **_profile(h, w, spatial), nodata=nodata) as dst:
             for y, strip in _strips(labels):
                 dst.write(strip[None], window=((y, y + strip.shape[0]), (0, w)))
-            dst.write_colormap(1, {i: (*(int(v) for v in c), 255) for i, c in enumerate(colors)})
+            table = {i: (*(int(v) for v in c), 255) for i, c in enumerate(colors)}
+            if nodata is not None:
+                table[nodata] = (0, 0, 0, 0)
+            dst.write_colormap(1, table)
             dst.build_overviews(_overview_factors(h, w), Resampling.nearest)
         rasterio.shutil.copy(
             staging,

@@ -9,8 +9,9 @@ Written layout of one image::
           0, 1, ...     "colors" are the palette: {"label-value": i + 1, "rgba": [r, g, b, 255]}
 
 The label image holds palette index + 1: NGFF label images and napari's Labels layer
-treat value 0 as background (drawn transparent), so 0 is kept for "no data" and every
-palette color, the first too, is visible. The store's image record says so
+treat value 0 as background (drawn transparent), so 0 is kept for "no data" (the masked
+pixels of ``nodata=`` / ``mask=``, whatever their reserved label) and every palette color,
+the first too, is visible. The store's image record says so
 (``label_offset`` = 1, see :func:`daskquant._store._store.palette_indices`); K = 256
 colors make the label image 16-bit.
 
@@ -98,9 +99,12 @@ def write_ome_image(
 
 
 def _label_values(labels: da.Array, n_colors: int) -> da.Array:
-    """The label image's values: palette index + 1, in a dtype that holds K + 1 values."""
+    """The label image's values: palette index + 1, in a dtype that holds K + 1 values,
+    and 0 ("no data") for the reserved label of masked pixels, the only label value of
+    K or more (255 or 65535: not left to wrap around to 0 by chance)."""
     dtype = np.dtype(np.uint8 if n_colors + LABEL_OFFSET <= 256 else np.uint16)
-    return labels.astype(dtype) + np.asarray(LABEL_OFFSET, dtype)
+    shifted = labels.astype(dtype) + np.asarray(LABEL_OFFSET, dtype)
+    return da.where(labels >= n_colors, dtype.type(0), shifted)
 
 
 def _write_levels(

@@ -28,10 +28,11 @@ from numpy.typing import NDArray
 
 from daskquant._io._storage import Location
 
-__all__ = ["PYRAMID_MAX_SIDE", "TIFF_TILE", "pyramid_shapes", "write_pyramid_tiff"]
+__all__ = ["GDAL_NODATA", "PYRAMID_MAX_SIDE", "TIFF_TILE", "pyramid_shapes", "write_pyramid_tiff"]
 
 PYRAMID_MAX_SIDE = 1024
 TIFF_TILE = 512
+GDAL_NODATA = 42113  # GDAL's private TIFF tag: the nodata value as ASCII text
 
 
 def pyramid_shapes(h: int, w: int) -> list[tuple[int, int]]:
@@ -50,10 +51,13 @@ def write_pyramid_tiff(
     colors: NDArray[np.uint8],
     *,
     resolution: dict[str, Any] | None = None,
+    nodata: int | None = None,
 ) -> None:
     """Write ``labels`` ((H, W) palette indices, read in strips) as a tiled, deflate TIFF
     pyramid with photometric palette and the colormap of ``colors`` ((K, 3) uint8);
     ``resolution`` (tifffile's ``resolution``/``resolutionunit`` of level 0) scaled per level.
+    ``nodata``: the index of transparent pixels, written on every level as the GDAL_NODATA
+    tag (GDAL and rasterio then mask it), black in the colormap.
     """
     import tifffile
 
@@ -72,6 +76,8 @@ def write_pyramid_tiff(
         "software": "daskquant",
         "metadata": None,  # no tifffile JSON: one generic pyramid series
     }
+    if nodata is not None:
+        options["extratags"] = [(GDAL_NODATA, "s", 0, str(nodata), True)]
     local = Path(where.local())
     # Strips of whole Zarr chunks, cut into rows of tiles: no Zarr chunk is decoded twice.
     rows = tile * -(-max(1, int(labels.chunks[0])) // tile)

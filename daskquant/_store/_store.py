@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import asdict, dataclass
+from functools import partial
 from typing import Any, cast
 
 import dask
@@ -399,7 +400,8 @@ def image_records(group: zarr.Group) -> list[ImageRecord]:
 
 class PaletteIndices:
     """The palette indices of one stored label array, read like the array (shape, chunks,
-    slicing): the stored values minus the record's ``label_offset``, in the smallest
+    slicing): the stored values minus the record's ``label_offset`` (its "no data" 0 back
+    to the reserved label of masked pixels), in the smallest
     unsigned dtype that holds them (the 8-bit labels of K = 256 colors are 16-bit in an
     OME-Zarr label image, whose values go up to K)."""
 
@@ -412,17 +414,25 @@ class PaletteIndices:
         self.dtype = np.dtype(np.uint8 if n_colors <= 256 else np.uint16)
 
     def __getitem__(self, key: Any) -> NDArray:
-        stored = np.asarray(self.array[key])
-        if self.offset:
-            stored = stored - np.asarray(self.offset, stored.dtype)
-        return stored.astype(self.dtype, copy=False)
+        return _as_indices(np.asarray(self.array[key]), self.offset, self.dtype)
 
     def to_dask(self) -> da.Array:
         """The whole array, lazily, in the stored chunks."""
         arr = da.from_zarr(self.array)
-        if self.offset:
-            arr = arr - np.asarray(self.offset, arr.dtype)
-        return arr.astype(self.dtype, copy=False)
+        if not self.offset:
+            return arr.astype(self.dtype, copy=False)
+        fn = partial(_as_indices, offset=self.offset, dtype=self.dtype)
+        return arr.map_blocks(fn, dtype=self.dtype)
+
+
+def _as_indices(stored: NDArray, offset: int, dtype: np.dtype) -> NDArray:
+    """Stored label values as palette indices in ``dtype``; with an ``offset`` (an OME
+    label image), value 0 ("no data") is the reserved label of masked pixels, the largest
+    value of ``dtype``, as in a store without offset."""
+    if not offset:
+        return stored.astype(dtype, copy=False)
+    shifted = (stored - np.asarray(offset, stored.dtype)).astype(dtype)
+    return np.where(stored == 0, np.iinfo(dtype).max, shifted).astype(dtype, copy=False)
 
 
 def palette_indices(group: zarr.Group, record: ImageRecord, level: int = 0) -> PaletteIndices:

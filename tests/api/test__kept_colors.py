@@ -78,7 +78,7 @@ def test_transparent_pixels_do_not_count() -> None:
 def test_quantize_says_k_was_reduced_in_summary_and_attributes(tmp_path) -> None:
     img = _posterized(np.uint8, 6)
     own = _own_colors(img)
-    s = dq.quantize(img, tmp_path / "o.zarr", n_colors=32, seed=0, quality=True)
+    s = dq.quantize(img, tmp_path / "o.zarr", n_colors=32, seed=0, metrics=True)
     g = zarr.open_group(str(tmp_path / "o.zarr"), mode="r")
     fit = g.attrs["daskquant"]["fit"]
     assert fit["kept_exactly"] is True and fit["n_colors_requested"] == 32

@@ -28,7 +28,7 @@ def test_quantize_labels_nodata_with_the_reserved_label(astronaut, tmp_path) -> 
     img, keep = bordered(astronaut)
     out = tmp_path / "q.zarr"
     s = dq.quantize(
-        img, out, n_colors=8, nodata=0, seed=3, chunks=64, write_image=True, quality=False
+        img, out, n_colors=8, nodata=0, seed=3, chunks=64, write_image=True, metrics=False
     )
     group = zarr.open_group(out, mode="r")
     labels = np.asarray(group["labels"])
@@ -46,7 +46,7 @@ def test_quantize_labels_nodata_with_the_reserved_label(astronaut, tmp_path) -> 
     # apply_palette and a fixed-palette job label the same way, counts without the mask.
     applied = dq.apply_palette(img, alone.palette, nodata=0, chunks=50).compute()
     np.testing.assert_array_equal(applied, labels)
-    fixed = dq.quantize(img, tmp_path / "f.zarr", palette=alone.palette, mask=keep, quality=False)
+    fixed = dq.quantize(img, tmp_path / "f.zarr", palette=alone.palette, mask=keep, metrics=False)
     np.testing.assert_array_equal(fixed.counts, np.bincount(by_palette, minlength=8))
     with pytest.raises(dq.InvalidParameterError, match="no label for masked pixels"):
         dq.apply_palette(img, np.arange(256)[:, None].repeat(3, 1), nodata=0)
@@ -87,11 +87,11 @@ def test_a_geotiff_nodata_is_used_unless_turned_off(astronaut, tmp_path) -> None
         dst.write(np.moveaxis(img, -1, 0))
     with rasterio.open(path) as ds:  # the reference: rasterio's own dataset mask
         np.testing.assert_array_equal(ds.dataset_mask() != 0, keep)
-    s = dq.quantize(path, tmp_path / "g.zarr", n_colors=5, seed=2, quality=False)
+    s = dq.quantize(path, tmp_path / "g.zarr", n_colors=5, seed=2, metrics=False)
     labels = np.asarray(zarr.open_group(tmp_path / "g.zarr", mode="r")["labels"])
     np.testing.assert_array_equal(labels == 255, ~keep)
     assert s.n_pixels == keep.sum()
-    off = dq.quantize(path, tmp_path / "o.zarr", n_colors=5, seed=2, nodata="none", quality=False)
+    off = dq.quantize(path, tmp_path / "o.zarr", n_colors=5, seed=2, nodata="none", metrics=False)
     assert off.n_pixels == keep.size
     group = zarr.open_group(tmp_path / "o.zarr", mode="r")
     assert "nodata" not in store_attrs(group)["labels"]
@@ -101,7 +101,7 @@ def test_a_geotiff_nodata_is_used_unless_turned_off(astronaut, tmp_path) -> None
 def test_the_preview_shows_masked_pixels_as_a_checkerboard(astronaut, tmp_path) -> None:
     img, keep = bordered(astronaut)
     out = tmp_path / "q.zarr"
-    dq.quantize(img, out, n_colors=8, nodata=0, seed=3, chunks=64, quality=False)
+    dq.quantize(img, out, n_colors=8, nodata=0, seed=3, chunks=64, metrics=False)
     picture = cv2.cvtColor(cv2.imread(str(dq.preview(out, tmp_path / "p.png"))), cv2.COLOR_BGR2RGB)
     h, w = img.shape[:2]
     after = picture[:h, -w:]  # the quantized half, at full size (the image is small)

@@ -13,6 +13,7 @@ import pytest
 import daskquant as dq
 from daskquant._api._fit import Init, Method
 from daskquant._api._options import (
+    DEPRECATED,
     NOT_IN_REQUEST,
     ONLY_IF_GIVEN,
     QuantizeOptions,
@@ -39,7 +40,8 @@ def _actions() -> dict[str, argparse.Action]:
 def test_quantize_takes_every_option_with_its_default():
     params = inspect.signature(dq.quantize).parameters
     keywords = {n: p for n, p in params.items() if p.kind is inspect.Parameter.KEYWORD_ONLY}
-    assert list(keywords) == list(option_fields())
+    # The deprecated names come last (each stands for an option, see DEPRECATED).
+    assert list(keywords) == [*option_fields(), *DEPRECATED]
     for f in fields(QuantizeOptions):
         assert keywords[f.name].default == f.default, f.name
 
@@ -98,6 +100,8 @@ CHANGED = {
     "nodata": 0,
     "mask": np.ones((4, 4), bool),
     "alpha": None,
+    "target_psnr": 30.0,
+    "min_psnr": 25.0,
 }
 
 
@@ -120,6 +124,14 @@ def test_arrays_in_the_request_are_hashed():
     assert other["init"] != request["init"]
 
 
+def test_deprecated_names_warn_and_stand_for_the_new_ones():
+    with pytest.warns(FutureWarning, match="quality= is deprecated: use metrics="):
+        assert QuantizeOptions.of({"quality": False}).metrics is False
+    with pytest.warns(FutureWarning):
+        assert QuantizeOptions.of({"quality": False, "metrics": True}).metrics is True
+    assert QuantizeOptions.of({"quality": None}).metrics is None  # not given: no warning
+
+
 def test_resume_and_overwrite_exclude_each_other():
     with pytest.raises(dq.InvalidParameterError, match="resume and overwrite exclude"):
         QuantizeOptions(resume=True, overwrite=True)
@@ -128,7 +140,7 @@ def test_resume_and_overwrite_exclude_each_other():
 def test_flag_names_translate_parameters():
     flags = flag_names(build_parser(), "quantize")
     assert flags["n_colors"] == "--colors" and flags["write_image"] == "--write-rgb"
-    assert flags["overwrite"] == "--overwrite" and flags["quality"] == "--quality"
+    assert flags["overwrite"] == "--overwrite" and flags["metrics"] == "--metrics"
 
 
 def test_library_messages_get_flags_on_the_command_line():

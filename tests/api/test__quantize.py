@@ -203,7 +203,18 @@ def test_gray_file_preview_shows_its_input(tmp_path):
     np.testing.assert_array_equal(pic[:90, :120], np.repeat(gray[..., None], 3, axis=2))
 
 
-def test_palette_source_dither_and_quality_through_quantize(tmp_path):
+def test_quality_is_the_deprecated_name_of_metrics(tmp_path):
+    rgb = bundled_photo("astronaut.png")[:64, :64]
+    with pytest.warns(FutureWarning, match="quality= is deprecated: use metrics="):
+        old = dq.quantize(rgb, tmp_path / "old.zarr", palette="gray:4", quality=True)
+    new = dq.quantize(rgb, tmp_path / "new.zarr", palette="gray:4", metrics=True)
+    assert old.extra["quality"] == new.extra["quality"]
+    with pytest.warns(FutureWarning):
+        off = dq.quantize(rgb, tmp_path / "off.zarr", palette="gray:4", quality=False)
+    assert "quality" not in off.extra
+
+
+def test_palette_source_dither_and_metrics_through_quantize(tmp_path):
     rgb = bundled_photo("astronaut.png")[:160, :200]
     gray8 = np.linspace(0, 255, 8).round()
     out = []
@@ -214,7 +225,7 @@ def test_palette_source_dither_and_quality_through_quantize(tmp_path):
             palette="gray:8",
             dither="bayer4",
             chunks=chunks,
-            quality=True,
+            metrics=True,
         )
         g = zarr.open_group(str(tmp_path / f"d{i}.zarr"), mode="r")
         out.append(g["labels"][:])

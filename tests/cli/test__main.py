@@ -527,7 +527,43 @@ def test_progress_disabled_writes_nothing():
     assert out.getvalue() == ""
 
 
-def test_palette_colorspace_dither_and_quality_flags(png, tmp_path, local_cluster, capsys):
+def test_quality_target_flags_and_exit_code_3(png, tmp_path, local_cluster, capsys):
+    address = local_cluster.scheduler.address
+    base = ["quantize", str(png), "-k", "8", "--seed", "2", "--scheduler", address]
+    out = tmp_path / "t.zarr"
+    assert main([*base[:2], str(out), *base[2:], "--target-psnr", "20"]) == 0
+    printed = capsys.readouterr().out
+    row = next(line for line in printed.splitlines() if line.startswith("target"))
+    k = zarr.open_group(str(out), mode="r").attrs["daskquant"]["n_colors"]
+    assert f"PSNR 20 dB reached: K = {k} of at most 8" in row and "on the histogram" in row
+    # Even 8 colors miss the minimum: exit code 3, one error line, nothing written.
+    missed = tmp_path / "m.zarr"
+    code = main([*base[:2], str(missed), *base[2:], "--target-psnr", "80", "--min-psnr", "70"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 3
+    assert err[-1].startswith("daskquant: error: the image needs more colors: with --colors 8")
+    assert "below --min-psnr 70" in err[-1]
+    assert not missed.exists() and not (tmp_path / "m.zarr.claim").exists()
+
+
+def test_quality_is_a_deprecated_spelling_of_metrics(png, tmp_path, local_cluster, capsys):
+    address = local_cluster.scheduler.address
+    base = ["quantize", str(png), "--palette", "#000000,#ffffff", "--json"]
+    base += ["--scheduler", address]
+    for flag, measured in (("--quality", True), ("--no-quality", False)):
+        assert main([*base[:2], str(tmp_path / f"{flag}.zarr"), *base[2:], flag]) == 0
+        captured = capsys.readouterr()
+        replacement = "--metrics" if measured else "--no-metrics"
+        said = f"daskquant: warning: {flag} is deprecated: use {replacement}"
+        assert said in captured.err.splitlines()
+        assert ("quality" in json.loads(captured.out)["extra"]) is measured
+    # --metrics itself does not warn; --quiet silences the warning too.
+    assert main([*base[:2], str(tmp_path / "m.zarr"), *base[2:], "--metrics"]) == 0
+    assert main([*base[:2], str(tmp_path / "q.zarr"), *base[2:], "--quality", "-q"]) == 0
+    assert "deprecated" not in capsys.readouterr().err
+
+
+def test_palette_colorspace_dither_and_metrics_flags(png, tmp_path, local_cluster, capsys):
     out = tmp_path / "fixed.zarr"
     address = local_cluster.scheduler.address
     argv = [
@@ -538,7 +574,7 @@ def test_palette_colorspace_dither_and_quality_flags(png, tmp_path, local_cluste
         "#000000,#ffffff,#ff0000",
         "--dither",
         "bayer2",
-        "--quality",
+        "--metrics",
         "--json",
         "--scheduler",
         address,

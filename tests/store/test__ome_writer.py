@@ -125,3 +125,62 @@ def test_napari_ome_zarr_reader_shows_every_color(tmp_path) -> None:
     assert 0 not in np.unique(np.asarray(data[0]))
     for i, rgb in enumerate(palette):
         np.testing.assert_allclose(meta["colormap"][i + 1], [*(rgb / 255), 1.0])
+
+
+def _masked_ome(tmp_path: Path, n_colors: int) -> tuple[Path, np.ndarray, np.ndarray]:
+    """An OME-Zarr store of an image with exactly ``n_colors`` colors (none black) and a
+    black (nodata=0) band and hole; which pixels are masked, and the label image."""
+    rng = np.random.default_rng(n_colors)
+    colors = rng.choice(np.arange(1, 1 << 24), n_colors, replace=False)
+    rgb = np.stack([colors >> 16, (colors >> 8) & 255, colors & 255], -1).astype(np.uint8)
+    image = rgb[(np.arange(48 * 64) % n_colors).reshape(48, 64)]
+    masked = np.zeros(image.shape[:2], bool)
+    masked[:5] = masked[20:30, 40:50] = True
+    image[masked] = 0
+    out = tmp_path / f"m{n_colors}.zarr"
+    dq.quantize(image, out, n_colors=n_colors, nodata=0, seed=0, ome=True, chunks=32)
+    return out, masked, zarr.open_group(str(out), mode="r")["labels/image/0"][...]
+
+
+@pytest.mark.parametrize("n_colors", [255, 300])
+def test_masked_pixels_are_label_value_zero(tmp_path, n_colors) -> None:
+    from ome_zarr.io import parse_url
+    from ome_zarr.reader import Label, Reader
+
+    out, masked, stored = _masked_ome(tmp_path, n_colors)
+    reserved = 255 if n_colors < 256 else 65535
+    assert stored.dtype == (np.uint8 if n_colors < 256 else np.uint16)
+    np.testing.assert_array_equal(stored == 0, masked)
+    assert stored[~masked].min() == 1 and stored.max() == n_colors
+    # ome-zarr-py: every palette color has a value 1..K; the masked pixels are background.
+    nodes = list(Reader(parse_url(str(out / "labels" / "image")))())
+    label = next(n for n in nodes if any(isinstance(s, Label) for s in n.specs))
+    assert set(label.metadata["color"]) == set(range(1, n_colors + 1))
+    np.testing.assert_array_equal(np.asarray(label.data[0]), stored)
+    # The export reads the reserved label back from the label image's 0.
+    import tifffile
+
+    dq.export(out, tmp_path / "e.tif")
+    np.testing.assert_array_equal(
+        tifffile.imread(tmp_path / "e.tif"), np.where(masked, reserved, stored - 1)
+    )
+
+
+def test_napari_ome_zarr_reader_draws_masked_pixels_as_background(tmp_path) -> None:
+    napari_ome_zarr = pytest.importorskip("napari_ome_zarr")
+    out, masked, stored = _masked_ome(tmp_path, 255)
+    reader = napari_ome_zarr.napari_get_reader(str(out))
+    data, meta = next((d, m) for d, m, kind in reader(str(out)) if kind == "labels")
+    shown = np.asarray(data[0])
+    np.testing.assert_array_equal(shown, stored)
+    np.testing.assert_array_equal(shown == 0, masked)  # napari's transparent background
+    assert 0 not in meta["colormap"] and len(meta["colormap"]) >= 255
+
+
+def test_256_colors_leave_no_label_for_masked_pixels(tmp_path) -> None:
+    image = np.zeros((32, 32, 3), np.uint8)  # over 256 distinct colors: not kept exactly
+    image[4:] = np.random.default_rng(0).integers(1, 256, (28, 32, 3), np.uint8)
+    out = tmp_path / "k256.zarr"
+    with pytest.raises(dq.InvalidParameterError, match="n_colors=256 leaves no label"):
+        dq.quantize(image, out, n_colors=256, nodata=0, ome=True, max_iter=2)
+    assert not out.exists()

@@ -1,0 +1,244 @@
+"""The quality target: the fewest colors whose palette reaches a PSNR, up to K.
+
+pngquant's ``--quality min-max`` as ``target_psnr=`` (max) and ``min_psnr=`` (min), with
+``n_colors`` the most colors allowed. The search runs on the image's exact color histogram
+(8-bit images of up to 3 clustered channels: one pass over the pixels, then every probe
+costs O(distinct colors)), or else on a fixed sample of the pixels, never a job per K.
+
+Each probe of K is the fit :func:`daskquant.fit_palette` makes with K colors and the same
+seed (the same attempts, seeders and Lloyd runs on the same distinct colors), so on the
+histogram the PSNR found for the chosen K is the PSNR of the written result, computed as
+:func:`daskquant.quality` computes it (the labels nearest to the stored palette). A sample
+gives an estimate; the summary's measured quality is then the exact figure.
+
+"Smallest": the PSNR of a k-means palette usually grows with K, but need not (each fit is a
+local optimum). The search is a bisection that assumes it does: it returns a K that reaches
+the target while K - 1 does not (or K = 1), probing about log2(K) values of K. Where a
+smaller K reaches the target after a larger one missed it, that K is not seen.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import dask.array as da
+import numpy as np
+from numpy.typing import NDArray
+
+from daskquant._api._fit import (
+    _check_enough,
+    _checked,
+    _default_attempts,
+    _prepare,
+    fit_palette,
+    image_epsilon,
+    stored_centers,
+    to_palette,
+)
+from daskquant._api._labels import apply_palette
+from daskquant._api._quality import psnr_of, quality
+from daskquant._color._spaces import ColorSpace, check_colorspace, from_space, rgb_scale
+from daskquant._engine._attempts import best_of, plan
+from daskquant._engine._lloyd import repair_distinct
+from daskquant._engine._sources import PixelSource, histogram_capable
+from daskquant._errors import QualityTooLowError
+from daskquant._io._layout import Layout, as_image
+
+__all__ = ["SAMPLE_PIXELS", "TargetSearch", "search_colors"]
+
+log = logging.getLogger("daskquant")
+
+SAMPLE_PIXELS = 1 << 18  # pixels of the sample searched where there is no exact histogram
+
+
+@dataclass(frozen=True)
+class TargetSearch:
+    """What the search over K found (the store's and the summary's ``target``)."""
+
+    n_colors: int  # the K chosen
+    psnr: float  # its PSNR, as searched
+    reached: bool  # whether it reaches target_psnr (True without a target)
+    n_colors_max: int
+    target_psnr: float | None
+    min_psnr: float | None
+    searched_on: str  # "histogram" (exact) or "sample"
+    probes: dict[int, float] = field(default_factory=dict)  # K -> PSNR, as probed
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON values (PSNR inf, a perfect match, as the string "inf")."""
+        return {
+            "n_colors": self.n_colors,
+            "psnr": _json(self.psnr),
+            "reached": self.reached,
+            "n_colors_max": self.n_colors_max,
+            "target_psnr": self.target_psnr,
+            "min_psnr": self.min_psnr,
+            "searched_on": self.searched_on,
+            "probes": {str(k): _json(v) for k, v in sorted(self.probes.items())},
+        }
+
+
+def _json(value: float) -> float | str:
+    return float(value) if math.isfinite(value) else str(value)
+
+
+def search_colors(
+    pixels: da.Array,
+    *,
+    n_colors: int,
+    target_psnr: float | None,
+    min_psnr: float | None,
+    seed: int,
+    fit: dict[str, Any],
+) -> TargetSearch:
+    """The fewest colors, at most ``n_colors``, whose fit reaches ``target_psnr``.
+
+    Parameters
+    ----------
+    pixels : dask array
+        What the fit sees (masked pixels already transparent).
+    n_colors : int
+        The most colors allowed.
+    target_psnr, min_psnr : float or None
+        The PSNR to reach (dB), and the least one accepted.
+    seed : int
+        The seed of every probe, and of the final fit.
+    fit : dict
+        The other keywords of :func:`daskquant.fit_palette` (those of
+        :meth:`QuantizeOptions.fit_kwargs`).
+
+    Raises
+    ------
+    QualityTooLowError
+        Even ``n_colors`` colors stay below ``min_psnr``.
+    """
+    arr, layout = as_image(pixels, alpha=fit.get("alpha", "auto"))
+    space = check_colorspace(fit["colorspace"], arr.dtype, layout.channels)
+    if histogram_capable(arr.dtype, layout.channels):
+        probe, on = _on_histogram(arr, layout, space, n_colors, seed, fit), "histogram"
+    else:
+        probe, on = _on_sample(arr, seed, fit), "sample"
+    found = _bisect(probe, min(n_colors, probe.most), target_psnr)
+    search = TargetSearch(
+        n_colors=found,
+        psnr=probe.probes[found],
+        reached=target_psnr is None or probe.probes[found] >= target_psnr,
+        n_colors_max=n_colors,
+        target_psnr=target_psnr,
+        min_psnr=min_psnr,
+        searched_on=on,
+        probes=dict(probe.probes),
+    )
+    log.info("quality target: K=%d, PSNR %.3f dB (%s)", found, search.psnr, on)
+    if min_psnr is not None and search.psnr < min_psnr:
+        raise QualityTooLowError(
+            f"the image needs more colors: with n_colors={n_colors} its PSNR is "
+            f"{search.psnr:.2f} dB, below min_psnr={min_psnr:g}; allow more colors or a "
+            "lower minimum (nothing was written)"
+        )
+    return search
+
+
+class _Probe:
+    """PSNR of the fit of K colors, each K computed once; ``most``: the largest K worth
+    probing (the image's distinct colors, or the sample's pixels)."""
+
+    def __init__(self, measure: Callable[[int], float], most: int) -> None:
+        self.measure = measure
+        self.most = most
+        self.probes: dict[int, float] = {}
+
+    def __call__(self, k: int) -> float:
+        if k not in self.probes:
+            self.probes[k] = self.measure(k)
+            log.info("quality target: K=%d gives PSNR %.3f dB", k, self.probes[k])
+        return self.probes[k]
+
+
+def _bisect(psnr: _Probe, most: int, target: float | None) -> int:
+    """The K of the bisection: ``most`` where it misses the target (or there is none), else
+    a K that reaches it where K - 1 does not (K = 1 included)."""
+    reached = psnr(most)  # probed first: the summary reports it without a target too
+    if target is None or reached < target:
+        return most
+    low, high = 0, most  # low misses (no colors at all), high reaches
+    while high - low > 1:
+        mid = (low + high) // 2
+        if psnr(mid) >= target:
+            high = mid
+        else:
+            low = mid
+    return high
+
+
+def _on_histogram(
+    arr: da.Array, layout: Layout, space: ColorSpace, k_max: int, seed: int, fit: dict[str, Any]
+) -> _Probe:
+    """Probes on the exact histogram: the fit_palette of each K on the distinct colors."""
+    hist = PixelSource(arr, channels=layout.channels, alpha=layout.alpha).histogram()
+    prepared = _prepare(hist, space, k_max)
+    _check_enough(prepared.n_valid, prepared.n_distinct, 1, layout)  # no pixels at all
+    colors, counts = hist.colors.astype(np.int64), hist.counts
+    n_distinct = prepared.n_distinct
+    strict = bool(fit["strict"])
+    attempts = fit["attempts"] or _default_attempts(True, space)
+    init = fit["init"]
+    epsilon = _checked(k_max, fit["max_iter"], None, fit["epsilon"], "auto", init, space)[3]
+    if epsilon is None:  # the image's own scale, as fit_palette's default (8-bit here)
+        epsilon = image_epsilon(arr.dtype, None, None)
+    peak = float(np.iinfo(arr.dtype).max)
+
+    def measure(k: int) -> float:
+        if k >= n_distinct and not strict:
+            return math.inf  # kept exactly: the image's own colors
+        seeds = prepared.seeds
+        assert seeds is not None, "an image without pixels is refused by the fit"
+        planned, sample_key = plan([init] * attempts, seed)
+        seeds.given, seeds.sample_key, seeds.pins = None, sample_key, None
+        best = best_of(
+            seeds,
+            k,
+            planned,
+            max_iter=fit["max_iter"],
+            epsilon=epsilon,
+            repair=repair_distinct,
+        )[0]
+        centers = best.centers
+        if space != "rgb":
+            centers = from_space(centers, space, scale=rgb_scale(arr.dtype))
+        palette = to_palette(centers, arr.dtype)
+        labels = _color_labels(seeds.source, stored_centers(palette, space))
+        d = colors - palette[labels].astype(np.int64)
+        sse = int(np.einsum("i,ij,ij->", counts, d, d))
+        return psnr_of(sse, int(counts.sum()) * layout.channels, peak)
+
+    return _Probe(measure, n_distinct)
+
+
+def _color_labels(source: Any, work: NDArray[np.float64]) -> NDArray[np.int32]:
+    """The nearest of ``work`` (the stored palette in the fit's space) for each distinct
+    color, by the source's own exact search."""
+    source.partials(work)
+    labels = source.labels_for(work)
+    assert labels is not None, "the partials just computed give the labels"
+    return np.asarray(labels)
+
+
+def _on_sample(arr: da.Array, seed: int, fit: dict[str, Any]) -> _Probe:
+    """Probes on a fixed sample of the pixels (every s-th row and column): the fit of each K
+    on the sample, its PSNR on the sample."""
+    spatial = arr.shape[-3:-1]
+    step = max(1, math.ceil(math.sqrt(math.prod(spatial) / SAMPLE_PIXELS)))
+    sample = np.asarray(arr[..., ::step, ::step, :])
+    colorspace, alpha = fit["colorspace"], fit.get("alpha", "auto")
+
+    def measure(k: int) -> float:
+        result = fit_palette(sample, k, **{**fit, "seed": seed, "on_iteration": None})
+        labels = apply_palette(sample, result.palette, colorspace=colorspace, alpha=alpha)
+        return quality(sample, labels, result.palette, alpha=alpha)["psnr"]
+
+    return _Probe(measure, math.prod(sample.shape[:-1]))
