@@ -198,7 +198,7 @@ def rgb(bits: int, *, planar: bool = False) -> Callable[[Path], Case]:
 
 def extra_samples(color: str, extras: tuple[int, ...], *, planar: bool = False):
     """Extra samples: 1/2 are alpha (1 premultiplied), 0 is data (a near-infrared band
-    that is 0 on a third of the pixels: not a mask)."""
+    that is 0 on a third of the pixels: not a mask), read as a band after the color."""
 
     def make(folder: Path) -> Case:
         n = 1 if color == "gray" else 3
@@ -223,11 +223,12 @@ def extra_samples(color: str, extras: tuple[int, ...], *, planar: bool = False):
             planarconfig="separate" if planar else "contig",
         )
         alphas = [n + i for i, kind in enumerate(extras) if kind in (1, 2)]
-        keep = data[..., [*range(n), *alphas[:1]]]
+        bands = [n + i for i, kind in enumerate(extras) if kind == 0]
+        keep = data[..., [*range(n), *bands, *alphas[:1]]]
         if alphas and extras[alphas[0] - n] == 1:
-            a, c = keep[..., -1:].astype(int), keep[..., :-1].astype(int)
+            a, c = keep[..., -1:].astype(int), keep[..., :n].astype(int)
             straight = np.where(a > 0, np.minimum((c * 255 + a // 2) // np.maximum(a, 1), 255), 0)
-            keep = np.concatenate([straight, a], -1).astype(np.uint8)
+            keep = np.concatenate([straight, keep[..., n:-1], a], -1).astype(np.uint8)
             return Case(path, keep, reference="the samples written, c * 255 / alpha rounded")
         return Case(path, keep[..., 0] if keep.shape[-1] == 1 else keep, reference="tifffile")
 
@@ -241,7 +242,8 @@ def associated_alpha_pillow(folder: Path) -> Case:
 
 
 def fourth_band_without_tag(folder: Path) -> Case:
-    """RGB + a 4th sample and no ExtraSamples tag: the 4th is data (TIFF 6.0), not alpha."""
+    """RGB + a 4th sample and no ExtraSamples tag: the 4th is data (TIFF 6.0), not alpha:
+    read as a 4th band (every pixel kept, though the band is 0 everywhere)."""
     data = _rng("notag").integers(0, 256, (H, W, 4), dtype=np.uint8)
     data[..., 3] = 0  # as alpha, every pixel would be transparent
     path = _tif(folder, "rgb-fourth-band-no-tag", data, photometric="rgb", extrasamples=[0])
@@ -250,7 +252,7 @@ def fourth_band_without_tag(folder: Path) -> Case:
     raw = bytearray(path.read_bytes())
     raw[offset : offset + 2] = struct.pack("<H", 65000)  # the tag becomes a private one
     path.write_bytes(bytes(raw))
-    return Case(path, data[..., :3], reference="the samples written")
+    return Case(path, data, reference="the samples written")
 
 
 def cmyk_formula(cmyk: NDArray, top: int) -> NDArray:

@@ -222,9 +222,9 @@ def non_finite(value: float) -> Callable[[Path], Case]:
     return make
 
 
-def five_channels(tmp: Path) -> Case:
-    src = _zarr(tmp / "five.zarr", np.zeros((16, 16, 5), np.uint8))
-    return Case([src], tmp / "o.zarr", 1, "5 channels", dq.InputError)
+def too_many_channels(tmp: Path) -> Case:
+    src = _zarr(tmp / "many.zarr", np.zeros((16, 16, 65), np.uint8))
+    return Case([src], tmp / "o.zarr", 1, "65 channels", dq.InputError)
 
 
 def mixed_channels(tmp: Path) -> Case:
@@ -346,7 +346,7 @@ ROWS: dict[str, Callable[..., Case]] = {
     "k-above-distinct-colors": few_colors,
     "nan-in-float-zarr": non_finite(np.nan),
     "inf-in-float-zarr": non_finite(np.inf),
-    "five-channels": five_channels,
+    "too-many-channels": too_many_channels,
     "mixed-channel-counts": mixed_channels,
     "output-is-a-file": output_is_a_file,
     "output-is-a-file-overwrite": output_is_a_file_overwrite,

@@ -40,7 +40,7 @@ from daskquant._engine._sources import (
     integer_colors,
 )
 from daskquant._errors import InputError, InvalidParameterError, TooFewColorsError
-from daskquant._io._layout import Layout, as_image
+from daskquant._io._layout import Alpha, Layout, as_image
 from daskquant._io._masks import Nodata, masked_image
 from daskquant._io._xarray import dataarray_pixels
 
@@ -198,13 +198,15 @@ def fit_palette(
     nodata: Nodata = None,
     mask: ArrayLike | da.Array | None = None,
     pin: ArrayLike | str | os.PathLike[str] | None = None,
+    alpha: Alpha = "auto",
 ) -> FitResult:
     """Fit a palette of ``n_colors`` colors to an image by k-means.
 
     Parameters
     ----------
     image : (H, W), (H, W, C) or (N, H, W, C) ndarray or dask array, or xarray DataArray
-        C is 1 (gray), 2 (gray + alpha), 3 (RGB) or 4 (RGBA). Alpha is not clustered and
+        C is 1 to 64 bands of any integer or float dtype: gray, gray + alpha, RGB, RGBA or
+        multispectral bands (the palette is then (K, C) too). Alpha is not clustered and
         fully transparent pixels are left out. A stack (N, ...) gets one shared palette.
         A DataArray has dims (y, x[, band]) or (band, y, x), as in :func:`quantize`.
     n_colors : int
@@ -289,6 +291,10 @@ def fit_palette(
         pixels) gets exactly its own colors as the palette, with K reduced to their number
         (``kept_exactly`` is then True), unless ``strict`` is True: then fewer distinct
         colors than ``n_colors`` raise :class:`~daskquant.TooFewColorsError`.
+    alpha : int, None or "auto"
+        Which channel is alpha: its index (moved last), None (none is), or "auto"
+        (default): the last of 2 (gray + alpha) or 4 (RGBA) channels, none otherwise. A
+        4-band image of data (RGB + near-infrared) needs ``alpha=None``.
 
     Returns
     -------
@@ -310,7 +316,7 @@ def fit_palette(
         n_colors, max_iter, attempts, epsilon, method, init, colorspace
     )
     image, nodata = dataarray_pixels(image, nodata)
-    arr, layout = as_image(image, chunks=chunks)
+    arr, layout = as_image(image, chunks=chunks, alpha=alpha)
     space = check_colorspace(colorspace, arr.dtype, layout.channels)
     arr, layout = masked_image(arr, layout, nodata=nodata, mask=mask)
     pins = checked_pins(pin, k, arr.dtype, layout.channels)

@@ -23,13 +23,13 @@ from daskquant._io._collection import (
     image_names,
     is_collection,
 )
-from daskquant._io._layout import Layout, as_image
+from daskquant._io._layout import Alpha, Layout, as_image
 from daskquant._io._members import open_members
-from daskquant._io._readers import check_source, decoded_in_memory, open_image
+from daskquant._io._readers import check_source, decoded_in_memory, image_alpha, open_image
 from daskquant._io._storage import Location, location
 from daskquant._io._xarray import dataarray_image, is_dataarray
 
-__all__ = ["Input", "Source", "check_inputs", "describe", "open_inputs"]
+__all__ = ["Input", "Source", "check_inputs", "describe", "file_alpha", "open_inputs"]
 
 Source = ArrayLike | da.Array | str | os.PathLike[str] | Sequence[str | os.PathLike[str]]
 
@@ -47,22 +47,25 @@ class Input:
 
 
 def open_inputs(
-    image: Source, *, chunks: tuple[int, ...] | int | None, level: int
+    image: Source, *, chunks: tuple[int, ...] | int | None, level: int, alpha: Alpha = "auto"
 ) -> tuple[list[Input], bool]:
     """The prepared inputs, and whether they are a collection. Reads every header (and
     every file OpenCV decodes) before anything is written, so bad input writes nothing.
 
     One file is a collection of one, but named as a single image is (its stem, or the
-    name of a Zarr folder), and stored in the single-image layout.
+    name of a Zarr folder), and stored in the single-image layout. ``alpha`` "auto" takes
+    each file's alpha from its own metadata (:func:`~daskquant._io._readers.image_alpha`).
     """
     if is_collection(image):
         paths = collection_paths(image)  # type: ignore[arg-type]
-        return _file_inputs(paths, image_names(paths), chunks=chunks, level=level), True
+        names = image_names(paths)
+        return _file_inputs(paths, names, chunks=chunks, level=level, alpha=alpha), True
     if isinstance(image, (str, os.PathLike)):
         path = location(image)
         name = path.stem if path.is_file() else path.name.removesuffix(".zarr")
-        return _file_inputs([path], [name or "image"], chunks=chunks, level=level), False
-    return [_array_input(image, chunks=chunks, level=level)], False
+        inputs = _file_inputs([path], [name or "image"], chunks=chunks, level=level, alpha=alpha)
+        return inputs, False
+    return [_array_input(image, chunks=chunks, level=level, alpha=alpha)], False
 
 
 def check_inputs(image: Source) -> None:
@@ -86,12 +89,24 @@ def describe(image: Source, inputs: list[Input]) -> str | None:
 
 
 def _file_inputs(
-    paths: list[Location], names: list[str], *, chunks: tuple[int, ...] | int | None, level: int
+    paths: list[Location],
+    names: list[str],
+    *,
+    chunks: tuple[int, ...] | int | None,
+    level: int,
+    alpha: Alpha,
 ) -> list[Input]:
     members = open_members(paths, chunks=file_chunks(chunks), level=level)
     check_compatible(paths, [m.array for m in members])
     inputs = [
-        _prepare(name, str(p), m.array, in_memory=m.in_memory, spatial=m.spatial)
+        _prepare(
+            name,
+            str(p),
+            m.array,
+            in_memory=m.in_memory,
+            spatial=m.spatial,
+            alpha=file_alpha(p, alpha, level=level),
+        )
         for name, p, m in zip(names, paths, members, strict=True)
     ]
     # The images in memory go to the workers once, all in one submit.
@@ -99,14 +114,21 @@ def _file_inputs(
     return [replace(i, array=next(placed)) if i.in_memory else i for i in inputs]
 
 
-def _array_input(image: Any, *, chunks: tuple[int, ...] | int | None, level: int) -> Input:
+def file_alpha(path: Location | str | os.PathLike[str], alpha: Alpha, *, level: int) -> Alpha:
+    """``alpha`` as given, or for "auto" what the file's own metadata says."""
+    return image_alpha(path, level=level) if alpha == "auto" else alpha
+
+
+def _array_input(
+    image: Any, *, chunks: tuple[int, ...] | int | None, level: int, alpha: Alpha
+) -> Input:
     spatial = None
     if is_dataarray(image):  # an xarray DataArray: its pixels, and where they are
         image, spatial = dataarray_image(image)
     if not isinstance(image, (np.ndarray, da.Array, zarr.Array)):
         image = np.asarray(image)  # nested lists and other array-likes
     arr = open_image(image, level=level)
-    prepared, layout = as_image(arr, chunks=chunks)
+    prepared, layout = as_image(arr, chunks=chunks, alpha=alpha)
     in_memory = decoded_in_memory(image)
     if in_memory:
         prepared = persist_in_memory(prepared)
@@ -114,10 +136,16 @@ def _array_input(image: Any, *, chunks: tuple[int, ...] | int | None, level: int
 
 
 def _prepare(
-    name: str, source: str, arr: da.Array, *, in_memory: bool, spatial: dict[str, Any] | None
+    name: str,
+    source: str,
+    arr: da.Array,
+    *,
+    in_memory: bool,
+    spatial: dict[str, Any] | None,
+    alpha: Alpha,
 ) -> Input:
     try:
-        prepared, layout = as_image(arr)
+        prepared, layout = as_image(arr, alpha=alpha)
     except InputError as exc:
         raise InputError(f"{source}: {exc}") from exc
     return Input(name, source, prepared, layout, in_memory, spatial)

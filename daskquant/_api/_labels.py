@@ -44,7 +44,7 @@ from daskquant._engine._dask import share_once
 from daskquant._engine._lookup import Points, distinct_labels, table_piece
 from daskquant._engine._sources import integer_colors
 from daskquant._errors import InvalidParameterError
-from daskquant._io._layout import Layout, as_image
+from daskquant._io._layout import Alpha, Layout, as_image
 from daskquant._io._masks import Nodata, masked_image
 from daskquant._io._xarray import dataarray_pixels, is_dataarray, labels_like
 
@@ -63,6 +63,7 @@ def apply_palette(
     dither: Dither = "none",
     nodata: Nodata = None,
     mask: ArrayLike | da.Array | None = None,
+    alpha: Alpha = "auto",
 ) -> da.Array | xr.DataArray:
     """Label every pixel with the index of its nearest palette color. Lazy: computes nothing.
 
@@ -93,6 +94,10 @@ def apply_palette(
         DataArray's own nodata, else none; "none": none.
     mask : (H, W) or (N, H, W) array, dask array or Zarr array, optional
         Nonzero = keep; 0 = the reserved label (as for ``nodata``).
+    alpha : int, None or "auto"
+        Which channel is alpha: its index (moved last), None (none is), or "auto"
+        (default): the last of 2 (gray + alpha) or 4 (RGBA) channels, none otherwise. A
+        4-band image of data (RGB + near-infrared) needs ``alpha=None``.
 
     Returns
     -------
@@ -107,7 +112,7 @@ def apply_palette(
         per pixel. Masked pixels (``nodata``, ``mask``) are 255 (uint8) or 65535 (uint16).
     """
     pixels, nodata = dataarray_pixels(image, nodata)
-    arr, layout = as_image(pixels, chunks=chunks)
+    arr, layout = as_image(pixels, chunks=chunks, alpha=alpha)
     centers = palette_centers(palette, layout)
     masked, masked_layout = masked_image(arr, layout, nodata=nodata, mask=mask)
     reserved = None

@@ -28,6 +28,7 @@ from daskquant._api._target import Goal
 from daskquant._color._dither import Dither
 from daskquant._color._spaces import ColorSpace
 from daskquant._errors import InvalidParameterError
+from daskquant._io._layout import check_alpha
 from daskquant._store._resume import palette_token, value_token
 
 __all__ = [
@@ -189,8 +190,23 @@ class QuantizeOptions:
     mask: ArrayLike | str | os.PathLike[str] | None = field(
         default=None, metadata=_help("a mask image: nonzero = keep, 0 = leave out")
     )
+    rgb_bands: Sequence[int] | str | None = field(
+        default=None,
+        metadata=_help(
+            "bands shown as red, green, blue in the preview and a .png/.tif OUTPUT's colors "
+            "(default: the first three; 1 or 2 bands: gray)"
+        ),
+    )
+    alpha: int | str | None = field(
+        default="auto",
+        metadata=_help(
+            "which band is alpha: an index, none, or auto (the file's own metadata: TIFF "
+            "ExtraSamples, PNG/WebP alpha; Zarr: the last of 2 or 4 bands)"
+        ),
+    )
 
     def __post_init__(self) -> None:
+        check_alpha(self.alpha)
         if self.resume and self.overwrite:
             raise InvalidParameterError(
                 "resume and overwrite exclude each other: resume keeps the chunks already "
@@ -310,6 +326,7 @@ NOT_IN_REQUEST: dict[str, str] = {
     "preview": "a picture outside the store",
     "keep_store": "where the store is, not what it holds",
     "on_iteration": "a progress callback",
+    "rgb_bands": "which bands the preview and an image OUTPUT show, not what the store holds",
     "strict": "only refuses an image with fewer colors than K: a store it lets be written is "
     "the same without it",
     "storage_options": "how to reach the data (credentials, endpoint), not what to write; "
@@ -319,7 +336,7 @@ NOT_IN_REQUEST: dict[str, str] = {
 # Options added after stores were in use: in the request only when given, so that a store
 # written before them still resumes (its request lacks them) and holds the same attributes.
 ONLY_IF_GIVEN = frozenset(
-    {"pin", "nodata", "mask", "target_psnr", "min_psnr", "target_deltae", "max_deltae"}
+    {"pin", "nodata", "mask", "target_psnr", "min_psnr", "target_deltae", "max_deltae", "alpha"}
 )
 
 # How an option is named in the request, where its value itself is not plain JSON.
@@ -355,11 +372,17 @@ def resume_request(
     for name in option_fields():
         if name in NOT_IN_REQUEST:
             continue
-        if name in ONLY_IF_GIVEN and getattr(options, name) is None:
+        if name in ONLY_IF_GIVEN and _is_default(name, getattr(options, name)):
             continue
         value = chunks if name == "chunks" else getattr(options, name)
         request[name] = _TOKENS.get(name, _plain_value)(value)
     return cast(dict[str, Any], json.loads(json.dumps(request)))
+
+
+def _is_default(name: str, value: Any) -> bool:
+    """Whether an option holds its default (None, or a default name such as "auto")."""
+    default = option_default(name)
+    return value is None if default is None else isinstance(value, str) and value == default
 
 
 def _plain_value(value: Any) -> Any:

@@ -22,6 +22,7 @@ from daskquant._api._fit import (
     PERCEPTUAL_ATTEMPTS,
     label_dtype,
 )
+from daskquant._api._inputs import file_alpha
 from daskquant._api._options import QuantizeOptions
 from daskquant._engine._codes import ColorCoding
 from daskquant._engine._dask import FAN_IN
@@ -29,7 +30,7 @@ from daskquant._engine._sources import histogram_capable
 from daskquant._io._chunks import file_chunks
 from daskquant._io._collection import collection_paths, is_collection
 from daskquant._io._headers import Header, image_header
-from daskquant._io._layout import as_image
+from daskquant._io._layout import as_image, check_alpha
 from daskquant._io._readers import open_image
 from daskquant._io._xarray import dataarray_image, is_dataarray
 
@@ -76,8 +77,10 @@ def job_plan(
     chunk).
     """
     paths: Sequence[str | os.PathLike[str]]
+    alpha = check_alpha(options.alpha)
     if is_dataarray(image):
         headers = [_dataarray_header(image, options)]
+        alphas: list[Any] = [alpha]
     else:
         if is_collection(image):
             paths = collection_paths(image)
@@ -86,7 +89,8 @@ def job_plan(
             paths = [image]
         spec = file_chunks(options.chunks)
         headers = [image_header(p, chunks=spec, level=options.level) for p in paths]
-    prepared = [as_image(h.array) for h in headers]
+        alphas = [file_alpha(p, alpha, level=options.level) for p in paths]
+    prepared = [as_image(h.array, alpha=a) for h, a in zip(headers, alphas, strict=True)]
     arr0, layout = prepared[0]
     pixels = sum(_pixels(a) for a, _ in prepared)
     chunks = sum(math.prod(a.numblocks) for a, _ in prepared)

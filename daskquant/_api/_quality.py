@@ -22,7 +22,7 @@ from numpy.typing import ArrayLike, NDArray
 from daskquant._color._spaces import ciede2000, rgb_to_lab
 from daskquant._engine._dask import tree_reduce
 from daskquant._errors import InvalidParameterError
-from daskquant._io._layout import Layout, as_image
+from daskquant._io._layout import Alpha, Layout, as_image
 
 __all__ = ["QUALITY_MAX_PIXELS", "delta_e", "delta_e_mean", "psnr_of", "quality"]
 
@@ -92,6 +92,7 @@ def quality(
     palette: ArrayLike,
     *,
     chunks: tuple[int, ...] | int | None = None,
+    alpha: Alpha = "auto",
 ) -> dict[str, float]:
     """PSNR and mean CIEDE2000 of a quantized image against its input, in one pass.
 
@@ -106,6 +107,10 @@ def quality(
         The colors written for the labels, in the image's values (``fit.palette``).
     chunks : int or tuple, optional
         Spatial chunk size for NumPy input.
+    alpha : int, None or "auto"
+        Which channel is alpha: its index (moved last), None (none is), or "auto"
+        (default): the last of 2 (gray + alpha) or 4 (RGBA) channels, none otherwise. A
+        4-band image of data (RGB + near-infrared) needs ``alpha=None``.
 
     Returns
     -------
@@ -113,7 +118,8 @@ def quality(
         ``psnr``: 10 log10(peak^2 / MSE) in dB over every pixel and color channel, the peak
         being the dtype's maximum (1 for floats; inf for a perfect match); ``mse``;
         ``ciede2000``: the mean CIEDE2000 difference (sRGB, D65; NaN for signed integer
-        images); ``n_pixels``.
+        images and for images that are not gray or RGB, such as multispectral bands);
+        ``n_pixels``.
 
     Examples
     --------
@@ -123,7 +129,7 @@ def quality(
     >>> round(q["mse"], 4), round(q["ciede2000"], 3)
     (16.6667, 2.516)
     """
-    parts, setup = _tasks(_pairs(image, labels), palette, chunks=chunks)
+    parts, setup = _tasks(_pairs(image, labels), palette, chunks=chunks, alpha=alpha)
     (total,) = dask.compute(tree_reduce(parts, _combine))
     return _measures(total, setup)
 
@@ -147,13 +153,17 @@ def _pairs(image: Any, labels: Any) -> list[tuple[Any, Any]]:
 
 
 def _tasks(
-    pairs: list[tuple[Any, Any]], palette: ArrayLike, *, chunks: tuple[int, ...] | int | None
+    pairs: list[tuple[Any, Any]],
+    palette: ArrayLike,
+    *,
+    chunks: tuple[int, ...] | int | None,
+    alpha: Alpha,
 ) -> tuple[list[Any], _Setup]:
     """The per-block sums of every image (lazy), and what the images share."""
     parts: list[Any] = []
     setup = None
     for img, lab in pairs:
-        arr, layout = as_image(img, chunks=chunks)
+        arr, layout = as_image(img, chunks=chunks, alpha=alpha)
         if setup is None:
             setup = _setup(arr, layout, palette)
         elif (arr.dtype, layout) != setup[:2]:
@@ -215,7 +225,8 @@ def _setup(arr: da.Array, layout: Layout, palette: ArrayLike) -> _Setup:
     dtype = arr.dtype
     exact = dtype.kind in "ui" and pal.dtype.kind in "ui"
     peak = 1.0 if dtype.kind == "f" else float(np.iinfo(dtype).max)
-    scale = None if dtype.kind == "i" else peak
+    # CIEDE2000 compares colors: gray or RGB, not other bands
+    scale = None if dtype.kind == "i" or layout.channels not in (1, 3) else peak
     return dtype, layout, pal, exact, peak, scale
 
 

@@ -37,7 +37,7 @@ from daskquant._api._palette import load_palette
 from daskquant._api._quality import QUALITY_MAX_PIXELS
 from daskquant._api._quality import quality as measure_quality
 from daskquant._api._target import TargetSearch, search_colors
-from daskquant._color._display import rgb8_palette
+from daskquant._color._display import RgbBands, display_bands, rgb8_palette
 from daskquant._color._dither import Dither
 from daskquant._color._palettes import MAX_COLORS
 from daskquant._color._spaces import ColorSpace
@@ -45,7 +45,7 @@ from daskquant._errors import DaskQuantError, InputError, InvalidParameterError,
 from daskquant._io._collection import (
     pixel_set,
 )
-from daskquant._io._layout import Layout
+from daskquant._io._layout import Alpha, Layout, check_alpha
 from daskquant._io._masks import Nodata
 from daskquant._io._storage import Location, storage_context
 from daskquant._store._claim import check_unclaimed, claimed
@@ -150,6 +150,8 @@ def quantize(
     storage_options: dict[str, Any] | None = None,
     nodata: Nodata = None,
     mask: ArrayLike | str | os.PathLike[str] | None = None,
+    rgb_bands: RgbBands = None,
+    alpha: Alpha = "auto",
     quality: bool | None = None,
 ) -> Summary:
     """Quantize an image, or a collection of images, to one palette and write a Zarr store.
@@ -255,6 +257,18 @@ def quantize(
     quality : bool or None
         Deprecated name of ``metrics`` (a ``FutureWarning``); ``metrics`` wins where both
         are given.
+    rgb_bands : three ints, "R,G,B" or None
+        Which bands the ``preview`` and an image ``store`` (``.png``, ``.tif``) show as red,
+        green and blue (0-based, alpha not counted; see :func:`daskquant.preview`). None:
+        the first three; one or two bands are shown as gray (the first).
+    alpha : int, None or "auto"
+        Which channel is alpha (not clustered; fully transparent pixels left out): its
+        index, None (no channel is), or "auto" (default): what the file's own metadata says
+        (TIFF ExtraSamples 1 or 2; the alpha of PNG, WebP and BMP files; slides' RGBA), and
+        for arrays and Zarr stores, which have no such metadata, the last channel of 2
+        (gray + alpha) or 4 (RGBA) channels. So a 4-band TIFF without ExtraSamples (RGB +
+        near-infrared) has no alpha, and a 4-band array of such data needs ``alpha=None``.
+        A given index is moved last: the quantized image has its alpha last.
 
     Returns
     -------
@@ -298,7 +312,7 @@ def _run_to_image(image: Source, target: Output, options: QuantizeOptions) -> Su
     assert target.image is not None
     try:
         summary = _run(image, target.store, options)
-        export(target.store, target.image, overwrite=True)
+        export(target.store, target.image, overwrite=True, rgb_bands=options.rgb_bands)
     finally:
         if not target.keep:
             target.store.remove(ignore_errors=True)
@@ -325,6 +339,11 @@ class _Plan:
     @property
     def layout(self) -> Layout:
         return self.inputs[0].layout
+
+    @property
+    def pixel_alpha(self) -> int | None:
+        """The alpha channel of ``pixels`` (of the masked inputs, where masked)."""
+        return (self.masked or self.inputs)[0].layout.alpha
 
 
 @dataclass
@@ -399,7 +418,9 @@ def _plan(image: Source, out: Location, options: QuantizeOptions) -> _Plan:
     input before anything is written); the job's resume request."""
     previous = _check_output(out, options)
     with dask.annotate(phase="loading"):
-        inputs, many = open_inputs(image, chunks=options.chunks, level=options.level)
+        inputs, many = open_inputs(
+            image, chunks=options.chunks, level=options.level, alpha=check_alpha(options.alpha)
+        )
     if options.ome and any(i.array.ndim != 3 for i in inputs):
         raise InvalidParameterError(
             "ome=True writes 2-D images; pass the images of a stack as a collection of files"
@@ -409,6 +430,7 @@ def _plan(image: Source, out: Location, options: QuantizeOptions) -> _Plan:
         inputs=input_fingerprint([i.source for i in inputs], image),
         chunks=[[int(c) for c in i.array.chunksize] for i in inputs],
     )
+    display_bands(inputs[0].layout.channels, options.rgb_bands)  # refused before any work
     masked = masked_inputs(inputs, nodata=options.nodata, mask=options.mask, many=many)
     seen = masked or inputs
     pixels = pixel_set([i.array for i in seen]) if many else seen[0].array
@@ -437,7 +459,7 @@ def _colors_for_target(
 ) -> tuple[int, dict[str, Any], TargetSearch | None]:
     """K and the fit's keywords: those asked for, or, with a quality target, the K the
     search found and the seed it searched with (drawn here where none was given)."""
-    kwargs = options.fit_kwargs()
+    kwargs = {**options.fit_kwargs(), "alpha": plan.pixel_alpha}
     goal = options.goal()
     if goal is None:
         return options.n_colors, kwargs, None
@@ -587,7 +609,8 @@ def _quality(
     with dask.annotate(phase="quality"):
         # The masked inputs' alpha leaves the masked pixels out.
         seen = plan.masked or plan.inputs
-        return measure_quality([i.array for i in seen], stored, colors.palette)
+        arrays = [i.array for i in seen]
+        return measure_quality(arrays, stored, colors.palette, alpha=plan.pixel_alpha)
 
 
 def _preview(
@@ -600,7 +623,10 @@ def _preview(
     first = plan.inputs[0]
     before = first.array if first.in_memory or first.source is None else None
     with dask.annotate(phase="preview"):
-        return str(store_preview(group, records[0], options.preview, before=before))
+        shown = options.rgb_bands
+        return str(
+            store_preview(group, records[0], options.preview, before=before, rgb_bands=shown)
+        )
 
 
 def _summarize(

@@ -160,7 +160,7 @@ def search_colors(
     QualityTooLowError
         Even ``n_colors`` colors fall short of ``min_psnr`` or ``max_deltae``.
     """
-    arr, layout = as_image(pixels)
+    arr, layout = as_image(pixels, alpha=fit.get("alpha", "auto"))
     space = check_colorspace(fit["colorspace"], arr.dtype, layout.channels)
     if histogram_capable(arr.dtype, layout.channels):
         probe, on = _on_histogram(arr, layout, space, n_colors, seed, fit, goal), "histogram"
@@ -285,12 +285,12 @@ def _on_sample(arr: da.Array, seed: int, fit: dict[str, Any]) -> _Probe:
     spatial = arr.shape[-3:-1]
     step = max(1, math.ceil(math.sqrt(math.prod(spatial) / SAMPLE_PIXELS)))
     sample = np.asarray(arr[..., ::step, ::step, :])
-    colorspace = fit["colorspace"]
+    colorspace, alpha = fit["colorspace"], fit.get("alpha", "auto")
 
     def measure(k: int) -> Scores:
         result = fit_palette(sample, k, **{**fit, "seed": seed, "on_iteration": None})
-        labels = apply_palette(sample, result.palette, colorspace=colorspace)
-        measured = quality(sample, labels, result.palette)
+        labels = apply_palette(sample, result.palette, colorspace=colorspace, alpha=alpha)
+        measured = quality(sample, labels, result.palette, alpha=alpha)
         return {"psnr": measured["psnr"], "ciede2000": measured["ciede2000"]}
 
     return _Probe(measure, math.prod(sample.shape[:-1]))

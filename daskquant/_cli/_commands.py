@@ -187,6 +187,7 @@ def _export(args: argparse.Namespace) -> int:
         name=args.name,
         overwrite=args.overwrite,
         storage_options=args.storage_options,
+        rgb_bands=args.rgb_bands,
     )
     if not args.quiet:
         print(f"wrote {written}", file=sys.stderr)
@@ -202,6 +203,7 @@ def _preview(args: argparse.Namespace) -> int:
         max_side=args.max_side,
         name=args.name,
         storage_options=args.storage_options,
+        rgb_bands=args.rgb_bands,
     )
     if not args.quiet:
         print(f"wrote {written}", file=sys.stderr)

@@ -40,6 +40,8 @@ _METAVARS = {
     "storage_options": "JSON",
     "nodata": "V[,V...]",
     "mask": "PATH",
+    "alpha": "INDEX|none|auto",
+    "rgb_bands": "R,G,B",
     "target_psnr": "DB",
     "min_psnr": "DB",
     "target_deltae": "DE",
@@ -86,8 +88,26 @@ def _nodata(text: str) -> float | list[float] | str:
     return values[0] if len(values) == 1 else values
 
 
+def _alpha(text: str) -> int | str | None:
+    """``--alpha``: a band index, ``none`` or ``auto``."""
+    word = text.strip().lower()
+    if word in ("none", "auto"):
+        return None if word == "none" else word
+    try:
+        return int(word)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            "must be a band index (0, 1, ...), none or auto"
+        ) from None
+
+
 # How an option's values are read, by its type (bool: a switch; bool | None: --x/--no-x).
-_PARSERS: dict[str, Any] = {"chunks": _chunks, "storage_options": storage_json, "nodata": _nodata}
+_PARSERS: dict[str, Any] = {
+    "chunks": _chunks,
+    "storage_options": storage_json,
+    "nodata": _nodata,
+    "alpha": _alpha,
+}
 
 
 def _add_option(parser: argparse.ArgumentParser | Any, name: str) -> None:
@@ -275,6 +295,7 @@ def _store_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     e.add_argument("file", help="output image (.png, .tif, .tiff)")
     e.add_argument("--name", help="which image of a collection")
     e.add_argument("--overwrite", action="store_true", help="replace an existing file")
+    _rgb_bands_option(e)
     _storage_option(e)
 
     v = sub.add_parser("preview", parents=[common], help="before/after picture of a store")
@@ -282,7 +303,16 @@ def _store_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     v.add_argument("file", help="output PNG")
     v.add_argument("--max-side", type=int, default=1024, help="longest side of each half (1024)")
     v.add_argument("--name", help="which image of a collection")
+    _rgb_bands_option(v)
     _storage_option(v)
+
+
+def _rgb_bands_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--rgb-bands",
+        metavar="R,G,B",
+        help="bands shown as red, green, blue (default: the first three; 1 or 2 bands: gray)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:

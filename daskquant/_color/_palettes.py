@@ -79,10 +79,14 @@ def checked_palette(
 ) -> NDArray:
     """A palette's colors (K, C) checked, alpha dropped, and then fitted to an image's
     channels and ``dtype`` (see :func:`daskquant.load_palette`); ``native`` is the dtype
-    the values are in."""
-    if colors.ndim != 2 or colors.shape[1] not in (1, 3, 4) or colors.shape[0] == 0:
+    the values are in. An image of other than 1 or 3 bands (multispectral) takes a palette
+    of exactly its bands."""
+    bands = channels is not None and channels not in (1, 3)
+    widths = (channels,) if bands else (1, 3, 4)
+    if colors.ndim != 2 or colors.shape[1] not in widths or colors.shape[0] == 0:
+        wanted = f"(K, {channels})" if bands else "(K, 1) or (K, 3)"
         raise InvalidParameterError(
-            f"palette {name}: expected (K, 1) or (K, 3) colors, got shape {colors.shape}"
+            f"palette {name}: expected {wanted} colors, got shape {colors.shape}"
         )
     if colors.shape[0] > MAX_COLORS:
         raise InvalidParameterError(
@@ -90,9 +94,10 @@ def checked_palette(
         )
     if colors.dtype.kind == "f" and not np.isfinite(colors).all():
         raise InvalidParameterError(f"palette {name} has NaN or inf values")
-    colors = colors[:, :3] if colors.shape[1] == 4 else colors  # drop alpha
-    if channels is not None:
-        colors = _channels(colors, channels, name)
+    if not bands:  # multispectral palettes have one column per band, as given
+        colors = colors[:, :3] if colors.shape[1] == 4 else colors  # drop alpha
+        if channels is not None:
+            colors = _channels(colors, channels, name)
     if dtype is not None:
         colors = _rescale(colors, native, np.dtype(dtype), name)
     return colors

@@ -24,8 +24,10 @@ chroma subsampling in uncompressed data) is refused with one line naming the mod
 - **Extra samples.** Samples after the color ones are alpha only when ExtraSamples says
   so: 2 (unassociated alpha) as stored, 1 (associated, premultiplied) made straight. An
   extra sample without that tag, or marked 0 (unspecified), is data (a near-infrared band,
-  an elevation): it is not read, neither clustered nor taken as a mask, and the reader logs
-  that it was left out.
+  an elevation): of a gray or RGB image it is read as one more band, after the color ones
+  and before alpha (so a multispectral MINISBLACK image is read with all its bands), never
+  taken as a mask; of the other models (palette, CMYK, CIELAB, YCbCr) it is not read, and
+  the reader logs that it was left out.
 """
 
 from __future__ import annotations
@@ -77,7 +79,9 @@ class Samples:
     """How one TIFF page's samples become an image; picklable, applied to each chunk.
 
     ``model`` is a key of the conversion table; ``color`` leading samples hold the color,
-    ``alpha`` is the index of the alpha sample (or None); ``bits`` is BitsPerSample.
+    ``data`` are the indices of extra samples read as more bands (after the color),
+    ``alpha`` is the index of the alpha sample (or None, read last); ``bits`` is
+    BitsPerSample.
     """
 
     model: str
@@ -89,6 +93,7 @@ class Samples:
     associated: bool = False
     table: NDArray | None = field(default=None, compare=False)  # palette colors, (2**bits, 3)
     params: tuple[float, ...] = ()  # YCbCr coefficients + reference; a Lab white point
+    data: tuple[int, ...] = ()  # extra samples read as bands (gray and RGB models)
 
     @property
     def out_dtype(self) -> np.dtype:
@@ -102,9 +107,9 @@ class Samples:
 
     @property
     def channels(self) -> int:
-        """Channels read: 1 or 3, plus 1 for alpha."""
+        """Channels read: 1 or 3, plus the data bands, plus 1 for alpha."""
         color = 1 if self.model in ("gray", "inverted") else 3
-        return color + (self.alpha is not None)
+        return color + len(self.data) + (self.alpha is not None)
 
     @property
     def unchanged(self) -> bool:
@@ -114,6 +119,7 @@ class Samples:
             and self.out_dtype == self.dtype
             and (self.bits == 8 * self.dtype.itemsize or self.dtype.kind != "u")
             and self.samples == self.channels
+            and self.alpha in (None, self.samples - 1)  # read in the stored order
             and not self.associated
         )
 
@@ -124,12 +130,16 @@ class Samples:
             block = block[..., None]
         s = self if table is None else replace(self, table=table)
         color = _MODELS[self.model](s, block[..., : self.color])
+        parts = [color]
+        if self.data:  # data bands as stored (premultiplying is for color)
+            parts.append(_levels(block[..., list(self.data)], self))
         if self.alpha is not None:
             alpha = _rescale(_levels(block[..., self.alpha : self.alpha + 1], self), color.dtype)
             if self.associated:
-                color = associated_to_straight(color, alpha, scale=_full(color.dtype))
-            color = np.concatenate([color, alpha], axis=-1)
-        return color[..., 0] if color.shape[-1] == 1 else color
+                parts[0] = associated_to_straight(color, alpha, scale=_full(color.dtype))
+            parts.append(alpha)
+        out = parts[0] if len(parts) == 1 else np.concatenate(parts, axis=-1)
+        return out[..., 0] if out.shape[-1] == 1 else out
 
 
 def _read_dtype(bits: int, dtype: np.dtype) -> np.dtype:
@@ -217,6 +227,10 @@ def _ycbcr(s: Samples, raw: NDArray) -> NDArray:
     return np.rint(rgb).astype(np.uint8)
 
 
+# Models whose extra data samples are read as more bands (the others convert their color
+# samples into another model, which the extra bands are not in).
+_DATA_BANDS = frozenset({"gray", "inverted", "rgb"})
+
 # Conversions by model: stored color samples (..., color) -> (..., 1 or 3) read.
 _MODELS: dict[str, Callable[[Samples, NDArray], NDArray]] = {
     "gray": _gray,
@@ -262,7 +276,12 @@ def samples_of(page: Any, path: object) -> Samples:
     extras = list(page.extrasamples) + [0] * (spp - color - len(page.extrasamples))
     alphas = [i for i, e in enumerate(extras[: spp - color]) if int(e) in (1, 2)]
     alpha = color + alphas[0] if alphas else None
-    dropped = [color + i for i in range(spp - color) if color + i != alpha]
+    data = tuple(
+        color + i
+        for i, e in enumerate(extras[: spp - color])
+        if kind in _DATA_BANDS and int(e) not in (1, 2)
+    )
+    dropped = [color + i for i in range(spp - color) if color + i not in (alpha, *data)]
     if dropped:
         log.info(
             "%s: sample(s) %s are data, not color or alpha (ExtraSamples %s): not read",
@@ -280,6 +299,7 @@ def samples_of(page: Any, path: object) -> Samples:
         associated=alpha is not None and int(extras[alpha - color]) == 1,
         table=table,
         params=params,
+        data=data,
     )
 
 

@@ -17,8 +17,9 @@ PNG, JPEG, BMP, WebP, ...  the whole file in memory, by the decoder that reads t
 
 Every image comes back as (H, W) for one channel, (H, W, C) otherwise, or (N, H, W, C) for
 a stack: gray, gray + alpha, RGB or RGBA as a viewer shows them (CMYK, CIELAB, palettes
-and the like converted), in the file's dtype (n-bit samples in 8, 16 or 32 bits). Failures
-are :class:`InputError` naming the file.
+and the like converted), or the bands of a multispectral TIFF or array, in the file's dtype
+(n-bit samples in 8, 16 or 32 bits). :func:`image_alpha` says which channel the file's own
+metadata makes alpha. Failures are :class:`InputError` naming the file.
 """
 
 from __future__ import annotations
@@ -39,14 +40,16 @@ from daskquant._io._chunks import (
     spatial_chunks,
 )
 from daskquant._io._decoders import DECODED_SUFFIXES, decode_file
+from daskquant._io._layout import Alpha
 from daskquant._io._slides import SLIDE_SUFFIXES, open_slide, slide_levels
 from daskquant._io._storage import Location, location, storage_context
-from daskquant._io._tiff import TIFF_SUFFIXES, is_tiff, open_tiff, tiff_levels
+from daskquant._io._tiff import TIFF_SUFFIXES, is_tiff, open_tiff, tiff_alpha, tiff_levels
 
 __all__ = [
     "IMAGE_SUFFIXES",
     "check_source",
     "decoded_in_memory",
+    "image_alpha",
     "level_count",
     "open_image",
 ]
@@ -160,6 +163,22 @@ def _open_location(where: Location, spatial: tuple[int, int] | None, level: int)
         return open_tiff(where, level=level, chunks=spatial)
     _no_levels(where, level)
     return _open_decoded(where, spatial)
+
+
+def image_alpha(source: Any, *, level: int = 0) -> Alpha:
+    """Which channel of ``open_image(source)`` the file's own metadata makes alpha.
+
+    A TIFF: the sample ExtraSamples marks as alpha (read last), or None: a 4th band without
+    that mark (RGB + near-infrared) is data. Other files: "auto", the channel-count rule of
+    :func:`daskquant._io._layout.as_image`, since their readers give gray + alpha or RGBA
+    exactly where the file has alpha (PNG, WebP, BMP; slides are RGBA); arrays and Zarr
+    stores, which carry no such metadata, follow that rule too.
+    """
+    if isinstance(source, (str, os.PathLike, Location)):
+        where = location(source)
+        if where.suffix.lower() not in SLIDE_SUFFIXES and where.is_file() and is_tiff(where):
+            return tiff_alpha(where, level=level)
+    return "auto"
 
 
 def level_count(source: Any) -> int:

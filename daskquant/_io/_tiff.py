@@ -40,6 +40,7 @@ __all__ = [
     "is_tiff",
     "main_series",
     "open_tiff",
+    "tiff_alpha",
     "tiff_file",
     "tiff_levels",
 ]
@@ -98,6 +99,13 @@ def tiff_levels(path: StoreLike) -> int:
     """How many resolution levels the main image series of a TIFF file has."""
     with _opened(location(path)) as tf:
         return len(tf.series[main_series(tf)].levels)
+
+
+def tiff_alpha(path: StoreLike, *, level: int = 0) -> int | None:
+    """The index of the channel :func:`open_tiff` reads as alpha (the last one: a sample
+    ExtraSamples marks as alpha), or None where the file has no alpha sample."""
+    samples = _read_info(location(path), level).samples
+    return samples.channels - 1 if samples.alpha is not None else None
 
 
 def open_tiff(

@@ -22,7 +22,7 @@ from typing import Any, Protocol
 import numpy as np
 from numpy.typing import NDArray
 
-from daskquant._color._display import rgb8_palette
+from daskquant._color._display import RgbBands, rgb8_palette
 from daskquant._errors import InvalidParameterError, StoreError
 from daskquant._io._png import write_indexed
 from daskquant._io._storage import (
@@ -62,6 +62,7 @@ def export(
     name: str | None = None,
     overwrite: bool = False,
     storage_options: dict[str, Any] | None = None,
+    rgb_bands: RgbBands = None,
 ) -> Path | str:
     """Write the labels of a finished store as a paletted image file.
 
@@ -90,6 +91,10 @@ def export(
     storage_options : dict, optional
         Options of the filesystem of a URL ``store`` or ``path`` (credentials, endpoint),
         as fsspec takes them; see the "Storage and URLs" page.
+    rgb_bands : three ints, "R,G,B" or None
+        Which bands of a multi-band palette the file's colors show as red, green and blue
+        (0-based). None: the first three; one or two bands are shown as gray (the first).
+        The labels written are the same whatever is shown.
 
     Returns
     -------
@@ -110,10 +115,18 @@ def export(
     PosixPath('scan.png')
     """
     with storage_context(storage_options):
-        return _export(location(store), location(path), name, overwrite=overwrite)
+        target = location(path)
+        return _export(location(store), target, name, overwrite=overwrite, rgb_bands=rgb_bands)
 
 
-def _export(store: Location, target: Location, name: str | None, *, overwrite: bool) -> Path | str:
+def _export(
+    store: Location,
+    target: Location,
+    name: str | None,
+    *,
+    overwrite: bool,
+    rgb_bands: RgbBands = None,
+) -> Path | str:
     path = str(target)
     suffix = target.suffix.lower()
     if suffix not in _WRITERS:
@@ -121,7 +134,7 @@ def _export(store: Location, target: Location, name: str | None, *, overwrite: b
             f"{path}: export writes .png (indexed) or .tif/.tiff (colormap) files; "
             f"{suffix or 'no suffix'} is neither"
         )
-    stored, colors, spatial, seen = _labels_and_colors(store, name)
+    stored, colors, spatial, seen = _labels_and_colors(store, name, rgb_bands)
     if suffix == ".png" and len(colors) + (seen is not None) > PNG_MAX_COLORS:
         raise InvalidParameterError(
             f"{path}: a PNG palette holds at most {PNG_MAX_COLORS} colors and {store} has "
@@ -140,7 +153,7 @@ def _export(store: Location, target: Location, name: str | None, *, overwrite: b
 
 
 def _labels_and_colors(
-    store: Location, name: str | None
+    store: Location, name: str | None, rgb_bands: RgbBands = None
 ) -> tuple[PaletteIndices, NDArray[np.uint8], dict[str, Any] | None, Transparency | None]:
     """The (H, W) labels of the image ``name`` in a finished store, its palette as
     (K, 3) 8-bit RGB, where its pixels are (the record's ``spatial``), and which of its
@@ -154,7 +167,8 @@ def _labels_and_colors(
         )
     palette = np.asarray(get_array(group, "palette")[...])
     seen = transparency(group, record)
-    return labels, rgb8_palette(palette, palette.dtype), record.spatial, seen
+    colors = rgb8_palette(palette, palette.dtype, rgb_bands=rgb_bands)
+    return labels, colors, record.spatial, seen
 
 
 def _writer(suffix: str, spatial: dict[str, Any] | None) -> _Writer:

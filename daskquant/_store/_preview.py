@@ -21,7 +21,7 @@ import numpy as np
 import zarr
 from numpy.typing import NDArray
 
-from daskquant._color._display import to_rgb8
+from daskquant._color._display import RgbBands, display_bands, to_rgb8
 from daskquant._errors import DaskQuantError, InvalidParameterError, StoreError
 from daskquant._io._readers import level_count, open_image
 from daskquant._io._storage import LocalLocation, location, storage_context
@@ -48,6 +48,7 @@ def preview(
     max_side: int = 1024,
     name: str | None = None,
     storage_options: dict[str, Any] | None = None,
+    rgb_bands: RgbBands = None,
 ) -> Path | str:
     """Write a PNG picture of a finished store: before | after, palette swatch below.
 
@@ -64,6 +65,9 @@ def preview(
     storage_options : dict, optional
         Options of the filesystem of a URL ``store`` or ``path`` (and of the input it
         reads the "before" half from), as fsspec takes them; see the "Storage and URLs" page.
+    rgb_bands : three ints, "R,G,B" or None
+        Which bands are shown as red, green and blue (0-based, alpha not counted). None:
+        the first three; an image of one or two bands is shown as gray (its first band).
 
     Returns
     -------
@@ -81,7 +85,7 @@ def preview(
     with storage_context(storage_options):
         group = open_finished(store)
         record = pick_record(group, name, store=store)
-        return store_preview(group, record, path, max_side=max_side)
+        return store_preview(group, record, path, max_side=max_side, rgb_bands=rgb_bands)
 
 
 def store_preview(
@@ -91,12 +95,14 @@ def store_preview(
     *,
     max_side: int = 1024,
     before: da.Array | None = None,
+    rgb_bands: RgbBands = None,
 ) -> Path | str:
     """:func:`preview` for an open store; ``before`` is the input if the caller has it."""
     if isinstance(max_side, bool) or not isinstance(max_side, int) or max_side < 1:
         raise InvalidParameterError(f"max_side must be a positive integer, got {max_side!r}")
     palette = np.asarray(get_array(group, "palette")[...])
     counts = np.asarray(get_array(group, "counts")[...])
+    bands = display_bands(palette.reshape(len(palette), -1).shape[1], rgb_bands)
     full = palette_indices(group, record)
     h, w = full.shape[-2:]
     step = max(1, math.ceil(max(h, w) / max_side))
@@ -108,7 +114,7 @@ def store_preview(
         small = _strided(before[0] if before.ndim == 4 else before, step)
     if small is not None and small.shape[:2] != labels.shape:
         small = cv2.resize(small, labels.shape[::-1], interpolation=cv2.INTER_AREA)
-    picture = render(small, labels, palette, counts)
+    picture = render(small, labels, palette, counts, rgb_bands=bands)
     return write_preview(path, picture)
 
 
@@ -159,6 +165,8 @@ def render(
     labels: NDArray,
     palette: NDArray,
     counts: NDArray,
+    *,
+    rgb_bands: RgbBands = None,
 ) -> NDArray[np.uint8]:
     """(h, 2w, 3) uint8 RGB: ``before`` left, its quantized version right, swatch below.
 
@@ -172,19 +180,22 @@ def render(
         The palette, in the input's dtype.
     counts : (K,) ndarray
         Pixels per palette color in the whole result.
+    rgb_bands : three ints, "R,G,B" or None
+        The bands shown (see :func:`daskquant._color._display.display_bands`).
     """
     pal = np.asarray(palette).reshape(len(palette), -1)
-    channels = pal.shape[1]
+    shown = list(display_bands(pal.shape[1], rgb_bands))
     masked = np.asarray(labels) >= len(pal)  # the reserved label of nodata= / mask=
+    pal = pal[:, shown]
     after = pal[np.where(masked, 0, labels)]
     if before is not None:
-        before = before.reshape(*before.shape[:2], -1)[..., :channels]
+        before = before.reshape(*before.shape[:2], -1)[..., shown]
     if pal.dtype == np.uint8:
         low, high = 0.0, 255.0
     else:  # stretch other dtypes over what is shown, so both halves get the same scale
-        shown = [pal] if before is None else [pal, before]
-        low = float(min(np.min(v) for v in shown))
-        high = float(max(np.max(v) for v in shown))
+        values = [pal] if before is None else [pal, before]
+        low = float(min(np.min(v) for v in values))
+        high = float(max(np.max(v) for v in values))
     shown_after = to_rgb8(after, low, high)
     shown_after[masked] = checkerboard(masked.shape)[masked]
     halves = [shown_after]

@@ -99,6 +99,7 @@ CHANGED = {
     "ome": True,
     "nodata": 0,
     "mask": np.ones((4, 4), bool),
+    "alpha": None,
     "target_psnr": 30.0,
     "min_psnr": 25.0,
     "target_deltae": 2.0,

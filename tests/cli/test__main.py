@@ -301,12 +301,12 @@ def test_info_on_a_missing_store_exits_1(tmp_path, capsys):
 def test_export_and_preview_call_the_library(tmp_path, monkeypatch, capsys):
     calls = []
 
-    def export(store, path, *, name=None, overwrite=False, storage_options=None):
-        calls.append(("export", store, path, name, overwrite, storage_options))
+    def export(store, path, *, name=None, overwrite=False, storage_options=None, rgb_bands=None):
+        calls.append(("export", store, path, name, overwrite, storage_options, rgb_bands))
         return path
 
-    def preview(store, path, *, max_side=1024, name=None, storage_options=None):
-        calls.append(("preview", store, path, max_side, name, storage_options))
+    def preview(store, path, *, max_side=1024, name=None, storage_options=None, rgb_bands=None):
+        calls.append(("preview", store, path, max_side, name, storage_options, rgb_bands))
         return path
 
     monkeypatch.setattr(dq, "export", export, raising=False)
@@ -316,12 +316,16 @@ def test_export_and_preview_call_the_library(tmp_path, monkeypatch, capsys):
     assert main(["preview", "s.zarr", "s.png", "--max-side", "256"]) == 0
     assert main(["preview", "s.zarr", "t.png", "-q", "--name", "b"]) == 0
     assert main(["export", "s.zarr", "-q", "u.png", "--storage-options", '{"anon": true}']) == 0
+    assert main(["export", "s.zarr", "-q", "v.png", "--rgb-bands", "3,2,1"]) == 0
+    assert main(["preview", "s.zarr", "-q", "v.png", "--rgb-bands", "0,0,0"]) == 0
     assert calls == [
-        ("export", "s.zarr", "s.tif", None, False, None),
-        ("export", "s.zarr", "a.png", "a", True, None),
-        ("preview", "s.zarr", "s.png", 256, None, None),
-        ("preview", "s.zarr", "t.png", 1024, "b", None),
-        ("export", "s.zarr", "u.png", None, False, {"anon": True}),
+        ("export", "s.zarr", "s.tif", None, False, None, None),
+        ("export", "s.zarr", "a.png", "a", True, None, None),
+        ("preview", "s.zarr", "s.png", 256, None, None, None),
+        ("preview", "s.zarr", "t.png", 1024, "b", None, None),
+        ("export", "s.zarr", "u.png", None, False, {"anon": True}, None),
+        ("export", "s.zarr", "v.png", None, False, None, "3,2,1"),
+        ("preview", "s.zarr", "v.png", 1024, None, None, "0,0,0"),
     ]
     assert capsys.readouterr().err.splitlines() == ["wrote s.tif", "wrote a.png", "wrote s.png"]
 
