@@ -1,8 +1,8 @@
 """The layout the code promises (STYLE.md, issue 14), checked on the source itself.
 
 - Imports point one way: ``_cli`` -> public API (``daskquant``, ``_api``) -> ``_store`` ->
-  ``_io`` -> ``_engine`` and ``_color`` (peers) -> ``_engine._kernels``, ``_errors``,
-  ``_version``.
+  ``_io`` -> ``_engine`` and ``_color`` (peers) -> ``_engine._kernels`` and
+  ``_engine._sorting``, ``_errors``, ``_version``.
 - Functions stay short: none over 80 lines, at most three over 60 (docstrings not counted).
 - The package's ``__init__`` only re-exports; every name in ``__all__`` exists.
 - Test modules do not import each other: shared code lives in ``tests/_*.py`` helpers.
@@ -26,6 +26,7 @@ LAYERS = {
     "daskquant._errors": 0,
     "daskquant._version": 0,
     "daskquant._engine._kernels": 0,
+    "daskquant._engine._sorting": -1,  # numba sorting kernels, below _kernels: no daskquant import
     "daskquant._engine": 1,
     "daskquant._color": 1,
     "daskquant._io": 2,
@@ -107,6 +108,8 @@ def test_imports_point_one_way() -> None:
         ("daskquant._engine._sources", "daskquant._color._spaces", False),
         ("daskquant._color._palettes", "daskquant._engine._kernels", True),
         ("daskquant._engine._kernels", "daskquant._engine._sources", False),
+        ("daskquant._engine._kernels", "daskquant._engine._sorting", True),
+        ("daskquant._engine._sorting", "daskquant._engine._kernels", False),
         ("daskquant._api._quantize", "daskquant._cli._progress", False),
     ],
 )
