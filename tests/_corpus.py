@@ -36,6 +36,7 @@ class Case:
     refused: str | None = None
     tolerance: int = 0  # largest difference allowed from ``expected`` (float conversions)
     reference: str = ""  # who computed ``expected``
+    alpha: int | str | None = "auto"  # the alpha= that reads ``expected`` as the file is read
 
 
 def _rng(name: str) -> np.random.Generator:
@@ -230,7 +231,10 @@ def extra_samples(color: str, extras: tuple[int, ...], *, planar: bool = False):
             straight = np.where(a > 0, np.minimum((c * 255 + a // 2) // np.maximum(a, 1), 255), 0)
             keep = np.concatenate([straight, keep[..., n:-1], a], -1).astype(np.uint8)
             return Case(path, keep, reference="the samples written, c * 255 / alpha rounded")
-        return Case(path, keep[..., 0] if keep.shape[-1] == 1 else keep, reference="tifffile")
+        # An unspecified extra sample is a band: an array of 2 or 4 bands needs alpha=None.
+        alpha = "auto" if alphas else None
+        expected = keep[..., 0] if keep.shape[-1] == 1 else keep
+        return Case(path, expected, reference="tifffile", alpha=alpha)
 
     return make
 

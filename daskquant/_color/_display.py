@@ -25,13 +25,14 @@ def display_bands(channels: int, rgb_bands: RgbBands = None) -> tuple[int, ...]:
     ----------
     channels : int
         Clustered bands of the image.
-    rgb_bands : three ints, "R,G,B" or None
+    rgb_bands : three ints, "R,G,B", one int (shown as gray) or None
         Band indices (0-based); None: (0, 1, 2), or (0,) (gray) for one or two bands.
+        What this returns is accepted again unchanged.
 
     Examples
     --------
-    >>> display_bands(8), display_bands(8, "4,2,1"), display_bands(2)
-    ((0, 1, 2), (4, 2, 1), (0,))
+    >>> display_bands(8), display_bands(8, "4,2,1"), display_bands(2), display_bands(1, (0,))
+    ((0, 1, 2), (4, 2, 1), (0,), (0,))
     """
     if rgb_bands is None:
         return (0, 1, 2) if channels >= 3 else (0,)
@@ -40,9 +41,10 @@ def display_bands(channels: int, rgb_bands: RgbBands = None) -> tuple[int, ...]:
         bands = tuple(int(b) for b in text)
     except (TypeError, ValueError):
         bands = ()
-    if len(bands) != 3 or not all(0 <= b < channels for b in bands):
+    if len(bands) not in (1, 3) or not all(0 <= b < channels for b in bands):
         raise InvalidParameterError(
-            f"rgb_bands must be three band indices from 0 to {channels - 1} (R,G,B), got "
+            f"rgb_bands must be three band indices from 0 to {channels - 1} (R,G,B) or one "
+            f"(gray), got "
             f"{rgb_bands!r}"
         )
     return bands

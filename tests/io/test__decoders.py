@@ -77,7 +77,7 @@ def test_quantize_on_the_command_line_is_the_quantization_of_the_reference_decod
     store = zarr.open_group(str(out), mode="r")
     assert store.attrs["complete"] is True
     # The library on the reference decode, as an array: the same palette and labels.
-    dq.quantize(case.expected, tmp_path / "ref.zarr", n_colors=2, seed=0)
+    dq.quantize(case.expected, tmp_path / "ref.zarr", n_colors=2, seed=0, alpha=case.alpha)
     ref = zarr.open_group(str(tmp_path / "ref.zarr"), mode="r")
     np.testing.assert_array_equal(np.asarray(store["palette"]), np.asarray(ref["palette"]))
     np.testing.assert_array_equal(np.asarray(store["labels"]), np.asarray(ref["labels"]))
