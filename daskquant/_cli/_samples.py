@@ -26,10 +26,15 @@ PHOTOS = (
 )
 
 
+# The wheel's own data folder. ``skimage.data.data_dir`` is a download cache instead when
+# pooch is installed (napari brings it), and the bundled photos are not copied there.
+BUNDLED = os.path.dirname(skimage.data.__file__)
+
+
 @cache
 def photo(name: str) -> NDArray[np.uint8]:
     """A bundled photograph as (H, W, 3) uint8 RGB, e.g. ``photo("astronaut.png")``."""
-    path = os.path.join(skimage.data.data_dir, name)
+    path = os.path.join(BUNDLED, name)
     bgr = cv2.imread(path, cv2.IMREAD_COLOR)
     if bgr is None:
         raise FileNotFoundError(f"bundled photo {path} is missing; reinstall scikit-image")
