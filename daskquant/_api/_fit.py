@@ -89,8 +89,9 @@ class FitResult:
         Lloyd updates run by the kept attempt.
     converged : bool
         Whether the kept attempt stopped because every center moved at most ``epsilon``.
-    method : {"histogram", "pixels"}
-        Which path ran the iterations.
+    method : {"histogram", "summary", "pixels"}
+        Which path ran the iterations ("summary": attempts on a grid summary of the
+        pixels, then Lloyd updates on the pixels; ``n_iter`` counts those on the pixels).
     seed : int
         The seed actually used (drawn and recorded when none was given).
     n_pixels : int
@@ -245,7 +246,14 @@ def fit_palette(
         Randomness; None draws a seed, which is recorded in the result (a Generator gives
         one draw). Attempt ``i`` draws from child ``i`` of ``numpy.random.SeedSequence(seed)``,
         so each attempt's result does not depend on the others.
-    method : {"auto", "histogram", "pixels"}
+    method : {"auto", "histogram", "summary", "pixels"}
+        "summary" (what "auto" picks in "rgb" where the histogram does not apply: 16-bit,
+        float, more than 3 bands) builds in one pass the count and per-band sum of the
+        pixels in each occupied cell of a fine grid over the data's range, runs seeding and
+        the attempts (``HISTOGRAM_ATTEMPTS`` by default) on the cell means weighted by their
+        counts, then Lloyd updates on the pixels from the kept run's centers until
+        ``epsilon``/``max_iter`` hold on the pixels: a pixel-level fixed point. "pixels"
+        runs every attempt on the pixels (one pass per update).
         "histogram" runs every iteration on the distinct colors weighted by their counts
         (8-bit input with at most 3 clustered channels; bit-identical to "pixels", much
         faster); "auto" uses it wherever it applies. Float RGB data whose values are all
@@ -337,7 +345,7 @@ def fit_palette(
         )
     path = resolved_method(method, capable, space)
     if attempts is None:
-        attempts = _default_attempts(path != "pixels" and given is None, space)
+        attempts = _default_attempts((capable or path == "summary") and given is None, space)
     if space != "rgb" and given is not None:
         given = to_space(given, space, scale=rgb_scale(arr.dtype))
     work_pins = None if pins is None else pins.astype(np.float64)
