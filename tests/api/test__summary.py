@@ -38,3 +38,14 @@ def test_auto_picks_summary_and_chunking_does_not_matter(
     assert a.method == "summary" and a.attempts == 4
     np.testing.assert_array_equal(a.centers, b.centers)
     np.testing.assert_array_equal(a.counts, b.counts)
+
+
+def test_default_fit_passes_over_pixels(
+    uint16_photo: NDArray[np.uint16], counting_scheduler
+) -> None:  # type: ignore[no-untyped-def]
+    # stats, the summary, and the pixel Lloyd updates (one per update) until converged
+    with counting_scheduler() as counter:
+        fit = dq.fit_palette(uint16_photo, 8, seed=5, chunks=64)
+    assert fit.method == "summary"
+    assert counter.calls <= 3 + fit.n_iter
+    assert counter.calls <= 6
