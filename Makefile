@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench
+.PHONY: demo test lint slow
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,3 +23,6 @@ lint: $(STAMP)
 
 test: lint
 	$(BIN)/python -m pytest
+
+slow: $(STAMP)  # the cases marked slow, left out of `make test` (pyproject.toml's addopts)
+	$(BIN)/python -m pytest -m slow

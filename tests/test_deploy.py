@@ -158,6 +158,7 @@ def test_compose_s3_overlay_wiring():
     assert s3["buckets"]["image"] == base["worker"]["image"]
 
 
+@pytest.mark.slow  # a scheduler, workers and moto as separate processes (~17 s)
 def test_compose_s3_route_runs_with_credentials_from_the_environment_only(tmp_path):
     """What the overlay's services do, against moto's server on 127.0.0.1 in place of the
     `s3` service: the `buckets` command, then a job from s3:// to s3:// on a local cluster

@@ -325,6 +325,7 @@ def test_resumed_array_input_is_identical(tmp_path):
 # -- the whole job killed, then resumed -----------------------------------------------------
 
 
+@pytest.mark.slow  # kills a whole command-line job, then resumes it (~30 s)
 def test_killed_job_is_incomplete_then_resume_finishes_it(
     scan, reference, tmp_path, local_cluster, capsys
 ):
@@ -389,6 +390,7 @@ def every_chunk_file(store: Path) -> list[Path]:
     ]
 
 
+@pytest.mark.slow  # a command-line job interrupted while writing (~30 s)
 def test_ctrl_c_stops_cleanly_and_says_what_state_the_store_is_in(
     scan, tmp_path, local_cluster, capsys
 ):
@@ -553,7 +555,9 @@ def _on_cluster(address: str, run: Any) -> Any:
 @pytest.mark.parametrize(
     ("method", "tasks"),
     [
-        ("pixels", "_block_partials"),  # every Lloyd iteration, over the pixels
+        pytest.param(  # every Lloyd iteration, over the pixels (~10 s)
+            "pixels", "_block_partials", marks=pytest.mark.slow
+        ),
         ("auto", "_block_histogram"),  # the default path's one pass over the pixels
     ],
 )
@@ -592,6 +596,7 @@ def test_worker_killed_during_the_fit(nanny_cluster, scan, reference, tmp_path, 
     assert tree_digest(scan) == digest
 
 
+@pytest.mark.slow  # a nanny cluster, a worker killed and replaced (~13 s)
 def test_worker_killed_during_the_write(nanny_cluster, scan, reference, tmp_path):
     # The default path: histogram fit, then labels from a lookup table scattered to the
     # workers (share_once), which must survive the loss of one of them.

@@ -149,6 +149,7 @@ def test_quickstart(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert _pngs(nb) >= 7
 
 
+@pytest.mark.slow  # the notebook starts its own cluster (~12 s)
 @pytest.mark.timeout(600)
 def test_cluster(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     nb = _execute("cluster", tmp_path, monkeypatch)

@@ -29,6 +29,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import dask
 import dask.array as da
 import numpy as np
 from numpy.typing import NDArray
@@ -47,8 +48,9 @@ from daskquant._api._labels import apply_palette
 from daskquant._api._quality import delta_e, delta_e_mean, psnr_of, quality
 from daskquant._color._spaces import ColorSpace, check_colorspace, from_space, rgb_scale
 from daskquant._engine._attempts import best_of, plan
+from daskquant._engine._dask import cluster_client
 from daskquant._engine._lloyd import repair_distinct
-from daskquant._engine._sources import PixelSource, histogram_capable
+from daskquant._engine._sources import Histogram, PixelSource, histogram_capable
 from daskquant._errors import QualityTooLowError
 from daskquant._io._layout import Layout, as_image
 
@@ -163,18 +165,19 @@ def search_colors(
     arr, layout = as_image(pixels, alpha=fit.get("alpha", "auto"))
     space = check_colorspace(fit["colorspace"], arr.dtype, layout.channels)
     if histogram_capable(arr.dtype, layout.channels):
-        probe, on = _on_histogram(arr, layout, space, n_colors, seed, fit, goal), "histogram"
+        found, probes = _search_histogram(arr, layout, space, n_colors, seed, fit, goal)
+        on = "histogram"
     else:
         probe, on = _on_sample(arr, seed, fit), "sample"
-    found = _bisect(probe, min(n_colors, probe.most), goal)
+        found, probes = _bisect(probe, min(n_colors, probe.most), goal), dict(probe.probes)
     search = TargetSearch(
         n_colors=found,
-        scores=probe.probes[found],
-        reached=goal.reaches(probe.probes[found]),
+        scores=probes[found],
+        reached=goal.reaches(probes[found]),
         n_colors_max=n_colors,
         goal=goal,
         searched_on=on,
-        probes=dict(probe.probes),
+        probes=probes,
     )
     log.info("quality target: K=%d, %s (%s)", found, search.scores, on)
     refused = goal.refusal(search.scores, n_colors)
@@ -215,7 +218,12 @@ def _bisect(scores: _Probe, most: int, goal: Goal) -> int:
     return high
 
 
-def _on_histogram(
+# What a probe needs of fit_palette's keywords (the rest, such as a progress callback,
+# stays in this process).
+_PROBE_KEYS = ("strict", "attempts", "init", "max_iter", "epsilon")
+
+
+def _search_histogram(
     arr: da.Array,
     layout: Layout,
     space: ColorSpace,
@@ -223,9 +231,53 @@ def _on_histogram(
     seed: int,
     fit: dict[str, Any],
     goal: Goal,
+) -> tuple[int, dict[int, Scores]]:
+    """The K found and every probe's scores, searched on the exact histogram. With a
+    distributed client the histogram is merged on the cluster and the whole search runs in
+    one task on a worker: only K and the probes' scores come back (as the fit's own
+    histogram never comes to this process)."""
+    source = PixelSource(arr, channels=layout.channels, alpha=layout.alpha)
+    probe_fit = {key: fit[key] for key in _PROBE_KEYS}
+    client = cluster_client()
+    if client is None:
+        return _histogram_search(
+            source.histogram(), layout, space, k_max, seed, probe_fit, goal, arr.dtype
+        )
+    task = dask.delayed(_histogram_search, pure=False)(
+        source.histogram_graph(), layout, space, k_max, seed, probe_fit, goal, arr.dtype
+    )
+    found, probes = client.compute(task).result()
+    for k, scores in sorted(probes.items()):
+        log.info("quality target: K=%d gives %s", k, scores)
+    return found, probes
+
+
+def _histogram_search(
+    hist: Histogram,
+    layout: Layout,
+    space: ColorSpace,
+    k_max: int,
+    seed: int,
+    fit: dict[str, Any],
+    goal: Goal,
+    dtype: np.dtype,
+) -> tuple[int, dict[int, Scores]]:
+    """The bisection on ``hist`` (in this process, or a task on a worker)."""
+    probe = _on_histogram(hist, layout, space, k_max, seed, fit, goal, dtype)
+    return _bisect(probe, min(k_max, probe.most), goal), dict(probe.probes)
+
+
+def _on_histogram(
+    hist: Histogram,
+    layout: Layout,
+    space: ColorSpace,
+    k_max: int,
+    seed: int,
+    fit: dict[str, Any],
+    goal: Goal,
+    dtype: np.dtype,
 ) -> _Probe:
     """Probes on the exact histogram: the fit_palette of each K on the distinct colors."""
-    hist = PixelSource(arr, channels=layout.channels, alpha=layout.alpha).histogram()
     prepared = _prepare(hist, space, k_max)
     _check_enough(prepared.n_valid, prepared.n_distinct, 1, layout)  # no pixels at all
     colors, counts = hist.colors.astype(np.int64), hist.counts
@@ -235,8 +287,8 @@ def _on_histogram(
     init = fit["init"]
     epsilon = _checked(k_max, fit["max_iter"], None, fit["epsilon"], "auto", init, space)[3]
     if epsilon is None:  # the image's own scale, as fit_palette's default (8-bit here)
-        epsilon = image_epsilon(arr.dtype, None, None)
-    peak = float(np.iinfo(arr.dtype).max)
+        epsilon = image_epsilon(dtype, None, None)
+    peak = float(np.iinfo(dtype).max)
 
     def measure(k: int) -> Scores:
         if k >= n_distinct and not strict:  # kept exactly: the image's own colors
@@ -255,8 +307,8 @@ def _on_histogram(
         )[0]
         centers = best.centers
         if space != "rgb":
-            centers = from_space(centers, space, scale=rgb_scale(arr.dtype))
-        palette = to_palette(centers, arr.dtype)
+            centers = from_space(centers, space, scale=rgb_scale(dtype))
+        palette = to_palette(centers, dtype)
         labels = _color_labels(seeds.source, stored_centers(palette, space))
         out = palette[labels]
         d = colors - out.astype(np.int64)

@@ -101,6 +101,7 @@ def test_collection_of_few_colors_shares_its_colors(tmp_path) -> None:
     np.testing.assert_array_equal(pal[g["labels/b"][:]], b)
 
 
+@pytest.mark.slow  # two command-line runs with their own clusters (~10 s)
 def test_cli_strict_refuses_and_default_says_kept(tmp_path, capsys: Any) -> None:
     from daskquant._cli._main import main
 

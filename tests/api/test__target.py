@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import math
 
+import dask
 import dask.array as da
 import numpy as np
 import pytest
@@ -94,6 +95,29 @@ def test_both_targets_need_both_met():
     found = _search(img, goal)
     assert found.n_colors == max(
         _smallest(scan, "psnr", scan[4]["psnr"]), _smallest(scan, "ciede2000", goal.target_deltae)
+    )
+
+
+def test_on_a_cluster_the_search_runs_on_a_worker_with_the_same_result(local_cluster):
+    from distributed import get_task_stream
+
+    img = _photo()
+    scan = _photo_scan("rgb")
+    goal = Goal(target_psnr=scan[6]["psnr"], target_deltae=scan[5]["ciede2000"])
+    with dask.config.set(scheduler=local_cluster.get), get_task_stream(local_cluster) as ts:
+        found = _search(img, goal)
+    names = [str(t["key"][0] if isinstance(t["key"], tuple) else t["key"]) for t in ts.data]
+    # The histogram is merged on the cluster and searched there, in one task.
+    assert sum(n.startswith("_histogram_search") for n in names) == 1
+    assert found.n_colors == max(
+        _smallest(scan, "psnr", goal.target_psnr), _smallest(scan, "ciede2000", goal.target_deltae)
+    )
+    with dask.config.set(scheduler="threads"):
+        here = _search(img, goal)
+    assert (found.n_colors, found.probes, found.scores) == (
+        here.n_colors,
+        here.probes,
+        here.scores,
     )
 
 

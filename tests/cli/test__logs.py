@@ -75,6 +75,7 @@ def _cases(tmp: Path) -> list[tuple[list[str], str, int]]:
     ]
 
 
+@pytest.mark.slow  # 8 command-line processes, each importing dask (~40 s on 2 cores)
 def test_failures_before_the_cluster_starts_are_one_line(tmp_path: Path) -> None:
     for i, (argv, named, code) in enumerate(_cases(tmp_path)):
         for quiet in ([], ["--quiet"]) if i < 2 else ([],):
@@ -92,6 +93,7 @@ def on(local_cluster: Any) -> list[str]:
     return ["--scheduler", local_cluster.scheduler.address]
 
 
+@pytest.mark.slow  # command-line processes against a cluster (~15 s)
 def test_fit_errors_name_the_file_and_quiet_prints_only_that(
     tmp_path: Path, on: list[str]
 ) -> None:
@@ -128,6 +130,7 @@ def test_a_collection_member_with_nan_is_named(tmp_path: Path, on: list[str]) ->
     assert "NaN" in line
 
 
+@pytest.mark.slow  # command-line processes with their own local clusters (~20 s)
 def test_other_libraries_log_only_with_debug(tmp_path: Path) -> None:
     # tifffile logs the damaged tag in the client (reading the header) and in the workers
     # of the command's own local cluster (reading the tiles).
