@@ -247,13 +247,14 @@ def fit_palette(
         one draw). Attempt ``i`` draws from child ``i`` of ``numpy.random.SeedSequence(seed)``,
         so each attempt's result does not depend on the others.
     method : {"auto", "histogram", "summary", "pixels"}
-        "summary" (what "auto" picks in "rgb" where the histogram does not apply: 16-bit,
-        float, more than 3 bands) builds in one pass the count and per-band sum of the
-        pixels in each occupied cell of a fine grid over the data's range, runs seeding and
-        the attempts (``HISTOGRAM_ATTEMPTS`` by default) on the cell means weighted by their
-        counts, then Lloyd updates on the pixels from the kept run's centers until
-        ``epsilon``/``max_iter`` hold on the pixels: a pixel-level fixed point. "pixels"
-        runs every attempt on the pixels (one pass per update).
+        "summary" (asked for by name; for data the histogram cannot hold: 16-bit,
+        float, more than 3 bands; "auto" still picks "pixels" there) builds in one pass
+        the count and per-band sum of the pixels in each occupied cell of a fine grid
+        over the data's range, runs seeding and the attempts (``HISTOGRAM_ATTEMPTS`` by
+        default) on the cell means weighted by their counts, then Lloyd updates on the
+        pixels from the kept run's centers until ``epsilon``/``max_iter`` hold on the
+        pixels: a pixel-level fixed point. "pixels" runs every attempt on the pixels (one
+        pass per update).
         "histogram" runs every iteration on the distinct colors weighted by their counts
         (8-bit input with at most 3 clustered channels; bit-identical to "pixels", much
         faster); "auto" uses it wherever it applies. Float RGB data whose values are all
@@ -468,13 +469,12 @@ def _data_range(
 
 def resolved_method(method: str, capable: bool, space: ColorSpace) -> str:
     """The fit path ``method`` names for data that the exact histogram can (``capable``) or
-    cannot hold: "auto" is "histogram" where it can, "summary" in "rgb" where it cannot
-    (a perceptual space keeps "pixels" there), else as given."""
+    cannot hold: "auto" is "histogram" where it can, else "pixels" ("summary" is asked for
+    by name until its own benchmark and the wide-dtype tests have run on it), else as
+    given."""
     if method != "auto":
         return method
-    if capable:
-        return "histogram"
-    return "summary" if space == "rgb" else "pixels"
+    return "histogram" if capable else "pixels"
 
 
 def _default_attempts(in_memory: bool, space: ColorSpace) -> int:
