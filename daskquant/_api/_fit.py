@@ -27,7 +27,7 @@ from daskquant._color._spaces import (
 from daskquant._engine._attempts import Attempt, Seeds, best_of, best_on_cluster, plan
 from daskquant._engine._codes import ColorCoding
 from daskquant._engine._dask import cluster_client, persist_in_memory
-from daskquant._engine._lloyd import LloydRun, compactness, repair_distinct
+from daskquant._engine._lloyd import LloydRun, compactness, pinned, repair_distinct, run_lloyd
 from daskquant._engine._points import HistogramSource, PointSource, WeightedPoints
 from daskquant._engine._sorting import bounds
 from daskquant._engine._sources import (
@@ -39,6 +39,7 @@ from daskquant._engine._sources import (
     histogram_capable,
     integer_colors,
 )
+from daskquant._engine._summary import Grid, summary_graph, summary_source
 from daskquant._errors import InputError, InvalidParameterError, TooFewColorsError
 from daskquant._io._layout import Alpha, Layout, as_image
 from daskquant._io._masks import Nodata, masked_image
@@ -57,7 +58,7 @@ __all__ = [
 log = logging.getLogger("daskquant")
 
 Init = Literal["k-means++", "k-means||", "random"]
-Method = Literal["auto", "histogram", "pixels"]
+Method = Literal["auto", "histogram", "summary", "pixels"]
 HISTOGRAM_ATTEMPTS = 4  # default attempts where the exact histogram path applies
 PERCEPTUAL_ATTEMPTS = 8  # ... in a perceptual space (see benchmarks/results/quality.md)
 PERCEPTUAL_EPSILON = 0.2  # default epsilon in the perceptual spaces (color-difference units)
@@ -88,8 +89,9 @@ class FitResult:
         Lloyd updates run by the kept attempt.
     converged : bool
         Whether the kept attempt stopped because every center moved at most ``epsilon``.
-    method : {"histogram", "pixels"}
-        Which path ran the iterations.
+    method : {"histogram", "summary", "pixels"}
+        Which path ran the iterations ("summary": attempts on a grid summary of the
+        pixels, then Lloyd updates on the pixels; ``n_iter`` counts those on the pixels).
     seed : int
         The seed actually used (drawn and recorded when none was given).
     n_pixels : int
@@ -244,7 +246,15 @@ def fit_palette(
         Randomness; None draws a seed, which is recorded in the result (a Generator gives
         one draw). Attempt ``i`` draws from child ``i`` of ``numpy.random.SeedSequence(seed)``,
         so each attempt's result does not depend on the others.
-    method : {"auto", "histogram", "pixels"}
+    method : {"auto", "histogram", "summary", "pixels"}
+        "summary" (asked for by name; for data the histogram cannot hold: 16-bit,
+        float, more than 3 bands; "auto" still picks "pixels" there) builds in one pass
+        the count and per-band sum of the pixels in each occupied cell of a fine grid
+        over the data's range, runs seeding and the attempts (``HISTOGRAM_ATTEMPTS`` by
+        default) on the cell means weighted by their counts, then Lloyd updates on the
+        pixels from the kept run's centers until ``epsilon``/``max_iter`` hold on the
+        pixels: a pixel-level fixed point. "pixels" runs every attempt on the pixels (one
+        pass per update).
         "histogram" runs every iteration on the distinct colors weighted by their counts
         (8-bit input with at most 3 clustered channels; bit-identical to "pixels", much
         faster); "auto" uses it wherever it applies. Float RGB data whose values are all
@@ -328,20 +338,22 @@ def fit_palette(
     # With pins, the float image keeps its own values (pins are in them): no 8-bit copy.
     fit_arr, stats = (arr, None) if pins is not None else _exact_colors(arr, layout, space, few=k)
     capable = histogram_capable(fit_arr.dtype, layout.channels)
-    if attempts is None:
-        attempts = _default_attempts(capable and given is None, space)
     if method == "histogram" and not capable:
         raise InvalidParameterError(
             f"method='histogram' needs 8-bit input with at most 3 clustered channels; this "
-            f"image is {arr.dtype} with {layout.channels}. Use method='pixels' or 'auto'."
+            f"image is {arr.dtype} with {layout.channels}. Use method='summary', 'pixels' "
+            "or 'auto'."
         )
+    path = resolved_method(method, capable, space)
+    if attempts is None:
+        attempts = _default_attempts((capable or path == "summary") and given is None, space)
     if space != "rgb" and given is not None:
         given = to_space(given, space, scale=rgb_scale(arr.dtype))
     work_pins = None if pins is None else pins.astype(np.float64)
     if space != "rgb" and work_pins is not None:
         work_pins = to_space(work_pins, space, scale=rgb_scale(arr.dtype))
     strict = strict or pins is not None  # with pins, fewer colors than K are refused
-    data = _fit_data(fit_arr, layout, space, method, k, stats=stats, strict=strict)
+    data = _fit_data(fit_arr, layout, space, path, k, stats=stats, strict=strict)
     if epsilon is None:
         epsilon = image_epsilon(fit_arr.dtype, *_data_range(data))
     request = {
@@ -455,10 +467,21 @@ def _data_range(
     return None, None
 
 
-def _default_attempts(histogram: bool, space: ColorSpace) -> int:
-    """Several attempts where each costs O(distinct colors) (the exact histogram, drawn
-    from the image: no given centers), more in a perceptual space; else one."""
-    if not histogram:
+def resolved_method(method: str, capable: bool, space: ColorSpace) -> str:
+    """The fit path ``method`` names for data that the exact histogram can (``capable``) or
+    cannot hold: "auto" is "histogram" where it can, else "pixels" ("summary" is asked for
+    by name until its own benchmark and the wide-dtype tests have run on it), else as
+    given."""
+    if method != "auto":
+        return method
+    return "histogram" if capable else "pixels"
+
+
+def _default_attempts(in_memory: bool, space: ColorSpace) -> int:
+    """Several attempts where each costs O(distinct colors) or O(occupied cells) (the exact
+    histogram or the summary, drawn from the image: no given centers), more in a perceptual
+    space; else one."""
+    if not in_memory:
         return 1
     return HISTOGRAM_ATTEMPTS if space == "rgb" else PERCEPTUAL_ATTEMPTS
 
@@ -482,9 +505,9 @@ def _checked(
         epsilon = PERCEPTUAL_EPSILON
     if epsilon is not None and (not np.isfinite(epsilon) or epsilon < 0):
         raise InvalidParameterError(f"epsilon must be a finite number >= 0, got {epsilon!r}")
-    if method not in ("auto", "histogram", "pixels"):
+    if method not in ("auto", "histogram", "summary", "pixels"):
         raise InvalidParameterError(
-            f"method must be 'auto', 'histogram' or 'pixels', got {method!r}"
+            f"method must be 'auto', 'histogram', 'summary' or 'pixels', got {method!r}"
         )
     if not isinstance(init, str):
         return k, max_iter, attempts, epsilon, np.asarray(init, np.float64)
@@ -517,6 +540,11 @@ class _FitData:
         return isinstance(self.source, (HistogramSource, PointSource))
 
     @property
+    def method(self) -> str:
+        """The path that ran the iterations, as recorded in the result and the store."""
+        return "histogram" if self.in_memory else "pixels"
+
+    @property
     def exact(self) -> bool:
         return self.source.exact
 
@@ -539,6 +567,60 @@ class _FitData:
         """The partial sums of the final centers and the labels of the distinct colors."""
         final = self.source.partials(work)
         return final, _color_labels(self.source, work, layout, self.codes)
+
+
+@dataclass
+class _SummaryFit(_FitData):
+    """A fit on a summary of the pixels (:mod:`~daskquant._engine._summary`): seeding, the
+    attempts and their Lloyd updates run on the occupied cells of a grid (in this process);
+    Lloyd updates on the pixels then continue from the kept run's centers until the
+    criteria hold on the pixels themselves. ``source`` is the pixels (the final partials,
+    counts and compactness are theirs), ``integral`` whether every valid value is an
+    integer (the grid then has a cell per value where the range is small)."""
+
+    integral: bool = False
+
+    @property
+    def method(self) -> str:
+        return "summary"
+
+    def best(
+        self,
+        k: int,
+        attempts: list[Attempt],
+        *,
+        given: NDArray[np.float64] | None,
+        sample_key: int,
+        pins: NDArray[np.float64] | None = None,
+        on_iteration: Any = None,
+        **lloyd: Any,
+    ) -> LloydRun:
+        """The kept run of the attempts on the summary, continued on the pixels."""
+        grid = Grid.over(self.seeds.low, self.seeds.high, integral=self.integral)
+        (summary,) = dask.compute(summary_graph(self.source, grid))  # type: ignore[arg-type]
+        cells = summary_source(summary)
+        log.info("summary: %d occupied cells of %d pixels", cells.points.shape[0], self.n_valid)
+        seeds = Seeds(
+            cells,
+            self.seeds.low,
+            self.seeds.high,
+            points=(cells.points, cells.counts),
+            order=cells.order,
+            given=given,
+            sample_key=sample_key,
+            pins=pins,
+        )
+        start, _ = best_of(seeds, k, attempts, **lloyd)
+        log.info("summary fit: %d iterations; continuing on the pixels", start.n_iter)
+        repair = lloyd["repair"] if pins is None else pinned(lloyd["repair"], pins)
+        return run_lloyd(
+            self.source,
+            start.centers,
+            max_iter=lloyd["max_iter"],
+            epsilon=lloyd["epsilon"],
+            repair=repair,
+            on_iteration=on_iteration,
+        )
 
 
 @dataclass
@@ -586,6 +668,7 @@ class _ClusterFit:
     n_distinct: int
     exact: bool
     in_memory = True
+    method = "histogram"
 
     def kept(self, k: int) -> NDArray | None:
         """The image's own colors, where it has at most ``k`` (fetched from the workers)."""
@@ -655,10 +738,10 @@ def _fit_data(
     distributed client, the histogram path stays on the workers. ``stats`` are the pixels'
     own where they were already taken."""
     pixels = PixelSource(arr, channels=layout.channels, alpha=layout.alpha)
-    client = cluster_client() if method != "pixels" else None
+    client = cluster_client() if method in ("auto", "histogram") else None
     if client is not None and histogram_capable(arr.dtype, layout.channels):
         return _cluster_data(client, pixels, layout, space, k, strict=strict)
-    if not histogram_capable(arr.dtype, layout.channels):
+    if method == "summary" or not histogram_capable(arr.dtype, layout.channels):
         rgb = pixels
         if space != "rgb":
             pixels = _space_pixels(arr, layout, space)
@@ -675,6 +758,10 @@ def _fit_data(
         n_distinct = None if colors is None else colors.shape[0]
         _check_enough(stats.n_valid, n_distinct, k, layout, strict=strict)
         seeds = Seeds(pixels, stats.low, stats.high, pixels=pixels, n_valid=stats.n_valid)
+        if method == "summary":
+            return _SummaryFit(
+                pixels, seeds, stats.n_valid, n_distinct, None, colors, integral=stats.integral
+            )
         return _FitData(pixels, seeds, stats.n_valid, n_distinct, None, colors)
     prepared = _prepare(pixels.histogram(), space, k)
     n_valid, n_distinct = prepared.n_valid, prepared.n_distinct
@@ -785,7 +872,7 @@ def _final_result(
         centers=centers,
         palette=palette,
         compactness=total,
-        method="histogram" if data.in_memory else "pixels",
+        method=data.method,
         n_pixels=data.n_valid,
         n_distinct=data.n_distinct,
         counts=final.counts,

@@ -390,6 +390,11 @@ class PixelSource:
         ]
         return tree_reduce(parts, combine)
 
+    def blocks_graph(self, fn: Any, combine: Any, **kw: Any) -> Any:
+        """The Delayed of ``fn(block, offset, None, **kw)`` per block, tree-combined by
+        ``combine`` (one pass over the pixels, for the other engine modules: the summary)."""
+        return self._graph(fn, combine, **kw)
+
     def partials(self, centers: NDArray[np.float64], *, labels: Any = None) -> Partials:
         c = np.asarray(centers, np.float64)
         return self._reduce(_block_partials, combine_partials, c, labels=labels)

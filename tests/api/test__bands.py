@@ -54,7 +54,9 @@ def test_pixel_fit_is_numpy_lloyd(astronaut: NDArray[np.uint8], n: int, dtype: t
     image = stacked(astronaut, n, dtype)
     flat = image.reshape(-1, n)
     start = flat[np.random.default_rng(1).choice(len(flat), 8, replace=False)]
-    fit = dq.fit_palette(image, 8, init=start, max_iter=6, epsilon=1e-12, chunks=64)
+    fit = dq.fit_palette(
+        image, 8, init=start, max_iter=6, epsilon=1e-12, chunks=64, method="pixels"
+    )
     assert fit.method == "pixels"
     assert fit.palette.shape == (8, n) and fit.palette.dtype == dtype
     want = numpy_lloyd(flat, start, fit.n_iter)
