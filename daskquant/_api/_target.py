@@ -262,22 +262,8 @@ def _histogram_search(
     goal: Goal,
     dtype: np.dtype,
 ) -> tuple[int, dict[int, Scores]]:
-    """The bisection on ``hist`` (in this process, or a task on a worker)."""
-    probe = _on_histogram(hist, layout, space, k_max, seed, fit, goal, dtype)
-    return _bisect(probe, min(k_max, probe.most), goal), dict(probe.probes)
-
-
-def _on_histogram(
-    hist: Histogram,
-    layout: Layout,
-    space: ColorSpace,
-    k_max: int,
-    seed: int,
-    fit: dict[str, Any],
-    goal: Goal,
-    dtype: np.dtype,
-) -> _Probe:
-    """Probes on the exact histogram: the fit_palette of each K on the distinct colors."""
+    """The bisection on ``hist`` (in this process, or a task on a worker), each probe the
+    fit_palette of that K on the distinct colors."""
     prepared = _prepare(hist, space, k_max)
     _check_enough(prepared.n_valid, prepared.n_distinct, 1, layout)  # no pixels at all
     colors, counts = hist.colors.astype(np.int64), hist.counts
@@ -319,7 +305,8 @@ def _on_histogram(
             scores["ciede2000"] = delta_e_mean(e, counts, exact=True)
         return scores
 
-    return _Probe(measure, n_distinct)
+    probe = _Probe(measure, n_distinct)
+    return _bisect(probe, min(k_max, probe.most), goal), dict(probe.probes)
 
 
 def _color_labels(source: Any, work: NDArray[np.float64]) -> NDArray[np.int32]:
