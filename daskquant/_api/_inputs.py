@@ -24,8 +24,8 @@ from daskquant._io._collection import (
     is_collection,
 )
 from daskquant._io._layout import Alpha, Layout, as_image
-from daskquant._io._members import open_members
-from daskquant._io._readers import check_source, decoded_in_memory, image_alpha, open_image
+from daskquant._io._members import file_alpha, open_members
+from daskquant._io._readers import check_source, decoded_in_memory, open_image
 from daskquant._io._storage import Location, location
 from daskquant._io._xarray import dataarray_image, is_dataarray
 
@@ -96,27 +96,16 @@ def _file_inputs(
     level: int,
     alpha: Alpha,
 ) -> list[Input]:
-    members = open_members(paths, chunks=file_chunks(chunks), level=level)
+    # Each file's alpha is read with its header (on the workers, with a cluster).
+    members = open_members(paths, chunks=file_chunks(chunks), level=level, alpha=alpha)
     check_compatible(paths, [m.array for m in members])
     inputs = [
-        _prepare(
-            name,
-            str(p),
-            m.array,
-            in_memory=m.in_memory,
-            spatial=m.spatial,
-            alpha=file_alpha(p, alpha, level=level),
-        )
+        _prepare(name, str(p), m.array, in_memory=m.in_memory, spatial=m.spatial, alpha=m.alpha)
         for name, p, m in zip(names, paths, members, strict=True)
     ]
     # The images in memory go to the workers once, all in one submit.
     placed = iter(persist_together([i.array for i in inputs if i.in_memory]))
     return [replace(i, array=next(placed)) if i.in_memory else i for i in inputs]
-
-
-def file_alpha(path: Location | str | os.PathLike[str], alpha: Alpha, *, level: int) -> Alpha:
-    """``alpha`` as given, or for "auto" what the file's own metadata says."""
-    return image_alpha(path, level=level) if alpha == "auto" else alpha
 
 
 def _array_input(

@@ -1,13 +1,15 @@
 """The members of a collection opened for a job: in this process, or read on the workers.
 
 Each member is opened as :func:`._readers.open_image` opens it, with its georeferencing
-(:func:`._georef.spatial_info`) and whether its pixels are decoded whole in memory. With a
+(:func:`._georef.spatial_info`), whether its pixels are decoded whole in memory, and,
+if asked, which channel its metadata makes alpha (:func:`._readers.image_alpha`). With a
 local scheduler that happens here, file by file. With a distributed client, files are read
 in tasks of up to :data:`BATCH` files each, in parallel on the workers: only a small record
-per member comes back (shape, dtype, chunks, georeferencing, or the one-line error naming
-the file). The pixels of files decoded whole (PNG, JPEG, ...) stay on the workers, in the
-result of their batch's task, from which each member's array reads them; a lazily read
-member (TIFF, Zarr) comes back as its lazy array, whose tasks read the file where they run.
+per member comes back (shape, dtype, chunks, georeferencing, alpha, or the one-line error
+naming the file), and the client opens none of the files. The pixels of files decoded
+whole (PNG, JPEG, ...) stay on the workers, in the result of their batch's task, from which
+each member's array reads them; a lazily read member (TIFF, Zarr) comes back as its lazy
+array, whose tasks read the file where they run.
 The arrays are the same as in this process (same shapes, dtypes and chunks), so a job gives
 the same store either way; a bad member is refused before anything is written, and the
 first bad member in the collection's order is the one named.
@@ -16,6 +18,7 @@ first bad member in the collection's order is the one named.
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -28,10 +31,11 @@ from daskquant._engine._dask import cluster_client
 from daskquant._errors import InputError
 from daskquant._io._chunks import Chunks
 from daskquant._io._georef import spatial_info
-from daskquant._io._readers import decoded_in_memory, open_image
+from daskquant._io._layout import Alpha
+from daskquant._io._readers import decoded_in_memory, image_alpha, open_image
 from daskquant._io._storage import Location
 
-__all__ = ["BATCH", "Member", "open_members"]
+__all__ = ["BATCH", "Member", "file_alpha", "open_members"]
 
 BATCH = 250  # files per task: few tasks for big collections, each still a small record
 _SPREAD = 4  # at least this many tasks per worker thread, for small collections
@@ -40,11 +44,13 @@ _SPREAD = 4  # at least this many tasks per worker thread, for small collections
 @dataclass(frozen=True)
 class Member:
     """One member opened: ``array`` as :func:`open_image` gives it (its pixels on the
-    workers where it was read there), ``in_memory`` where the file is decoded whole."""
+    workers where it was read there), ``in_memory`` where the file is decoded whole,
+    ``alpha`` the alpha asked for, or for "auto" what the file's metadata says."""
 
     array: da.Array
     in_memory: bool
     spatial: dict[str, Any] | None
+    alpha: Alpha = "auto"
 
 
 @dataclass(frozen=True)
@@ -56,14 +62,20 @@ class _Record:
     error: str | None = None
     lazy: da.Array | None = None
     spatial: dict[str, Any] | None = None
+    alpha: Alpha = "auto"
     shape: tuple[int, ...] = ()
     dtype: str = ""
     chunks: tuple[tuple[int, ...], ...] = ()
     pixels: np.ndarray | None = None
 
 
-def open_members(paths: Sequence[Location], *, chunks: Chunks, level: int) -> list[Member]:
+def open_members(
+    paths: Sequence[Location], *, chunks: Chunks, level: int, alpha: Alpha | None = None
+) -> list[Member]:
     """Every member of a collection opened (see the module docstring), in order.
+
+    ``alpha`` "auto" reads each file's alpha from its metadata (see :func:`file_alpha`);
+    None (not needed) or a channel is kept as given.
 
     Raises
     ------
@@ -72,20 +84,28 @@ def open_members(paths: Sequence[Location], *, chunks: Chunks, level: int) -> li
     """
     client = cluster_client()
     if client is None or len(paths) < 2:
-        return [_open_member(p, chunks=chunks, level=level) for p in paths]
-    return _members_on(client, list(paths), chunks=chunks, level=level)
+        return [_open_member(p, chunks=chunks, level=level, alpha=alpha) for p in paths]
+    return _members_on(client, list(paths), chunks=chunks, level=level, alpha=alpha)
 
 
-def _open_member(path: Location, *, chunks: Chunks, level: int) -> Member:
+def file_alpha(path: Location | str | os.PathLike[str], alpha: Alpha, *, level: int) -> Alpha:
+    """``alpha`` as given, or for "auto" what the file's own metadata says."""
+    return image_alpha(path, level=level) if alpha == "auto" else alpha
+
+
+def _open_member(path: Location, *, chunks: Chunks, level: int, alpha: Alpha | None) -> Member:
     arr = open_image(path, chunks=chunks, level=level)
-    return Member(arr, decoded_in_memory(path), spatial_info(path, level=level))
+    found = "auto" if alpha is None else file_alpha(path, alpha, level=level)
+    return Member(arr, decoded_in_memory(path), spatial_info(path, level=level), found)
 
 
-def _members_on(client: Any, paths: list[Location], *, chunks: Chunks, level: int) -> list[Member]:
+def _members_on(
+    client: Any, paths: list[Location], *, chunks: Chunks, level: int, alpha: Alpha | None
+) -> list[Member]:
     threads = max(1, sum(client.nthreads().values()))
     size = min(BATCH, max(1, math.ceil(len(paths) / (_SPREAD * threads))))
     batches = [paths[i : i + size] for i in range(0, len(paths), size)]
-    read = [client.submit(_read_batch, b, chunks, level, pure=False) for b in batches]
+    read = [client.submit(_read_batch, b, chunks, level, alpha, pure=False) for b in batches]
     records = client.gather([client.submit(_sent_back, r, pure=False) for r in read])
     members: list[Member] = []
     for future, batch in zip(read, records, strict=True):
@@ -97,27 +117,30 @@ def _member(future: Any, j: int, record: _Record) -> Member:
     if record.error is not None:
         raise InputError(record.error)
     if record.lazy is not None:
-        return Member(record.lazy, False, record.spatial)
+        return Member(record.lazy, False, record.spatial, record.alpha)
     pixels = dask.delayed(_pixels, pure=True)(future, j)
     whole = da.from_delayed(pixels, record.shape, dtype=np.dtype(record.dtype))
-    return Member(whole.rechunk(record.chunks), True, record.spatial)
+    return Member(whole.rechunk(record.chunks), True, record.spatial, record.alpha)
 
 
-def _read_batch(paths: list[Location], chunks: Chunks, level: int) -> list[_Record]:
+def _read_batch(
+    paths: list[Location], chunks: Chunks, level: int, alpha: Alpha | None
+) -> list[_Record]:
     """(A task) the records of a batch of members, with the pixels of decoded files."""
-    return [_read(p, chunks=chunks, level=level) for p in paths]
+    return [_read(p, chunks=chunks, level=level, alpha=alpha) for p in paths]
 
 
-def _read(path: Location, *, chunks: Chunks, level: int) -> _Record:
+def _read(path: Location, *, chunks: Chunks, level: int, alpha: Alpha | None) -> _Record:
     try:
-        member = _open_member(path, chunks=chunks, level=level)
+        member = _open_member(path, chunks=chunks, level=level, alpha=alpha)
     except InputError as exc:
         return _Record(error=str(exc))
     arr = member.array
     if not member.in_memory:
-        return _Record(lazy=arr, spatial=member.spatial)
+        return _Record(lazy=arr, spatial=member.spatial, alpha=member.alpha)
     return _Record(
         spatial=member.spatial,
+        alpha=member.alpha,
         shape=tuple(int(s) for s in arr.shape),
         dtype=str(arr.dtype),
         chunks=arr.chunks,

@@ -1,6 +1,7 @@
 """A collection's members read on the workers: 48 crops of real photos (PNG, JPEG, tiled
 TIFF, a Zarr store) quantized with a cluster give the store the threaded scheduler gives,
-without one file decoded in the client; a bad member is still refused by name."""
+without one file decoded (or even opened) in the client; a bad member is still refused by
+name."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import pytest
 import tifffile
 import zarr
 from _clusters import Processes, start_tcp_cluster
+from _opens import opens
 
 import daskquant as dq
 import daskquant._io._readers as readers
@@ -138,3 +140,15 @@ def test_bad_members_read_on_workers_name_the_first_in_order(crops, local_cluste
             dq.quantize(folder, out, n_colors=4)
     assert str(folder / "crop05x.png") in str(caught.value)
     assert not out.exists()
+
+
+def test_collection_on_a_cluster_opens_no_member_file_in_the_client(few, local_cluster, tmp_path):
+    # Headers, alpha and pixels are read on the workers (other processes): the client
+    # lists the folder and stats the files, but opens none of them.
+    with dask.config.set(scheduler=local_cluster.get), opens() as there:
+        _quantize(few, tmp_path / "c.zarr")
+    assert [p for p in there if p.startswith(str(few))] == []
+    with dask.config.set(scheduler="threads"), opens() as here:  # the check can fail
+        _quantize(few, tmp_path / "t.zarr")
+    members = {Path(p).relative_to(few).parts[0] for p in here if p.startswith(str(few))}
+    assert len(members) == len(list(few.iterdir())) == 14
