@@ -38,7 +38,7 @@ HISTOGRAM_CASES = [
 ]
 
 # The golden jobs on the pixels whose k-means++ sample is drawn and seeded from on the workers.
-PIXEL_CASES = ["uint16"]
+PIXEL_CASES = ["uint16", "uint16-pixels"]
 
 
 @pytest.fixture(scope="module", params=[1, 2, 4])
