@@ -117,6 +117,13 @@ CASES: dict[str, Callable[[Path], Path]] = {
     "din99": _quantize(_photo, n_colors=8, seed=6, colorspace="din99"),
     "lab-pixels": _quantize(_photo, n_colors=6, seed=6, colorspace="lab", method="pixels"),
     "lab-uint16": _quantize(_u16, n_colors=6, seed=6, colorspace="lab"),
+    # The pixel path, by name (before the summary became "auto" for these, their own cases).
+    "uint16-pixels": _quantize(
+        _u16, n_colors=6, seed=3, chunks=48, write_image=True, method="pixels"
+    ),
+    "float32-pixels": _quantize(
+        lambda: (_photo() / np.float32(255)).astype(np.float32), seed=4, method="pixels"
+    ),
     "fixed-palette": _quantize(_photo, palette="#000000,#ffffff,#c04020,#2040c0"),
     "palette-file": _palette_file,
     "dither-bayer4": _quantize(_photo, n_colors=8, seed=8, dither="bayer4"),

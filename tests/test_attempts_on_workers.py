@@ -38,7 +38,7 @@ HISTOGRAM_CASES = [
 ]
 
 # The golden jobs on the pixels whose k-means++ sample is drawn and seeded from on the workers.
-PIXEL_CASES = ["uint16"]
+PIXEL_CASES = ["uint16", "uint16-pixels"]
 
 
 @pytest.fixture(scope="module", params=[1, 2, 4])
@@ -112,6 +112,32 @@ def test_the_attempts_ran_as_tasks_on_the_workers(cluster: Client, image: NDArra
     assert fit.n_distinct is not None and fit.n_distinct > 1000
 
 
+def test_summary_attempts_on_workers_give_the_threaded_result(
+    cluster: Client, image: NDArray, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from distributed import get_task_stream
+
+    import daskquant._api._fit as fit_module
+
+    deep = image.astype(np.uint16) * 257 + (np.arange(image.shape[1]) % 200)[:, None]
+    with dask.config.set(scheduler="threads"):
+        want = _fit(deep, [], attempts=3, method="summary")
+
+    def refuse(*args: Any, **kw: Any) -> None:
+        raise AssertionError("the summary's cells were made ready in the client")
+
+    monkeypatch.setattr(fit_module, "summary_source", refuse)  # the workers are processes
+    with get_task_stream(cluster) as ts:
+        got = _fit(deep, [], attempts=3, method="summary")
+    assert got.method == want.method == "summary"
+    for name in ("centers", "palette", "counts"):
+        np.testing.assert_array_equal(getattr(got, name), getattr(want, name))
+    assert (got.compactness, got.n_iter) == (want.compactness, want.n_iter)
+    names = [str(t["key"][0] if isinstance(t["key"], tuple) else t["key"]) for t in ts.data]
+    assert sum(n.startswith("_attempt_task") for n in names) == 3
+    assert sum(n.startswith("_cell_seeds") for n in names) == 1
+
+
 def test_bad_input_is_refused_from_the_workers_facts(cluster: Client) -> None:
     flat = np.zeros((20, 20, 3), np.uint8)
     flat[10:] = 255
@@ -136,16 +162,16 @@ def test_pixel_seeding_sample_stays_on_the_workers(
 
     import daskquant._engine._attempts as attempts
 
-    deep = image.astype(np.uint16) * 257  # 16-bit: fitted on the pixels
+    deep = image.astype(np.uint16) * 257  # 16-bit, fitted on the pixels
     with dask.config.set(scheduler="threads"):
-        want = _fit(deep, [], attempts=3)
+        want = _fit(deep, [], attempts=3, method="pixels")
 
     def refuse(*args: Any, **kw: Any) -> None:
         raise AssertionError("the k-means++ sample was ordered in the client")
 
     monkeypatch.setattr(attempts, "in_z_order", refuse)  # the workers are other processes
     with get_task_stream(cluster) as ts:
-        got = _fit(deep, [], attempts=3)
+        got = _fit(deep, [], attempts=3, method="pixels")
     assert got.method == want.method == "pixels"
     np.testing.assert_array_equal(got.centers, want.centers)
     assert (got.compactness, got.n_iter) == (want.compactness, want.n_iter)

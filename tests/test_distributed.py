@@ -52,13 +52,16 @@ def test_fit_same_on_cluster(local_cluster: Any, image: NDArray, method: str, in
     _assert_same(local, remote)
 
 
+@pytest.mark.parametrize("method", ["summary", "pixels"])
 @pytest.mark.parametrize("dtype", [np.uint16, np.float32])
-def test_fit_same_on_cluster_wide_dtypes(local_cluster: Any, image: NDArray, dtype: type) -> None:
+def test_fit_same_on_cluster_wide_dtypes(
+    local_cluster: Any, image: NDArray, dtype: type, method: str
+) -> None:
     data = image.astype(dtype) * (257 if dtype is np.uint16 else 1 / 255)
     data = da.from_array(data.astype(dtype), chunks=(50, 70, 3))
     eps = 1.0 if dtype is np.uint16 else 1e-3
-    local, remote = _fit_both(local_cluster, data, seed=2, epsilon=eps)
-    assert local.method == "pixels"
+    local, remote = _fit_both(local_cluster, data, seed=2, epsilon=eps, method=method)
+    assert local.method == method
     _assert_same(local, remote)
 
 

@@ -39,7 +39,7 @@ from daskquant._engine._sources import (
     histogram_capable,
     integer_colors,
 )
-from daskquant._engine._summary import Grid, summary_graph, summary_source
+from daskquant._engine._summary import Grid, Summary, summary_graph, summary_source
 from daskquant._errors import InputError, InvalidParameterError, TooFewColorsError
 from daskquant._io._layout import Alpha, Layout, as_image
 from daskquant._io._masks import Nodata, masked_image
@@ -572,11 +572,12 @@ class _FitData:
 @dataclass
 class _SummaryFit(_FitData):
     """A fit on a summary of the pixels (:mod:`~daskquant._engine._summary`): seeding, the
-    attempts and their Lloyd updates run on the occupied cells of a grid (in this process);
-    Lloyd updates on the pixels then continue from the kept run's centers until the
-    criteria hold on the pixels themselves. ``source`` is the pixels (the final partials,
-    counts and compactness are theirs), ``integral`` whether every valid value is an
-    integer (the grid then has a cell per value where the range is small)."""
+    attempts and their Lloyd updates run on the occupied cells of a grid (with a distributed
+    client, in parallel tasks on the workers, where the summary is merged and stays; else in
+    this process); Lloyd updates on the pixels then continue from the kept run's centers
+    until the criteria hold on the pixels themselves. ``source`` is the pixels (the final
+    partials, counts and compactness are theirs), ``integral`` whether every valid value is
+    an integer (the grid then has a cell per value where the range allows)."""
 
     integral: bool = False
 
@@ -596,21 +597,21 @@ class _SummaryFit(_FitData):
         **lloyd: Any,
     ) -> LloydRun:
         """The kept run of the attempts on the summary, continued on the pixels."""
-        grid = Grid.over(self.seeds.low, self.seeds.high, integral=self.integral)
-        (summary,) = dask.compute(summary_graph(self.source, grid))  # type: ignore[arg-type]
-        cells = summary_source(summary)
-        log.info("summary: %d occupied cells of %d pixels", cells.points.shape[0], self.n_valid)
-        seeds = Seeds(
-            cells,
-            self.seeds.low,
-            self.seeds.high,
-            points=(cells.points, cells.counts),
-            order=cells.order,
-            given=given,
-            sample_key=sample_key,
-            pins=pins,
-        )
-        start, _ = best_of(seeds, k, attempts, **lloyd)
+        assert isinstance(self.source, PixelSource), "the summary is of pixels"
+        low, high = self.seeds.low, self.seeds.high
+        grid = Grid.over(low, high, integral=self.integral)
+        cells = dask.delayed(_cell_seeds, pure=True)(summary_graph(self.source, grid), low, high)
+        fields = {"given": given, "sample_key": sample_key, "pins": pins}
+        client = cluster_client()
+        if client is not None:
+            start, _ = best_on_cluster(client, cells, k, attempts, **fields, **lloyd)
+        else:
+            (seeds,) = dask.compute(cells)
+            log.info(
+                "summary: %d occupied cells of %d pixels", seeds.points[0].shape[0], self.n_valid
+            )
+            seeds.given, seeds.sample_key, seeds.pins = given, sample_key, pins
+            start, _ = best_of(seeds, k, attempts, **lloyd)
         log.info("summary fit: %d iterations; continuing on the pixels", start.n_iter)
         repair = lloyd["repair"] if pins is None else pinned(lloyd["repair"], pins)
         return run_lloyd(
@@ -621,6 +622,12 @@ class _SummaryFit(_FitData):
             repair=repair,
             on_iteration=on_iteration,
         )
+
+
+def _cell_seeds(summary: Summary, low: NDArray[np.float64], high: NDArray[np.float64]) -> Seeds:
+    """The seeders' data and source of a summary's cells (where it is merged: a task)."""
+    cells = summary_source(summary)
+    return Seeds(cells, low, high, points=(cells.points, cells.counts), order=cells.order)
 
 
 @dataclass

@@ -90,13 +90,15 @@ def test_pins_stay_with_every_init_path_and_space(init: str, method: str, colors
     np.testing.assert_array_equal(np.bincount(labels.ravel(), minlength=6), fit.counts)
 
 
+@pytest.mark.parametrize("method", ["summary", "pixels"])
 @pytest.mark.parametrize("colorspace", ["rgb", "lab"])
-def test_pins_on_a_uint16_image(uint16_photo: NDArray, colorspace: str) -> None:
+def test_pins_on_a_uint16_image(uint16_photo: NDArray, colorspace: str, method: str) -> None:
     # 8-bit sources are scaled to the image's range (x 257); arrays are in its values.
-    fit = dq.fit_palette(uint16_photo, 5, pin="#ffffff,#000000", colorspace=colorspace, seed=1)
-    assert fit.method == "pixels"
+    kw: dict[str, Any] = {"seed": 1, "method": method}
+    fit = dq.fit_palette(uint16_photo, 5, pin="#ffffff,#000000", colorspace=colorspace, **kw)
+    assert fit.method == method
     np.testing.assert_array_equal(fit.palette[:2], [[65535] * 3, [0] * 3])
-    fit = dq.fit_palette(uint16_photo, 5, pin=[[1000, 2000, 3000]], seed=1, max_iter=3)
+    fit = dq.fit_palette(uint16_photo, 5, pin=[[1000, 2000, 3000]], max_iter=3, **kw)
     np.testing.assert_array_equal(fit.palette[0], [1000, 2000, 3000])
 
 

@@ -84,15 +84,16 @@ def test_fractional_palette_labels_as_its_rounded_colors(dither: str, space: str
         np.testing.assert_array_equal(got, _brute(rgb, rounded, space))
 
 
+@pytest.mark.parametrize("method", ["summary", "pixels"])
 @pytest.mark.parametrize("kind", ["uint16", "float32"])
-def test_pixel_path_labels_nearest_stored_palette(kind: str) -> None:
+def test_wide_dtype_labels_nearest_stored_palette(kind: str, method: str) -> None:
     base = PHOTOS["chelsea"]()
     if kind == "uint16":
         img = base.astype(np.uint16) * 257 - (np.arange(128) % 7).astype(np.uint16)[:, None, None]
     else:
         img = (base / np.float32(255)).astype(np.float32)
-    fit = dq.fit_palette(img, 16, seed=0, max_iter=6, chunks=64)
-    assert fit.method == "pixels" and fit.palette.dtype == img.dtype
+    fit = dq.fit_palette(img, 16, seed=0, max_iter=6, chunks=64, method=method)
+    assert fit.method == method and fit.palette.dtype == img.dtype
     labels = dq.apply_palette(img, fit.centers, chunks=64).compute()
     np.testing.assert_array_equal(labels, nearest(img, fit.palette))
     np.testing.assert_array_equal(fit.counts, np.bincount(labels.ravel(), minlength=16))

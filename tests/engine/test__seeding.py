@@ -195,18 +195,20 @@ def test_fit_kmeans_parallel_uint8(astronaut: NDArray, method: str) -> None:
     assert not np.array_equal(other.centers, fit.centers)
 
 
+@pytest.mark.parametrize("method", ["summary", "pixels"])
 @pytest.mark.parametrize("dtype", ["uint16", "float32"])
 def test_fit_kmeans_parallel_wide_dtypes(
-    uint16_photo: NDArray, float32_photo: NDArray, dtype: str
+    uint16_photo: NDArray, float32_photo: NDArray, dtype: str, method: str
 ) -> None:
     image = uint16_photo if dtype == "uint16" else float32_photo
     kw: dict[str, Any] = {
         "init": "k-means||",
         "seed": 4,
         "epsilon": 1e-3 if dtype == "float32" else 1.0,
+        "method": method,
     }
     fit = dq.fit_palette(image, 8, **kw)
-    assert fit.method == "pixels" and fit.palette.dtype == image.dtype
+    assert fit.method == method and fit.palette.dtype == image.dtype
     assert np.isfinite(fit.centers).all() and np.unique(fit.centers, axis=0).shape[0] == 8
     assert (fit.counts > 0).all()
     assert fit.compactness == pytest.approx(
