@@ -209,22 +209,15 @@ def _block_stats(
     px, mask = _split(block, channels, alpha)
     if mask is not None:
         px = px[mask != 0]
-    n_nonfinite = 0
-    if px.dtype.kind == "f":
-        finite = np.isfinite(px).all(axis=1)
-        n_nonfinite = int(px.shape[0] - np.count_nonzero(finite))
-        px = px[finite]
+    low, high, n_nonfinite, integral = K.band_stats(px)
+    if n_nonfinite:
+        px = px[np.isfinite(px).all(axis=1)]
     distinct = _few_distinct(px, few) if few else None
     if px.shape[0] == 0:
         empty = np.full(channels, np.nan)
-        return Stats(empty, empty, 0, n_nonfinite, distinct=distinct)
+        return Stats(empty, empty, 0, int(n_nonfinite), distinct=distinct)
     return Stats(
-        px.min(axis=0).astype(np.float64),
-        px.max(axis=0).astype(np.float64),
-        int(px.shape[0]),
-        n_nonfinite,
-        px.dtype.kind != "f" or bool((px == np.rint(px)).all()),
-        distinct,
+        low, high, int(px.shape[0]), int(n_nonfinite), px.dtype.kind != "f" or integral, distinct
     )
 
 

@@ -695,3 +695,22 @@ def test_property_boxed_partial_sums_equal_brute_force(
 ) -> None:
     colors, counts, walk = data
     check_boxed_sequence(colors, counts, walk, parts, box)
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.int16, np.float32, np.float64])
+def test_band_stats_against_numpy(dtype: type) -> None:
+    rng = np.random.default_rng(3)
+    px = (rng.random((5000, 4)) * 200).astype(dtype)
+    if np.dtype(dtype).kind == "f":
+        px[::7, 2] = np.nan  # a NaN in one band leaves the whole row out
+        px[5::11, 0] = np.inf
+    low, high, bad, integral = K.band_stats(px)
+    keep = np.isfinite(px.astype(np.float64)).all(axis=1)
+    assert bad == int((~keep).sum())
+    np.testing.assert_array_equal(low, px[keep].min(axis=0).astype(np.float64))
+    np.testing.assert_array_equal(high, px[keep].max(axis=0).astype(np.float64))
+    assert integral == bool((px[keep] == np.rint(px[keep])).all())
+    assert integral == (np.dtype(dtype).kind != "f")
+    # A strided view (the clustered bands before an alpha band), and integer-valued floats.
+    _, _, _, whole = K.band_stats(np.rint(px[keep].astype(np.float32))[:, :3])
+    assert whole
