@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import math
 import os
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
@@ -105,17 +106,20 @@ def image_names(paths: Sequence[Location]) -> list[str]:
     """A unique name per image for its arrays in the store: the file name without suffix
     (with suffix where two stems are equal, then numbered)."""
     stems = [_clean(p.stem if p.suffix.lower() in IMAGE_SUFFIXES else p.name) for p in paths]
+    repeated = Counter(stems)  # counted once: a count per image was O(images^2)
     names = [
-        _clean(p.name) if stems.count(stem) > 1 else stem
+        _clean(p.name) if repeated[stem] > 1 else stem
         for p, stem in zip(paths, stems, strict=True)
     ]
     unique: list[str] = []
+    taken: set[str] = set()
     for name in names:
         candidate, n = name, 1
-        while candidate in unique:
+        while candidate in taken:
             n += 1
             candidate = f"{name}-{n}"
         unique.append(candidate)
+        taken.add(candidate)
     return unique
 
 
