@@ -10,8 +10,9 @@ Two images made from a mosaic of real photographs (seed 0):
 - ``float32 NaN holes``: the RGB mosaic / 255 in float32 with NaN in every band of
   random disks (about 10 % of the pixels), fitted with ``nodata="nan"``.
 
-``dq.fit_palette(image, K, seed=0)`` runs with its defaults (the pixel path, one attempt,
-k-means++ on a sample, max_iter 20, the default epsilon), and again run to convergence
+``dq.fit_palette(image, K, seed=0)`` runs with its defaults (the summary path, 4 attempts
+of k-means++ on its cells, then Lloyd updates on the pixels; max_iter 20, the default
+epsilon), and again run to convergence
 (max_iter 300, epsilon 1e-4 of the data's range), in this process (default Dask
 scheduler); ``sklearn.cluster.KMeans(K, n_init=1, random_state=0)`` (its defaults:
 k-means++, Lloyd, max_iter 300, tol 1e-4) runs on the same pixels (the NaN ones left out)

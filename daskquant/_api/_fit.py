@@ -247,14 +247,16 @@ def fit_palette(
         one draw). Attempt ``i`` draws from child ``i`` of ``numpy.random.SeedSequence(seed)``,
         so each attempt's result does not depend on the others.
     method : {"auto", "histogram", "summary", "pixels"}
-        "summary" (asked for by name; for data the histogram cannot hold: 16-bit,
-        float, more than 3 bands; "auto" still picks "pixels" there) builds in one pass
-        the count and per-band sum of the pixels in each occupied cell of a fine grid
-        over the data's range, runs seeding and the attempts (``HISTOGRAM_ATTEMPTS`` by
-        default) on the cell means weighted by their counts, then Lloyd updates on the
-        pixels from the kept run's centers until ``epsilon``/``max_iter`` hold on the
-        pixels: a pixel-level fixed point. "pixels" runs every attempt on the pixels (one
-        pass per update).
+        "summary" (what "auto" picks for data the histogram cannot hold: 16-bit, float,
+        more than 3 bands) builds in one pass the count and per-band sum of the pixels in
+        each occupied cell of a grid over the data's range (as fine as 2^16 levels a band,
+        coarser where the image has over 2^21 occupied cells; a cell per value where
+        there are few), runs seeding and the attempts (``HISTOGRAM_ATTEMPTS`` by default;
+        on the workers, with a distributed client; up to 10 x ``max_iter`` updates each,
+        which cost O(cells)) on the cell means weighted by their counts, then Lloyd
+        updates on the pixels from the kept run's centers until ``epsilon``/``max_iter``
+        hold on the pixels: a pixel-level fixed point (``n_iter`` counts these).
+        "pixels" runs every attempt on the pixels (one pass per update).
         "histogram" runs every iteration on the distinct colors weighted by their counts
         (8-bit input with at most 3 clustered channels; bit-identical to "pixels", much
         faster); "auto" uses it wherever it applies. Float RGB data whose values are all
@@ -469,12 +471,10 @@ def _data_range(
 
 def resolved_method(method: str, capable: bool, space: ColorSpace) -> str:
     """The fit path ``method`` names for data that the exact histogram can (``capable``) or
-    cannot hold: "auto" is "histogram" where it can, else "pixels" ("summary" is asked for
-    by name until its own benchmark and the wide-dtype tests have run on it), else as
-    given."""
+    cannot hold: "auto" is "histogram" where it can, else "summary"; else as given."""
     if method != "auto":
         return method
-    return "histogram" if capable else "pixels"
+    return "histogram" if capable else "summary"
 
 
 def _default_attempts(in_memory: bool, space: ColorSpace) -> int:
@@ -569,6 +569,9 @@ class _FitData:
         return final, _color_labels(self.source, work, layout, self.codes)
 
 
+SUMMARY_ITER_FACTOR = 10  # Lloyd updates on a summary's cells per max_iter on the pixels
+
+
 @dataclass
 class _SummaryFit(_FitData):
     """A fit on a summary of the pixels (:mod:`~daskquant._engine._summary`): seeding, the
@@ -602,16 +605,19 @@ class _SummaryFit(_FitData):
         grid = Grid.over(low, high, integral=self.integral)
         cells = dask.delayed(_cell_seeds, pure=True)(summary_graph(self.source, grid), low, high)
         fields = {"given": given, "sample_key": sample_key, "pins": pins}
+        # Iterations on the cells cost O(cells): they run SUMMARY_ITER_FACTOR times as many,
+        # so fewer passes over the pixels follow (the criteria given hold on those).
+        on_cells = {**lloyd, "max_iter": SUMMARY_ITER_FACTOR * lloyd["max_iter"]}
         client = cluster_client()
         if client is not None:
-            start, _ = best_on_cluster(client, cells, k, attempts, **fields, **lloyd)
+            start, _ = best_on_cluster(client, cells, k, attempts, **fields, **on_cells)
         else:
             (seeds,) = dask.compute(cells)
             log.info(
                 "summary: %d occupied cells of %d pixels", seeds.points[0].shape[0], self.n_valid
             )
             seeds.given, seeds.sample_key, seeds.pins = given, sample_key, pins
-            start, _ = best_of(seeds, k, attempts, **lloyd)
+            start, _ = best_of(seeds, k, attempts, **on_cells)
         log.info("summary fit: %d iterations; continuing on the pixels", start.n_iter)
         repair = lloyd["repair"] if pins is None else pinned(lloyd["repair"], pins)
         return run_lloyd(

@@ -79,7 +79,7 @@ class QuantizeOptions:
         ),
     )
     attempts: int | None = field(
-        default=None, metadata=_help("runs, the best is kept (default: 4 for 8-bit, else 1)")
+        default=None, metadata=_help("runs, the best is kept (default: 4, 1 with method pixels)")
     )
     init: Init | ArrayLike = field(default="k-means++", metadata=_help("seeding (%(default)s)"))
     seed: int | np.random.Generator | None = field(

@@ -27,6 +27,7 @@ from daskquant._api._options import QuantizeOptions
 from daskquant._engine._codes import ColorCoding
 from daskquant._engine._dask import FAN_IN
 from daskquant._engine._sources import histogram_capable
+from daskquant._engine._summary import MAX_CELLS
 from daskquant._io._chunks import file_chunks
 from daskquant._io._collection import collection_paths, is_collection
 from daskquant._io._headers import Header, image_header
@@ -112,7 +113,9 @@ def job_plan(
         bytes_read=sum(_read_bytes(h, a) for h, (a, _) in zip(headers, prepared, strict=True))
         * passes,
         bytes_written=written,
-        worker_peak=_worker_peak(fit, chunk_bytes, pixels, options, threads_per_worker, attempts),
+        worker_peak=_worker_peak(
+            fit, chunk_bytes, pixels, options, threads_per_worker, attempts, layout.channels
+        ),
         client_peak=max(
             (_pixels(a) * item for h, (a, _) in zip(headers, prepared, strict=True) if h.decoded),
             default=0,
@@ -149,23 +152,31 @@ def _fit_path(dtype: np.dtype, channels: int, options: QuantizeOptions) -> tuple
     """Which fit applies and its number of attempts."""
     if options.palette is not None:
         return "none (fixed palette)", 0
-    capable = histogram_capable(dtype, channels) and options.method != "pixels"
+    if options.method == "pixels":
+        fit = "pixels"
+    elif options.method == "summary" or not histogram_capable(dtype, channels):
+        fit = "summary"
+    else:
+        fit = "histogram"
     if options.attempts is not None:
         attempts = int(options.attempts)
-    elif not capable or not isinstance(options.init, str):
+    elif fit == "pixels" or not isinstance(options.init, str):
         attempts = 1
     else:
         attempts = HISTOGRAM_ATTEMPTS if options.colorspace == "rgb" else PERCEPTUAL_ATTEMPTS
-    return ("histogram" if capable else "pixels"), attempts
+    return fit, attempts
 
 
 def _passes(fit: str, options: QuantizeOptions, attempts: int) -> int:
     """Passes over the pixels: the fit's (histogram: one; pixels: statistics, a seeding
-    sample and one per Lloyd update of every attempt, at most), labels and counts."""
+    sample and one per Lloyd update of every attempt, at most; summary: statistics, the
+    summary and at most one per Lloyd update on the pixels), labels and counts."""
     if fit == "histogram":
         return 2
     if fit == "pixels":
         return 2 + 2 + attempts * int(options.max_iter)
+    if fit == "summary":
+        return 2 + 2 + int(options.max_iter)
     return 1
 
 
@@ -189,6 +200,11 @@ def _tasks(fit: str, chunks: int, attempts: int, options: QuantizeOptions) -> di
         tasks["statistics"] = reduce
         tasks["init"] = reduce * attempts
         tasks["iterations"] = reduce * attempts * int(options.max_iter)
+    elif fit == "summary":
+        tasks["statistics"] = reduce
+        tasks["summary"] = reduce + 1
+        tasks["attempts"] = attempts
+        tasks["iterations"] = reduce * int(options.max_iter)
     tasks["labels"] = chunks
     tasks["counts"] = reduce
     tasks["writing"] = chunks * (2 if options.write_image else 1)
@@ -196,7 +212,13 @@ def _tasks(fit: str, chunks: int, attempts: int, options: QuantizeOptions) -> di
 
 
 def _worker_peak(
-    fit: str, chunk: int, pixels: int, options: QuantizeOptions, threads: int, attempts: int
+    fit: str,
+    chunk: int,
+    pixels: int,
+    options: QuantizeOptions,
+    threads: int,
+    attempts: int,
+    channels: int,
 ) -> int:
     """Per worker: every thread with a chunk, its labels and a histogram's scratch; the
     worker that holds the distinct colors, their attempts' copies and the lookup table."""
@@ -208,6 +230,11 @@ def _worker_peak(
         fitting = colors * (_PER_COLOR + min(attempts, threads) * _PER_COLOR_ATTEMPT)
         table = coding.bins * label_dtype(options.n_colors).itemsize
         return threads * per_thread + fitting + table
+    if fit == "summary":  # a block's cell codes and sums, then the merged cells' attempts
+        cells = min(pixels, MAX_CELLS)
+        per_cell = 8 + 8 + 2 * 8 * channels + 8  # code, count, sums and means, Z-order
+        fitting = cells * (per_cell + min(attempts, threads) * _PER_COLOR_ATTEMPT)
+        return threads * 3 * per_thread + fitting
     return threads * per_thread
 
 

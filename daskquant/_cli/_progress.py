@@ -131,6 +131,7 @@ def _declared_phase(keys: list[Any], phases: dict[Any, Any]) -> str | None:
 # fit's computes are made in the engine, which declares only that they are the fit's.
 _FIT_STEPS = (
     ("histogram", "histogram"),
+    ("summar", "summary"),
     ("stats", "statistics"),
     ("partials", "iteration"),
     ("attempt", "attempts"),

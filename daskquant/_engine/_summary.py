@@ -13,9 +13,12 @@ The grid adapts to the data, as BIRCH's tree does to its memory. Its finest leve
 gets one level per value, so a summary of data with few distinct values is those values,
 exactly). Wherever a summary (of a block, or of a merge) holds more than the grid's
 ``max_cells`` occupied cells (:data:`MAX_CELLS`), every band's level is halved (cells
-merged in pairs per band) until it holds at most that many. The level a summary ends at
-is the finest at which the whole image's occupied cells fit: a part never has more cells
-than the whole at the same level, so no part is made coarser than the whole needs. Counts
+merged in pairs per band) until it holds at most that many. Cells are coded in Z-order
+(their bands' level bits interleaved), so a coarser level drops a code's lowest bits and
+keeps sorted codes sorted: a block is sorted once, merges merge sorted runs. The level a
+summary ends at is the finest at which the whole image's occupied cells fit: a part never
+has more cells than the whole at the same level, so no part is made coarser than the whole
+needs. Counts
 and integer sums are exact in int64: the summary of integer data does not depend on the
 chunking.
 """
@@ -25,6 +28,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import partial
 
+import numba
 import numpy as np
 from numpy.typing import NDArray
 
@@ -34,14 +38,86 @@ from daskquant._engine._sources import PixelSource, _split, _valid_rows
 
 __all__ = ["MAX_CELLS", "Grid", "Summary", "summary_graph", "summary_source"]
 
-MAX_CELLS = 1 << 20  # occupied cells a summary keeps; past it, its grid is made coarser
+MAX_CELLS = 1 << 21  # occupied cells a summary keeps; past it, its grid is made coarser
 _FINEST_BITS = 16  # levels per band of the finest grid: 2**16, one per 16-bit value
+
+
+@numba.njit(nogil=True, cache=True)
+def _morton(px, low, scale, spread):  # type: ignore[no-untyped-def]
+    """The Z-order (Morton) code of each row of (P, C) ``px``: its bands' levels
+    ``floor((x - low) * scale)`` (clipped to the levels of ``spread``) with their bits
+    interleaved, band 0 highest within each bit, the highest bits first (``spread[v]``: the
+    bits of ``v`` spaced C apart). Dropping the lowest C bits of a code halves every
+    band's level, so sorted codes stay sorted."""
+    n, c = px.shape
+    top = spread.shape[0] - 1
+    out = np.empty(n, np.uint64)
+    for i in range(n):
+        code = np.uint64(0)
+        for j in range(c):
+            v = np.floor((np.float64(px[i, j]) - low[j]) * scale[j])
+            q = 0 if v < 0 else (top if v > top else np.int64(v))
+            code |= spread[q] << np.uint64(c - 1 - j)
+        out[i] = code
+    return out
+
+
+def _spread(bits: int, channels: int) -> NDArray[np.uint64]:
+    """``_spread(b, C)[v]``: the ``b`` bits of ``v`` placed C apart (bit i at i * C)."""
+    v = np.arange(1 << bits, dtype=np.uint64)
+    out = np.zeros_like(v)
+    for i in range(bits):
+        out |= ((v >> np.uint64(i)) & np.uint64(1)) << np.uint64(i * channels)
+    return out
+
+
+@numba.njit(nogil=True, cache=True)
+def _distinct_by_level(codes, channels, bits):  # type: ignore[no-untyped-def]
+    """Distinct cells among sorted ``codes`` at each level 0..bits coarser (one pass: two
+    neighbours differ at a level while their highest differing bit is not dropped)."""
+    n = codes.shape[0]
+    high = np.zeros(65, np.int64)  # neighbours by the length of their XOR
+    for i in range(1, n):
+        d = codes[i] ^ codes[i - 1]
+        length = 0
+        for step in (32, 16, 8, 4, 2, 1):
+            if d >> np.uint64(step):
+                d >>= np.uint64(step)
+                length += step
+        if d:
+            length += 1
+        high[length] += 1
+    out = np.zeros(bits + 1, np.int64)
+    for shift in range(bits + 1):
+        first = min(64, channels * shift) + 1
+        out[shift] = (1 if n else 0) + high[first:].sum()
+    return out
+
+
+@numba.njit(nogil=True, cache=True)
+def _group(codes, drop, order, counts, values, out_codes, out_counts, out_sums):  # type: ignore[no-untyped-def]
+    """Rows sorted by ``codes`` (row ``order[i]`` of ``counts``/``values`` has code
+    ``codes[i]``) summed per code with its lowest ``drop`` bits dropped, in order."""
+    m = -1
+    last = np.uint64(0)
+    c = values.shape[1]
+    for i in range(codes.shape[0]):
+        key = np.uint64(0) if drop >= 64 else codes[i] >> np.uint64(drop)
+        if m < 0 or key != last:
+            m += 1
+            out_codes[m] = key
+            last = key
+        r = order[i]
+        out_counts[m] += counts[r]
+        for j in range(c):
+            out_sums[m, j] += values[r, j]
 
 
 @dataclass(frozen=True)
 class Grid:
     """The finest cells of a summary: ``2**bits`` levels per band over [low, high], or one
-    level per value (``unit``) for integer data whose range fits them."""
+    level per value (``unit``) for integer data whose range fits them; summaries keep at
+    most ``max_cells`` cells."""
 
     low: NDArray[np.float64]
     high: NDArray[np.float64]
@@ -66,27 +142,19 @@ class Grid:
 
     def codes(self, px: NDArray) -> NDArray[np.uint64]:
         """The finest cell code of every row of (P, C) ``px`` (values in [low, high]): the
-        bands' levels, band 0 in the highest bits."""
+        bands' levels in Z-order (:func:`_morton`)."""
         span = self.high - self.low
         levels = 1 << self.bits
         scale = np.ones_like(span) if self.unit else levels / np.where(span > 0, span, 1.0)
-        code = np.zeros(px.shape[0], np.uint64)
-        for j in range(px.shape[1]):
-            q = np.floor((px[:, j].astype(np.float64) - self.low[j]) * scale[j])
-            q = np.clip(q, 0, levels - 1).astype(np.uint64)
-            code = (code << np.uint64(self.bits)) | q
-        return code
+        spread = _spread(self.bits, self.channels)
+        return _morton(np.ascontiguousarray(px), self.low, scale, spread)
 
-    def coarser(self, codes: NDArray[np.uint64], shift: int) -> NDArray[np.uint64]:
-        """``codes`` of cells ``shift`` levels coarser than the finest, one level coarser
-        (every band's level halved)."""
-        bits = self.bits - shift
-        mask = np.uint64((1 << bits) - 1)
-        out = np.zeros_like(codes)
-        for j in range(self.channels):
-            band = (codes >> np.uint64(bits * (self.channels - 1 - j))) & mask
-            out = (out << np.uint64(bits - 1)) | (band >> np.uint64(1))
-        return out
+    def coarser(self, codes: NDArray[np.uint64], levels: int) -> NDArray[np.uint64]:
+        """``codes`` with every band's level halved ``levels`` times (order kept)."""
+        drop = self.channels * levels
+        if drop >= 64:
+            return np.zeros_like(codes)
+        return codes >> np.uint64(drop)
 
 
 @dataclass(frozen=True)
@@ -110,32 +178,33 @@ class Summary:
 
 
 def _cells(
-    codes: NDArray[np.uint64], counts: NDArray[np.int64], sums: NDArray, shift: int
+    codes: NDArray[np.uint64],
+    order: NDArray[np.intp],
+    counts: NDArray[np.int64],
+    values: NDArray,
+    shift: int,
+    grid: Grid,
+    *,
+    exact: bool,
 ) -> Summary:
-    """The summary of rows (a code, a count, a sum each) in any order: equal codes merged,
-    in a stable order (float sums are then added in the order of the rows)."""
-    order = np.argsort(codes, kind="stable")
-    codes = codes[order]
-    if codes.shape[0] == 0:
-        return Summary(codes, counts[order], sums[order], shift)
-    starts = np.flatnonzero(np.concatenate([[True], codes[1:] != codes[:-1]]))
-    return Summary(
-        codes[starts],
-        np.add.reduceat(counts[order], starts),
-        np.add.reduceat(sums[order], starts, axis=0),
-        shift,
+    """The summary of rows (row ``order[i]`` of ``counts`` and ``values`` has the code
+    ``codes[i]``, ``shift`` levels coarser than the finest; ``codes`` sorted): equal codes
+    merged, at the finest level (``shift`` or coarser) with at most the grid's
+    ``max_cells`` cells."""
+    distinct = _distinct_by_level(codes, grid.channels, grid.bits)
+    more = next(
+        (s for s in range(grid.bits - shift + 1) if distinct[s] <= grid.max_cells),
+        grid.bits - shift,
     )
-
-
-def _within(summary: Summary, grid: Grid, shift: int = 0) -> Summary:
-    """``summary`` at least ``shift`` levels coarser, and coarser until it holds at most
-    the grid's ``max_cells`` cells."""
-    while summary.shift < min(shift, grid.bits) or (
-        summary.codes.shape[0] > grid.max_cells and summary.shift < grid.bits
-    ):
-        codes = grid.coarser(summary.codes, summary.shift)
-        summary = _cells(codes, summary.counts, summary.sums, summary.shift + 1)
-    return summary
+    m = int(distinct[more])
+    out = Summary(
+        np.empty(m, np.uint64),
+        np.zeros(m, np.int64),
+        np.zeros((m, values.shape[1]), np.int64 if exact else np.float64),
+        shift + more,
+    )
+    _group(codes, grid.channels * more, order, counts, values, out.codes, out.counts, out.sums)
+    return out
 
 
 def _block_summary(
@@ -149,23 +218,24 @@ def _block_summary(
     alpha: int | None,
 ) -> Summary:
     px, mask = _split(block, channels, alpha)
-    px = px[_valid_rows(px, mask)]
-    sums = px.astype(np.int64 if exact else np.float64)
-    summary = _cells(grid.codes(px), np.ones(px.shape[0], np.int64), sums, 0)
-    return _within(summary, grid)
+    if mask is not None or px.dtype.kind == "f":
+        px = px[_valid_rows(px, mask)]
+    px = np.ascontiguousarray(px)
+    codes = grid.codes(px)
+    order = np.argsort(codes)
+    ones = np.ones(px.shape[0], np.int64)
+    return _cells(codes[order], order, ones, px, 0, grid, exact=exact)
 
 
 def _combine_summaries(*parts: Summary, grid: Grid) -> Summary:
-    """The summaries merged (in the given order), at the coarsest level among them."""
+    """The summaries merged (in the given order), at the coarsest level among them or
+    coarser."""
     shift = max(p.shift for p in parts)
-    parts = tuple(_within(p, grid, shift) for p in parts)
-    merged = _cells(
-        np.concatenate([p.codes for p in parts]),
-        np.concatenate([p.counts for p in parts]),
-        np.concatenate([p.sums for p in parts]),
-        shift,
-    )
-    return _within(merged, grid)
+    codes = np.concatenate([grid.coarser(p.codes, shift - p.shift) for p in parts])
+    order = np.argsort(codes, kind="stable")  # sorted runs merged; float sums in order
+    sums = np.concatenate([p.sums for p in parts])
+    counts = np.concatenate([p.counts for p in parts])
+    return _cells(codes[order], order, counts, sums, shift, grid, exact=sums.dtype == np.int64)
 
 
 def summary_graph(pixels: PixelSource, grid: Grid) -> object:

@@ -21,7 +21,7 @@ import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, cast
 
 import dask
 import dask.array as da
@@ -35,8 +35,9 @@ from daskquant._io._layout import Alpha
 from daskquant._io._readers import decoded_in_memory, image_alpha, open_image
 from daskquant._io._storage import Location
 
-__all__ = ["BATCH", "Member", "file_alpha", "open_members"]
+__all__ = ["BATCH", "UNASKED", "Member", "file_alpha", "open_members"]
 
+UNASKED = "unasked"  # open_members' alpha when the caller does not need it (pickles as itself)
 BATCH = 250  # records sent back per task: few results for big collections, each small
 _SPREAD = 4  # at least this many tasks per worker thread, for small collections
 
@@ -70,12 +71,13 @@ class _Record:
 
 
 def open_members(
-    paths: Sequence[Location], *, chunks: Chunks, level: int, alpha: Alpha | None = None
+    paths: Sequence[Location], *, chunks: Chunks, level: int, alpha: Alpha | str = UNASKED
 ) -> list[Member]:
     """Every member of a collection opened (see the module docstring), in order.
 
     ``alpha`` "auto" reads each file's alpha from its metadata (see :func:`file_alpha`);
-    None (not needed) or a channel is kept as given.
+    None (no alpha) or a channel is kept as given; :data:`UNASKED` (not needed) reads
+    nothing and leaves each member's ``alpha`` "auto".
 
     Raises
     ------
@@ -93,14 +95,15 @@ def file_alpha(path: Location | str | os.PathLike[str], alpha: Alpha, *, level: 
     return image_alpha(path, level=level) if alpha == "auto" else alpha
 
 
-def _open_member(path: Location, *, chunks: Chunks, level: int, alpha: Alpha | None) -> Member:
+def _open_member(path: Location, *, chunks: Chunks, level: int, alpha: Alpha | str) -> Member:
     arr = open_image(path, chunks=chunks, level=level)
-    found = "auto" if alpha is None else file_alpha(path, alpha, level=level)
+    asked = cast(Alpha, alpha)
+    found = "auto" if alpha == UNASKED else file_alpha(path, asked, level=level)
     return Member(arr, decoded_in_memory(path), spatial_info(path, level=level), found)
 
 
 def _members_on(
-    client: Any, paths: list[Location], *, chunks: Chunks, level: int, alpha: Alpha | None
+    client: Any, paths: list[Location], *, chunks: Chunks, level: int, alpha: Alpha | str
 ) -> list[Member]:
     # One task per file, so a decoded member's pixels are a key of their own: spilled and
     # read back alone. (A task per batch of 250 JPEG files of 512 x 512 held 196 MB in one
@@ -125,12 +128,12 @@ def _member(future: Any, record: _Record) -> Member:
     return Member(whole.rechunk(record.chunks), True, record.spatial, record.alpha)
 
 
-def _read_one(path: Location, chunks: Chunks, level: int, alpha: Alpha | None) -> _Record:
+def _read_one(path: Location, chunks: Chunks, level: int, alpha: Alpha | str) -> _Record:
     """(A task) the record of one member, with the pixels of a decoded file."""
     return _read(path, chunks=chunks, level=level, alpha=alpha)
 
 
-def _read(path: Location, *, chunks: Chunks, level: int, alpha: Alpha | None) -> _Record:
+def _read(path: Location, *, chunks: Chunks, level: int, alpha: Alpha | str) -> _Record:
     try:
         member = _open_member(path, chunks=chunks, level=level, alpha=alpha)
     except InputError as exc:

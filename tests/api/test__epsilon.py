@@ -51,7 +51,7 @@ def test_float_epsilon_is_of_the_data_range(float32_photo: NDArray) -> None:
     image = float32_photo * np.float32(0.5) + np.float32(0.25)
     fit = dq.fit_palette(image, 8, seed=0)
     span = float(np.max(image.reshape(-1, 3).max(0) - image.reshape(-1, 3).min(0)))
-    assert fit.method == "pixels"
+    assert fit.method == "summary"
     assert fit.epsilon == pytest.approx(span / 255, rel=1e-12)
     # A float image of 8-bit values is fitted as uint8: one 8-bit level is 1.0.
     assert dq.fit_palette(np.rint(image * 255), 8, seed=0).epsilon == 1.0

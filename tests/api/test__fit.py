@@ -61,18 +61,22 @@ def test_chunking_invariance_uint8(astronaut: NDArray, method: str, init: str) -
 
 
 @pytest.mark.parametrize("init", ["k-means++", "random"])
-def test_chunking_invariance_uint16(uint16_photo: NDArray, init: str) -> None:
-    fits = [_fit_chunked(uint16_photo, c, seed=3, init=init) for c in CHUNKINGS]
-    assert fits[0].method == "pixels"
-    assert fits[0].n_iter > 1
+@pytest.mark.parametrize("method", ["pixels", "auto"])
+def test_chunking_invariance_uint16(uint16_photo: NDArray, method: str, init: str) -> None:
+    fits = [_fit_chunked(uint16_photo, c, seed=3, init=init, method=method) for c in CHUNKINGS]
+    assert fits[0].method == ("pixels" if method == "pixels" else "summary")
+    assert fits[0].n_iter > 1 or method == "auto"  # the summary's run may end at once
     for fit in fits[1:]:
         assert_same_fit(fit, fits[0])
 
 
 @pytest.mark.parametrize("init", ["k-means++", "random"])
-def test_chunking_invariance_float32(float32_photo: NDArray, init: str) -> None:
-    fits = [_fit_chunked(float32_photo, c, seed=3, init=init, epsilon=1e-3) for c in CHUNKINGS]
-    assert fits[0].n_iter > 1
+@pytest.mark.parametrize("method", ["pixels", "auto"])
+def test_chunking_invariance_float32(float32_photo: NDArray, method: str, init: str) -> None:
+    kw: dict[str, Any] = {"seed": 3, "init": init, "epsilon": 1e-3, "method": method}
+    fits = [_fit_chunked(float32_photo, c, **kw) for c in CHUNKINGS]
+    assert fits[0].method == ("pixels" if method == "pixels" else "summary")
+    assert fits[0].n_iter > 1 or method == "auto"
     for fit in fits[1:]:
         np.testing.assert_array_equal(fit.centers, fits[0].centers)
         assert fit.n_iter == fits[0].n_iter
@@ -111,9 +115,11 @@ def test_histogram_equals_pixels_on_photos(photo: NDArray, init: str) -> None:
     assert hist.n_pixels == pix.n_pixels == photo.shape[0] * photo.shape[1]
 
 
-def test_auto_uses_histogram_for_8bit_only(astronaut: NDArray, uint16_photo: NDArray) -> None:
+def test_auto_uses_histogram_for_8bit_else_summary(
+    astronaut: NDArray, uint16_photo: NDArray
+) -> None:
     assert dq.fit_palette(astronaut, 4, seed=0).method == "histogram"
-    assert dq.fit_palette(uint16_photo, 4, seed=0).method == "pixels"
+    assert dq.fit_palette(uint16_photo, 4, seed=0).method == "summary"
     with pytest.raises(dq.InvalidParameterError, match="histogram"):
         dq.fit_palette(uint16_photo, 4, method="histogram")
 
@@ -162,12 +168,12 @@ def test_integer_valued_floats_with_alpha_fit_as_8bit() -> None:
 @pytest.mark.parametrize(
     "change", [(0, 0, 0, 0.5), (1, 2, 1, 256.0), (3, 4, 2, -1.0)], ids=["fraction", "256", "neg"]
 )
-def test_floats_beyond_8bit_values_stay_on_the_pixels(astronaut: NDArray, change: tuple) -> None:
+def test_floats_beyond_8bit_values_take_the_summary(astronaut: NDArray, change: tuple) -> None:
     y, x, c, v = change
     img = astronaut.astype(np.float32)
     img[y, x, c] = v
     fit = dq.fit_palette(img, 4, seed=0)
-    assert fit.method == "pixels" and fit.attempts == 1
+    assert fit.method == "summary" and fit.attempts == 4
     assert fit.compactness == pytest.approx(brute_compactness(img, fit.centers), rel=1e-9)
 
 
@@ -311,12 +317,12 @@ def test_float_fit_computes_once_per_iteration(
     image = da.from_array(float32_photo, chunks=(64, 64, 3))
     start = distinct_pixels(float32_photo, 8, seed=0)
     with counting_scheduler() as counter:
-        fit = dq.fit_palette(image, 8, init=start, epsilon=1e-3)
+        fit = dq.fit_palette(image, 8, init=start, epsilon=1e-3, method="pixels")
     assert fit.n_iter > 2
     assert counter.calls == fit.n_iter + 2
     # k-means++ on float data also draws its seeding sample: one more pass, no more.
     with counting_scheduler() as counter:
-        fit = dq.fit_palette(image, 8, seed=0, epsilon=1e-3)
+        fit = dq.fit_palette(image, 8, seed=0, epsilon=1e-3, method="pixels")
     assert counter.calls == fit.n_iter + 3
 
 

@@ -73,7 +73,7 @@ def test_plan_gives_the_jobs_shapes_and_chunks(tmp_path: Path, kind: str, chunks
     assert plan.pixels == sum(int(np.prod(i.array.shape[:-1])) for i in inputs)
     assert plan.tasks["loading"] == plan.tasks["labels"] == plan.chunks
     capable = inputs[0].array.dtype == np.uint8
-    assert plan.fit == ("histogram" if capable else "pixels")
+    assert plan.fit == ("histogram" if capable else "summary")
 
 
 @pytest.mark.parametrize("kind", ["png", "tiff-tiled", "zarr", "collection"])
@@ -108,6 +108,10 @@ def test_plan_fit_paths_and_attempts(tmp_path: Path) -> None:
     pixels = job_plan(source, of({"n_colors": 8, "method": "pixels", "max_iter": 5}))
     assert (pixels.fit, pixels.attempts) == ("pixels", 1)
     assert pixels.tasks["iterations"] == 5 * (pixels.chunks + (pixels.chunks > 1))
+    summary = job_plan(source, of({"n_colors": 8, "method": "summary", "max_iter": 5}))
+    assert (summary.fit, summary.attempts) == ("summary", 4)
+    assert summary.tasks["iterations"] == 5 * (summary.chunks + (summary.chunks > 1))
+    assert summary.tasks["attempts"] == 4
     fixed = job_plan(source, of({"palette": "web216"}))
     assert fixed.fit.startswith("none") and "attempts" not in fixed.tasks
 

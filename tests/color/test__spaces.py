@@ -129,13 +129,16 @@ def test_lab_fit_pixels_and_uint16(astronaut: NDArray) -> None:
     assert hist.attempts == pixels.attempts == 8
     assert pixels.method == "pixels"
     np.testing.assert_allclose(pixels.centers, hist.centers, atol=1e-6)
-    # uint16: the pixel path, converted chunk by chunk.
+    # uint16: the summary (of Lab values converted chunk by chunk) and the pixel path.
     img16 = img.astype(np.uint16) * 257
-    fit16 = dq.fit_palette(img16, 5, seed=4, colorspace="lab", chunks=40)
-    assert fit16.method == "pixels" and fit16.palette.dtype == np.uint16
-    labels = dq.apply_palette(img16, fit16.centers, colorspace="lab", chunks=33).compute()
-    np.testing.assert_array_equal(labels, brute_labels(img16, fit16.centers, "lab", 65535.0))
-    np.testing.assert_array_equal(np.bincount(labels.ravel(), minlength=5), fit16.counts)
+    for method in ("auto", "pixels"):
+        fit16 = dq.fit_palette(img16, 5, seed=4, colorspace="lab", chunks=40, method=method)
+        assert fit16.method == ("summary" if method == "auto" else "pixels")
+        assert fit16.palette.dtype == np.uint16
+        labels = dq.apply_palette(img16, fit16.centers, colorspace="lab", chunks=33).compute()
+        want = brute_labels(img16, fit16.centers, "lab", 65535.0)
+        np.testing.assert_array_equal(labels, want)
+        np.testing.assert_array_equal(np.bincount(labels.ravel(), minlength=5), fit16.counts)
 
 
 def test_given_start_centers_are_rgb(astronaut: NDArray) -> None:

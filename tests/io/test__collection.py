@@ -143,21 +143,26 @@ def test_pixel_set_holds_every_pixel_once_without_rechunking(chunks):
     np.testing.assert_array_equal(np.sort(got, axis=0), np.sort(want, axis=0))
 
 
-def test_collection_of_16bit_images_fits_on_pixels(tmp_path):
-    # No histogram path for 16-bit: the pixel path runs over the pixel set.
+@pytest.mark.parametrize("method", ["auto", "pixels"])
+def test_collection_of_16bit_images_fits_on_the_pixel_set(tmp_path, method):
+    # No histogram path for 16-bit: the summary (auto) or the pixel path runs over the set.
     folder = tmp_path / "deep"
     folder.mkdir()
     a = photo("astronaut.png")[:64, :80].astype(np.uint16) * 257
     b = photo("coffee.png")[:50, :40].astype(np.uint16) * 257
     tifffile.imwrite(folder / "a.tif", a)
     tifffile.imwrite(folder / "b.tif", b)
-    s = dq.quantize(folder, tmp_path / "d.zarr", n_colors=5, seed=0, init="random")
+    s = dq.quantize(folder, tmp_path / "d.zarr", n_colors=5, seed=0, init="random", method=method)
     g = zarr.open_group(str(tmp_path / "d.zarr"), mode="r")
-    assert s.method == "pixels"
+    assert s.method == ("summary" if method == "auto" else method)
     centers = g["centers"][:]
     np.testing.assert_array_equal(g["labels/b"][:], nearest(b, g["palette"][:]))
     ref = dq.fit_palette(
-        np.concatenate([a.reshape(-1, 1, 3), b.reshape(-1, 1, 3)]), 5, seed=0, init="random"
+        np.concatenate([a.reshape(-1, 1, 3), b.reshape(-1, 1, 3)]),
+        5,
+        seed=0,
+        init="random",
+        method=method,
     )
     np.testing.assert_array_equal(centers, ref.centers)  # exact integer sums: identical
 

@@ -80,6 +80,7 @@ def test_nan_is_masked_and_mask_array_on_the_pixel_path(
         max_iter=6,
         epsilon=0.0,
         attempts=1,
+        method="pixels",
     )
     assert fit.method == "pixels" and fit.n_pixels == keep.sum()
     np.testing.assert_allclose(fit.centers, lloyd(img[keep], start, fit.n_iter), atol=1e-9)
