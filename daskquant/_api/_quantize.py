@@ -739,19 +739,16 @@ def _write_images(
 ) -> tuple[list[ImageRecord], int]:
     """Write every image's labels (and quantized image) in its layout (with ``resume``,
     only the chunks not yet written); their records and the number of chunks written."""
-    shared = dask.delayed(pal, pure=True)
-    images = []
-    for inp, lab in zip(plan.inputs, labels, strict=True):
-        fn = partial(_block_quantize, layout=inp.layout)
-        images.append(da.map_blocks(fn, inp.array, lab[..., None], shared, dtype=inp.array.dtype))
+    images = _quantized(plan, labels, pal) if options.ome or options.write_image else []
     if options.ome:
         return _write_ome(group, plan, labels, images, pal, level=options.level, resume=resume)
     records = []
     large: dict[str, da.Array] = {}
-    for inp, lab, img in zip(plan.inputs, labels, images, strict=True):
+    for j, (inp, lab) in enumerate(zip(plan.inputs, labels, strict=True)):
         suffix = f"/{inp.name}" if plan.many else ""
         large[f"labels{suffix}"] = lab
         if options.write_image:
+            img = images[j]
             large[f"image{suffix}"] = img[..., 0] if inp.layout.squeeze else img
         image_paths = [f"image{suffix}"] if options.write_image else []
         alpha_paths: list[str] = []
@@ -763,6 +760,17 @@ def _write_images(
         )
     written = write_large(group, large, resume=resume)
     return records, written
+
+
+def _quantized(plan: _Plan, labels: list[da.Array], pal: NDArray) -> list[da.Array]:
+    """Every input's quantized image, lazily (built only where it is written: a
+    ``map_blocks`` per image is much of a collection's client work)."""
+    shared = dask.delayed(pal, pure=True)
+    images = []
+    for inp, lab in zip(plan.inputs, labels, strict=True):
+        fn = partial(_block_quantize, layout=inp.layout)
+        images.append(da.map_blocks(fn, inp.array, lab[..., None], shared, dtype=inp.array.dtype))
+    return images
 
 
 def _write_ome(

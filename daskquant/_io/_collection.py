@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import math
 import os
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
@@ -105,17 +106,20 @@ def image_names(paths: Sequence[Location]) -> list[str]:
     """A unique name per image for its arrays in the store: the file name without suffix
     (with suffix where two stems are equal, then numbered)."""
     stems = [_clean(p.stem if p.suffix.lower() in IMAGE_SUFFIXES else p.name) for p in paths]
+    repeated = Counter(stems)  # counted once: a count per image was O(images^2)
     names = [
-        _clean(p.name) if stems.count(stem) > 1 else stem
+        _clean(p.name) if repeated[stem] > 1 else stem
         for p, stem in zip(paths, stems, strict=True)
     ]
     unique: list[str] = []
+    taken: set[str] = set()
     for name in names:
         candidate, n = name, 1
-        while candidate in unique:
+        while candidate in taken:
             n += 1
             candidate = f"{name}-{n}"
         unique.append(candidate)
+        taken.add(candidate)
     return unique
 
 
@@ -198,20 +202,20 @@ def pixel_set(arrays: Sequence[da.Array]) -> da.Array:
         raise InvalidParameterError("pixel_set needs at least one image")
     c = int(arrays[0].shape[-1])
     dtype = arrays[0].dtype
-    parts = []
     for arr in arrays:
         if arr.numblocks[-1] != 1 or int(arr.shape[-1]) != c or arr.dtype != dtype:
             raise InvalidParameterError(
                 "pixel_set: every image needs the same channels, in one chunk, and dtype"
             )
-        name = "pixel-set-" + tokenize(arr)
-        sizes = [math.prod(s) for s in itertools.product(*arr.chunks[:-1])]
-        keys = list(flatten(arr.__dask_keys__()))
-        layer: dict[Any, Any] = {
-            (name, i, 0, 0): (np.reshape, key, (-1, 1, c)) for i, key in enumerate(keys)
-        }
-        deps: list[Any] = [arr]
-        graph = HighLevelGraph.from_collections(name, layer, dependencies=deps)
-        meta = np.empty((0, 0, 0), dtype)
-        parts.append(da.Array(graph, name, (tuple(sizes), (1,), (c,)), dtype=dtype, meta=meta))
-    return parts[0] if len(parts) == 1 else da.concatenate(parts, axis=0)
+    name = "pixel-set-" + tokenize(*(arr.name for arr in arrays))
+    keys = [key for arr in arrays for key in flatten(arr.__dask_keys__())]
+    sizes = [math.prod(s) for arr in arrays for s in itertools.product(*arr.chunks[:-1])]
+    # ONE layer holding the images' own tasks too, not one (or more) per image: dask walks
+    # the keys it is asked for once per layer when it culls a graph (to_delayed, compute),
+    # which made a collection's fit O(images^2) in the client (1,000 images: 2 s; 10,000:
+    # minutes). Merging the graphs first visits each layer once, however many images share it.
+    layer: dict[Any, Any] = dict(HighLevelGraph.merge(*(arr.dask for arr in arrays)))
+    layer.update({(name, i, 0, 0): (np.reshape, key, (-1, 1, c)) for i, key in enumerate(keys)})
+    graph = HighLevelGraph.from_collections(name, layer, dependencies=())
+    meta = np.empty((0, 0, 0), dtype)
+    return da.Array(graph, name, (tuple(sizes), (1,), (c,)), dtype=dtype, meta=meta)

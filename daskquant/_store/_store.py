@@ -41,7 +41,6 @@ from __future__ import annotations
 
 import functools
 import itertools
-from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from functools import partial
 from typing import Any, cast
@@ -51,7 +50,6 @@ import dask.array as da
 import numpy as np
 import zarr
 from dask.base import tokenize
-from dask.core import flatten
 from dask.highlevelgraph import HighLevelGraph
 from numpy.typing import NDArray
 from zarr.codecs import ZstdCodec
@@ -265,46 +263,57 @@ def _store_chunks(
 ) -> int:
     """Every chunk of ``sources`` into ``targets`` in one compute (with ``resume``, only
     those the store does not list yet); the number of chunks written."""
-    if not sources:
-        return 0
-    if not resume:
-        stored = da.store(sources, targets, lock=False, compute=False)
-        dask.compute(_joined(stored if isinstance(stored, tuple) else (stored,)))
-        return sum(int(np.prod(a.numblocks)) for a in sources)
-    puts = []
-    for arr, target in zip(sources, targets, strict=True):
-        _remove_partial(group, target)
-        blocks = arr.to_delayed()
-        for index in _missing_chunks(group, target):
+    joined, written = _store_graph(group, sources, targets, resume=resume)
+    if written:
+        dask.compute(joined)
+    return written
+
+
+def _store_graph(
+    group: zarr.Group, sources: list[da.Array], targets: list[Any], *, resume: bool
+) -> tuple[da.Array, int]:
+    """The writes of :func:`_store_chunks`, joined in one chunk that needs them all, and
+    how many there are.
+
+    The writes and the sources' own tasks are ONE graph layer, built from the block keys:
+    not ``da.store`` (a ``map_blocks`` per array, which tokenizes its target) with a layer
+    or more per array, since dask culls a graph layer by layer, each time walking the keys
+    it needs, and a collection stores one array per image (so its client did O(images^2)
+    work). A tree of fan-in :data:`_FAN_IN` joins the writes: the client is sent one tiny
+    result, not one per array.
+    """
+    where = [str(group.store_path), *(t.path for t in targets)]
+    name = "stored-" + tokenize(*(a.name for a in sources), *where)
+    layer: dict[Any, Any] = dict(HighLevelGraph.merge(*(a.dask for a in sources)))
+    puts: list[Any] = []
+    for j, (arr, target) in enumerate(zip(sources, targets, strict=True)):
+        if resume:
+            _remove_partial(group, target)
+            indices = _missing_chunks(group, target)
+        else:
+            indices = list(itertools.product(*(range(n) for n in arr.numblocks)))
+        for index in indices:
             region = tuple(
                 slice(i * c, i * c + n[i])
                 for i, c, n in zip(index, target.chunks, arr.chunks, strict=True)
             )
-            # Not pure: hashing the target array for every chunk would cost more than the put.
-            puts.append(dask.delayed(_put, pure=False)(target, region, blocks[index]))
-    dask.compute(*puts)
-    return len(puts)
-
-
-_FAN_IN = 32
-
-
-def _joined(arrays: Sequence[da.Array]) -> da.Array:
-    """One chunk that needs every chunk of ``arrays`` (through a tree of fan-in
-    :data:`_FAN_IN`): computing it runs them all and sends the client one tiny result,
-    not one per array (a collection stores one array per image)."""
-    keys = [k for a in arrays for k in flatten(a.__dask_keys__())]
-    name = "stored-" + tokenize(*(a.name for a in arrays))
-    layer: dict[Any, Any] = {}
-    depth = 0
+            puts.append((f"{name}-put", j, *index))
+            # The target in the task itself (as da.store has it): a key of its own would be
+            # one more task per array, and the graph's pickle holds the object only once.
+            layer[puts[-1]] = (_put, target, region, (arr.name, *index))
+    keys, depth = puts, 0
     while len(keys) > _FAN_IN:
         parts = [keys[i : i + _FAN_IN] for i in range(0, len(keys), _FAN_IN)]
         keys = [(f"{name}-tree", depth, j) for j in range(len(parts))]
         layer.update({k: (_nothing, *part) for k, part in zip(keys, parts, strict=True)})
         depth += 1
     layer[(name, 0)] = (_nothing, *keys)
-    graph = HighLevelGraph.from_collections(name, layer, dependencies=cast(Any, list(arrays)))
-    return da.Array(graph, name, ((1,),), dtype=np.uint8, meta=np.empty((0,), np.uint8))
+    graph = HighLevelGraph.from_collections(name, layer, dependencies=())
+    joined = da.Array(graph, name, ((1,),), dtype=np.uint8, meta=np.empty((0,), np.uint8))
+    return joined, len(puts)
+
+
+_FAN_IN = 32
 
 
 def _nothing(*_: Any) -> NDArray[np.uint8]:

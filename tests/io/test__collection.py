@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import cv2
+import dask
 import dask.array as da
 import numpy as np
 import pytest
@@ -164,3 +165,21 @@ def test_collection_of_16bit_images_fits_on_the_pixel_set(tmp_path, method):
         method=method,
     )
     np.testing.assert_array_equal(centers, ref.centers)  # exact integer sums: identical
+
+
+def test_the_pixel_set_is_one_graph_layer_whatever_the_number_of_images():
+    # dask culls a graph layer by layer, walking every key it still needs at each: with a
+    # layer or more per image, the fit's graph (to_delayed, compute) cost the client
+    # O(images^2). The blocks the fit reads keep the images' own tasks in the one layer.
+    rng = np.random.default_rng(1)
+    for n in (2, 20):
+        images = [rng.integers(0, 256, (40, 50, 3), dtype=np.uint8) for _ in range(n)]
+        arrays = [(da.from_array(im, chunks=(16, 32, 3)) + 0) * 1 for im in images]
+        assert len(arrays[0].dask.layers) == 3  # from_array, add, multiply: three per image
+        pixels = pixel_set(arrays)
+        blocks = pixels.to_delayed().ravel()  # what the fit's PixelSource reads
+        assert len(pixels.dask.layers) == 1 and len(blocks[0].dask.layers) == 1
+        assert len(blocks) == 6 * n
+        got = np.concatenate(dask.compute(*blocks)).reshape(-1, 3)
+        want = [im[y : y + 16, x : x + 32] for im in images for y in (0, 16, 32) for x in (0, 32)]
+        np.testing.assert_array_equal(got, np.concatenate([w.reshape(-1, 3) for w in want]))

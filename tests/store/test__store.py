@@ -11,7 +11,13 @@ import zarr
 from _opens import opens
 
 from daskquant._errors import StoreError
-from daskquant._store._store import _CODEC, write_arrays, write_large
+from daskquant._store._store import (
+    _CODEC,
+    _create_arrays,
+    _store_graph,
+    write_arrays,
+    write_large,
+)
 
 N = 40
 
@@ -75,3 +81,21 @@ def test_arrays_go_into_existing_groups_and_not_below_an_array(tmp_path):
     np.testing.assert_array_equal(group["labels/a"][...], np.zeros((3, 3), np.uint8))
     with pytest.raises(StoreError, match="'image' is an array"):
         write_large(group, {"image/a": da.zeros((3, 3), np.uint8, chunks=2)})
+
+
+def test_the_writes_of_many_arrays_are_one_graph_layer(tmp_path):
+    # dask culls a graph layer by layer, walking every key it still needs at each: with a
+    # layer or more per array (da.store), storing a collection's images cost the client
+    # O(images^2). The writes and the arrays' own tasks are one layer, for any count.
+    rng = np.random.default_rng(4)
+    for n in (2, 20):
+        group = zarr.open_group(str(tmp_path / f"{n}.zarr"), mode="w-")
+        data = [rng.integers(0, 16, (20, 30), dtype=np.uint8) for _ in range(n)]
+        arrays = {f"labels/img{i}": da.from_array(d, chunks=16) + 1 for i, d in enumerate(data)}
+        created = _create_arrays(group, arrays, {})
+        targets = [created[p] for p in arrays]
+        joined, written = _store_graph(group, list(arrays.values()), targets, resume=False)
+        assert written == 4 * n and len(joined.dask.layers) == 1
+        joined.compute()
+        for i, d in enumerate(data):
+            np.testing.assert_array_equal(group[f"labels/img{i}"][...], d + 1)
