@@ -216,9 +216,7 @@ def _block_stats(
     if px.shape[0] == 0:
         empty = np.full(channels, np.nan)
         return Stats(empty, empty, 0, int(n_nonfinite), distinct=distinct)
-    return Stats(
-        low, high, int(px.shape[0]), int(n_nonfinite), px.dtype.kind != "f" or integral, distinct
-    )
+    return Stats(low, high, int(px.shape[0]), int(n_nonfinite), integral, distinct)
 
 
 def _combine_stats(*parts: Stats, few: int = 0) -> Stats:

@@ -18,13 +18,13 @@ merged in pairs per band) until it holds at most that many. Cells are coded in Z
 keeps sorted codes sorted: a block is sorted once, merges merge sorted runs. The level a
 summary ends at is the finest at which the whole image's occupied cells fit: a part never
 has more cells than the whole at the same level, so no part is made coarser than the whole
-needs. Counts
-and integer sums are exact in int64: the summary of integer data does not depend on the
-chunking.
+needs. Counts and integer sums are exact in int64: the summary of integer data does not
+depend on the chunking.
 """
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from functools import partial
 
@@ -62,6 +62,7 @@ def _morton(px, low, scale, spread):  # type: ignore[no-untyped-def]
     return out
 
 
+@functools.lru_cache(maxsize=16)
 def _spread(bits: int, channels: int) -> NDArray[np.uint64]:
     """``_spread(b, C)[v]``: the ``b`` bits of ``v`` placed C apart (bit i at i * C)."""
     v = np.arange(1 << bits, dtype=np.uint64)
@@ -97,7 +98,8 @@ def _distinct_by_level(codes, channels, bits):  # type: ignore[no-untyped-def]
 @numba.njit(nogil=True, cache=True)
 def _group(codes, drop, order, counts, values, out_codes, out_counts, out_sums):  # type: ignore[no-untyped-def]
     """Rows sorted by ``codes`` (row ``order[i]`` of ``counts``/``values`` has code
-    ``codes[i]``) summed per code with its lowest ``drop`` bits dropped, in order."""
+    ``codes[i]``) summed per code with its lowest ``drop`` bits dropped, in order. Empty
+    ``counts``: every row counts one (a block's pixels)."""
     m = -1
     last = np.uint64(0)
     c = values.shape[1]
@@ -108,7 +110,7 @@ def _group(codes, drop, order, counts, values, out_codes, out_counts, out_sums):
             out_codes[m] = key
             last = key
         r = order[i]
-        out_counts[m] += counts[r]
+        out_counts[m] += counts[r] if counts.shape[0] else 1
         for j in range(c):
             out_sums[m, j] += values[r, j]
 
@@ -188,7 +190,8 @@ def _cells(
     exact: bool,
 ) -> Summary:
     """The summary of rows (row ``order[i]`` of ``counts`` and ``values`` has the code
-    ``codes[i]``, ``shift`` levels coarser than the finest; ``codes`` sorted): equal codes
+    ``codes[i]``, ``shift`` levels coarser than the finest; ``codes`` sorted; empty
+    ``counts``: one pixel a row): equal codes
     merged, at the finest level (``shift`` or coarser) with at most the grid's
     ``max_cells`` cells."""
     distinct = _distinct_by_level(codes, grid.channels, grid.bits)
@@ -223,8 +226,8 @@ def _block_summary(
     px = np.ascontiguousarray(px)
     codes = grid.codes(px)
     order = np.argsort(codes)
-    ones = np.ones(px.shape[0], np.int64)
-    return _cells(codes[order], order, ones, px, 0, grid, exact=exact)
+    one_each = np.empty(0, np.int64)  # not a (P,) array of ones
+    return _cells(codes[order], order, one_each, px, 0, grid, exact=exact)
 
 
 def _combine_summaries(*parts: Summary, grid: Grid) -> Summary:

@@ -111,7 +111,7 @@ def _members_on(
     # back from disk.) The small records come back in batches.
     threads = max(1, sum(client.nthreads().values()))
     size = min(BATCH, max(1, math.ceil(len(paths) / (_SPREAD * threads))))
-    read = client.map(_read_one, paths, chunks=chunks, level=level, alpha=alpha, pure=False)
+    read = client.map(_read, paths, chunks=chunks, level=level, alpha=alpha, pure=False)
     parts = [read[i : i + size] for i in range(0, len(read), size)]
     batches = client.gather([client.submit(_sent_back, *part, pure=False) for part in parts])
     records = [record for batch in batches for record in batch]
@@ -128,12 +128,8 @@ def _member(future: Any, record: _Record) -> Member:
     return Member(whole.rechunk(record.chunks), True, record.spatial, record.alpha)
 
 
-def _read_one(path: Location, chunks: Chunks, level: int, alpha: Alpha | str) -> _Record:
-    """(A task) the record of one member, with the pixels of a decoded file."""
-    return _read(path, chunks=chunks, level=level, alpha=alpha)
-
-
 def _read(path: Location, *, chunks: Chunks, level: int, alpha: Alpha | str) -> _Record:
+    """(A task) the record of one member, with the pixels of a decoded file."""
     try:
         member = _open_member(path, chunks=chunks, level=level, alpha=alpha)
     except InputError as exc:
