@@ -19,6 +19,7 @@ import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 DOCS_IMG = REPO / "docs" / "img"  # docs/benchmarks.md cannot show files outside docs/
@@ -100,6 +101,18 @@ def publish_plot(path: Path) -> None:
     """Copy a results plot to docs/img (tests/test_docs.py checks the copies are the same)."""
     DOCS_IMG.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(path, DOCS_IMG / path.name)
+
+
+def save_results(
+    results: Path, name: str, meta: dict, found: Any, render: Callable[[dict, Any], str]
+) -> None:
+    """Write <name>.json ({"meta", "results"}) and its table <name>.md, and print the table
+    (what :func:`render_stored` reads back)."""
+    results.mkdir(parents=True, exist_ok=True)
+    (results / f"{name}.json").write_text(json.dumps({"meta": meta, "results": found}, indent=2))
+    table = render(meta, found)
+    (results / f"{name}.md").write_text(table)
+    print(table)
 
 
 def render_stored(results: Path, name: str, render: Callable[[dict, dict], str]) -> None:

@@ -26,14 +26,13 @@ and the load average at the start and the end.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from _meta import header, record_options, render_stored, run_meta
+from _meta import header, record_options, render_stored, run_meta, save_results
 from numpy.typing import NDArray
 
 import daskquant as dq
@@ -153,11 +152,7 @@ def main() -> None:
     meta["load_end"] = "load average {:.2f} / {:.2f} / {:.2f} (1 / 5 / 15 min)".format(
         *os.getloadavg()
     )
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "bands.json").write_text(json.dumps({"meta": meta, "results": results}, indent=2))
-    table = render(meta, results)
-    (args.out / "bands.md").write_text(table)
-    print(table)
+    save_results(args.out, "bands", meta, results, render)
 
 
 if __name__ == "__main__":

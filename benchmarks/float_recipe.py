@@ -16,13 +16,12 @@ machine, the commit and the load average at the start.
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
 import cv2
 import numpy as np
-from _meta import header, record_options, render_stored, run_meta
+from _meta import header, record_options, render_stored, run_meta, save_results
 
 import daskquant as dq
 from daskquant._cli._samples import photo_mosaic
@@ -88,12 +87,7 @@ def main() -> None:
         "KMEANS_RANDOM_CENTERS); dq.kmeans with seed=0, cv2.setRNGSeed(0)",
     }
     results = measure(data, args.colors)
-    args.out.mkdir(parents=True, exist_ok=True)
-    stored = {"meta": meta, "results": results}
-    (args.out / "float_recipe.json").write_text(json.dumps(stored, indent=2))
-    table = render(meta, results)
-    (args.out / "float_recipe.md").write_text(table)
-    print(table)
+    save_results(args.out, "float_recipe", meta, results, render)
 
 
 if __name__ == "__main__":

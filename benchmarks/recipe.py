@@ -16,13 +16,12 @@ start.
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
 import cv2
 import numpy as np
-from _meta import header, run_meta
+from _meta import header, run_meta, save_results
 from peers import nearest_sse
 
 import daskquant as dq
@@ -103,11 +102,7 @@ def main() -> None:
         "criteria": "EPS + MAX_ITER, 20, 1.0; random centers (the recipe's); daskquant max_iter=19 (OpenCV counts the seeding as an iteration), seed 0; 2 single-threaded workers",
     }
     results = measure(img, args.colors, skip_cv2_attempts=args.skip_cv2_attempts)
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "recipe.json").write_text(json.dumps({"meta": meta, "results": results}, indent=2))
-    table = render(meta, results)
-    (args.out / "recipe.md").write_text(table)
-    print(table)
+    save_results(args.out, "recipe", meta, results, render)
 
 
 if __name__ == "__main__":

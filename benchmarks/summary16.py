@@ -32,7 +32,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from _meta import header, record_options, render_stored, run_meta
+from _meta import header, record_options, render_stored, run_meta, save_results
 
 RESULTS = Path(__file__).parent / "results"
 CACHE = RESULTS / "cache"
@@ -215,13 +215,7 @@ def main() -> None:
             f"16-bit mosaics, K={args.colors}, fit_palette in one process (threads)",
         }
         rows = seeds_run(paths, args.colors, args.seeds, args.crop)
-        args.out.mkdir(parents=True, exist_ok=True)
-        (args.out / "summary16_seeds.json").write_text(
-            json.dumps({"meta": meta, "results": rows}, indent=2)
-        )
-        table = render_seeds(meta, rows)
-        (args.out / "summary16_seeds.md").write_text(table)
-        print(table)
+        save_results(args.out, "summary16_seeds", meta, rows, render_seeds)
         return
     meta = {
         **run_meta(args.note),
@@ -244,12 +238,7 @@ def main() -> None:
     meta["load_end"] = "load average {:.2f} / {:.2f} / {:.2f} (1 / 5 / 15 min)".format(
         *os.getloadavg()
     )
-    args.out.mkdir(parents=True, exist_ok=True)
-    text = json.dumps({"meta": meta, "results": results}, indent=2)
-    (args.out / "summary16.json").write_text(text)
-    table = render(meta, results)
-    (args.out / "summary16.md").write_text(table)
-    print(table)
+    save_results(args.out, "summary16", meta, results, render)
 
 
 if __name__ == "__main__":
