@@ -24,7 +24,14 @@ from daskquant._color._spaces import (
     rgb_scale,
     to_space,
 )
-from daskquant._engine._attempts import Attempt, Seeds, best_of, best_on_cluster, plan
+from daskquant._engine._attempts import (
+    Attempt,
+    Seeds,
+    best_of,
+    best_on_cluster,
+    continued,
+    plan,
+)
 from daskquant._engine._codes import ColorCoding
 from daskquant._engine._dask import cluster_client, persist_in_memory
 from daskquant._engine._lloyd import LloydRun, compactness, pinned, repair_distinct, run_lloyd
@@ -62,6 +69,9 @@ Method = Literal["auto", "histogram", "summary", "pixels"]
 HISTOGRAM_ATTEMPTS = 4  # default attempts where the exact histogram path applies
 PERCEPTUAL_ATTEMPTS = 8  # ... in a perceptual space (see benchmarks/results/quality.md)
 PERCEPTUAL_EPSILON = 0.2  # default epsilon in the perceptual spaces (color-difference units)
+# With the defaults on the histogram path, the kept attempt then continues to a Lloyd fixed
+# point, with at most this many more updates (see benchmarks/results/quality.md).
+CONVERGE_ITER = 300
 
 
 @dataclass(frozen=True)
@@ -86,9 +96,11 @@ class FitResult:
         Sum over all (non-transparent) pixels of the squared distance to the nearest
         ``palette`` color (the colors stored and shown, not the float centers).
     n_iter : int
-        Lloyd updates run by the kept attempt.
+        Lloyd updates run by the kept attempt (with the defaults on the histogram path,
+        those of its continuation to a fixed point too, see ``epsilon``).
     converged : bool
-        Whether the kept attempt stopped because every center moved at most ``epsilon``.
+        Whether the kept attempt stopped because every center moved at most ``epsilon``
+        (where it continued: because it reached a fixed point).
     method : {"histogram", "summary", "pixels"}
         Which path ran the iterations ("summary": attempts on a grid summary of the
         pixels, then Lloyd updates on the pixels; ``n_iter`` counts those on the pixels).
@@ -226,6 +238,13 @@ def fit_palette(
         and "din99", where 1 is about one just noticeable difference and stopping there
         leaves measurably worse palettes. The value used is ``FitResult.epsilon`` (and the
         store's ``fit.epsilon``). :func:`daskquant.kmeans` keeps OpenCV's absolute units.
+        With the defaults (``epsilon=None`` and ``method="auto"``) on the exact histogram
+        path, the attempts stop there and the kept one then continues its Lloyd updates
+        until no center moves at all (a fixed point: its labels no longer change), at most
+        ``CONVERGE_ITER`` (300) more, counted in ``n_iter`` (not bound by ``max_iter``);
+        an update there costs O(distinct colors), and the fixed point gives a lower
+        compactness and a higher PSNR (measured in benchmarks/quality.py). Give
+        ``epsilon`` (or ``method``) to stop at the criteria alone.
     attempts : int or None
         Independent runs; the one with the lowest compactness is kept. None (default):
         ``HISTOGRAM_ATTEMPTS`` (4) for 8-bit images (see ``method``) with at most 3
@@ -324,6 +343,7 @@ def fit_palette(
     >>> sorted(fit.palette.tolist())
     [[0, 0, 0], [200, 200, 200]]
     """
+    converge = converge_iter(epsilon, method)
     k, max_iter, attempts, epsilon, given = _checked(
         n_colors, max_iter, attempts, epsilon, method, init, colorspace
     )
@@ -382,6 +402,7 @@ def fit_palette(
         epsilon=epsilon,
         repair=repair_distinct,
         on_iteration=on_iteration,
+        converge=converge,
     )
     return _result(best, data, arr, layout, space, pins=pins, **request)
 
@@ -467,6 +488,13 @@ def _data_range(
     if isinstance(data, _FitData):
         return data.seeds.low, data.seeds.high
     return None, None
+
+
+def converge_iter(epsilon: float | None, method: str) -> int:
+    """The most updates the kept attempt continues by to a Lloyd fixed point (where the fit
+    runs on the distinct colors): ``CONVERGE_ITER`` with the defaults (no ``epsilon``,
+    ``method="auto"``), else 0 (the criteria given alone decide)."""
+    return CONVERGE_ITER if epsilon is None and method == "auto" else 0
 
 
 def resolved_method(method: str, capable: bool, space: ColorSpace) -> str:
@@ -556,12 +584,18 @@ class _FitData:
         given: NDArray[np.float64] | None,
         sample_key: int,
         pins: NDArray[np.float64] | None = None,
+        converge: int = 0,
         **lloyd: Any,
     ) -> LloydRun:
-        """The kept run of the attempts (see :func:`~daskquant._engine._attempts.best_of`)."""
+        """The kept run of the attempts (see :func:`~daskquant._engine._attempts.best_of`),
+        continued by up to ``converge`` updates to a fixed point where the source is in
+        memory (the distinct colors)."""
         self.seeds.given, self.seeds.sample_key = given, sample_key
         self.seeds.pins = pins
-        return best_of(self.seeds, k, attempts, **lloyd)[0]
+        run = best_of(self.seeds, k, attempts, **lloyd)[0]
+        if not (converge and self.in_memory):
+            return run
+        return continued(self.source, run, max_iter=converge, repair=lloyd["repair"], pins=pins)
 
     def final(self, work: NDArray[np.float64], layout: Layout) -> tuple[Partials, Any]:
         """The partial sums of the final centers and the labels of the distinct colors."""
@@ -597,6 +631,7 @@ class _SummaryFit(_FitData):
         sample_key: int,
         pins: NDArray[np.float64] | None = None,
         on_iteration: Any = None,
+        converge: int = 0,  # not here: the updates on the pixels meet the criteria given
         **lloyd: Any,
     ) -> LloydRun:
         """The kept run of the attempts on the summary, continued on the pixels."""
@@ -690,9 +725,18 @@ class _ClusterFit:
         colors = dask.delayed(getattr, pure=True)(self.prepared, "colors")
         return self.client.compute(colors).result()
 
-    def best(self, k: int, attempts: list[Attempt], **lloyd: Any) -> LloydRun:
+    def best(
+        self, k: int, attempts: list[Attempt], *, converge: int = 0, **lloyd: Any
+    ) -> LloydRun:
         seeds = dask.delayed(getattr, pure=True)(self.prepared, "seeds")
-        return best_on_cluster(self.client, seeds, k, attempts, **lloyd)[0]
+        pins, repair = lloyd.get("pins"), lloyd["repair"]
+        run = best_on_cluster(self.client, seeds, k, attempts, **lloyd)[0]
+        if not converge:
+            return run
+        more = dask.delayed(_continued_task, pure=False)(
+            seeds, run, max_iter=converge, repair=repair, pins=pins
+        )
+        return self.client.compute(more).result()
 
     def final(self, work: NDArray[np.float64], layout: Layout) -> tuple[Partials, Any]:
         """The partials of the final centers (here) and the lookup table (left there)."""
@@ -707,6 +751,19 @@ class _ClusterFit:
             partials, table = self.client.compute(fin.partials), None
         self.prepared.release()  # the histogram is no longer needed on the workers
         return partials.result(), None if table is None else SharedTable(table)
+
+
+def _continued_task(
+    seeds: Seeds,
+    run: LloydRun,
+    *,
+    max_iter: int,
+    repair: Any,
+    pins: NDArray[np.float64] | None,
+) -> LloydRun:
+    """The kept attempt continued to a fixed point (a task on the worker holding the
+    histogram), on its own copy of the source."""
+    return continued(copy.copy(seeds.source), run, max_iter=max_iter, repair=repair, pins=pins)
 
 
 @dataclass

@@ -39,6 +39,7 @@ from daskquant._api._fit import (
     _checked,
     _default_attempts,
     _prepare,
+    converge_iter,
     fit_palette,
     image_epsilon,
     stored_centers,
@@ -47,7 +48,7 @@ from daskquant._api._fit import (
 from daskquant._api._labels import apply_palette
 from daskquant._api._quality import delta_e, delta_e_mean, psnr_of, quality
 from daskquant._color._spaces import ColorSpace, check_colorspace, from_space, rgb_scale
-from daskquant._engine._attempts import best_of, plan
+from daskquant._engine._attempts import best_of, continued, plan
 from daskquant._engine._dask import cluster_client
 from daskquant._engine._lloyd import repair_distinct
 from daskquant._engine._sources import Histogram, PixelSource, histogram_capable
@@ -238,6 +239,7 @@ def _search_histogram(
     histogram never comes to this process)."""
     source = PixelSource(arr, channels=layout.channels, alpha=layout.alpha)
     probe_fit = {key: fit[key] for key in _PROBE_KEYS}
+    probe_fit["converge"] = converge_iter(fit["epsilon"], fit.get("method", "auto"))
     client = cluster_client()
     if client is None:
         return _histogram_search(
@@ -291,6 +293,8 @@ def _histogram_search(
             epsilon=epsilon,
             repair=repair_distinct,
         )[0]
+        if fit["converge"]:  # as fit_palette's defaults do
+            best = continued(seeds.source, best, max_iter=fit["converge"], repair=repair_distinct)
         centers = best.centers
         if space != "rgb":
             centers = from_space(centers, space, scale=rgb_scale(dtype))

@@ -50,6 +50,7 @@ __all__ = [
     "Seeds",
     "best_of",
     "best_on_cluster",
+    "continued",
     "plan",
     "run_attempt",
 ]
@@ -215,6 +216,32 @@ def _best(results: Sequence[tuple[LloydRun, float]]) -> tuple[LloydRun, float]:
         log.info("attempt %d: %d iterations, compactness %.6g", i + 1, run.n_iter, score)
     index = min(range(len(results)), key=lambda i: (results[i][1], i))
     return results[index]
+
+
+def continued(
+    source: Source,
+    run: LloydRun,
+    *,
+    max_iter: int,
+    repair: Repair,
+    pins: NDArray[np.float64] | None = None,
+) -> LloydRun:
+    """``run`` (the kept attempt) continued by Lloyd updates on ``source`` until no center
+    moves at all (epsilon 0: a Lloyd fixed point), at most ``max_iter`` more updates.
+
+    The image API's defaults do this on the distinct colors, where an update costs
+    O(distinct colors): the attempts stop at their epsilon, and the kept one then goes on
+    to where its labels no longer change. ``n_iter`` counts the updates of both.
+    """
+    if pins is not None:
+        repair = pinned(repair, pins)
+    more = run_lloyd(source, run.centers, max_iter=max_iter, epsilon=0.0, repair=repair)
+    log.info("kept attempt continued: %d more iterations", more.n_iter)
+    if more.n_iter == 0:
+        return run
+    return LloydRun(
+        more.centers, more.previous, more.partials, run.n_iter + more.n_iter, more.converged
+    )
 
 
 def best_on_cluster(

@@ -99,6 +99,62 @@ def test_chunking_invariance_of_the_seed_sample() -> None:
         assert fit.compactness == pytest.approx(fits[0].compactness, rel=1e-12)
 
 
+# --- the defaults: the kept attempt continued to a fixed point -------------------------
+
+
+def _brute_lloyd_step(points: NDArray, weights: NDArray, centers: NDArray) -> NDArray:
+    """One Lloyd update of weighted points, by brute force (every cluster non-empty)."""
+    labels = nearest(points, centers)
+    w = np.bincount(labels, weights, minlength=centers.shape[0])
+    assert (w > 0).all()
+    sums = np.stack(
+        [np.bincount(labels, weights * points[:, j], centers.shape[0]) for j in range(3)], 1
+    )
+    return sums / w[:, None]
+
+
+@pytest.mark.parametrize("colorspace", ["rgb", "din99"])
+def test_defaults_continue_the_kept_attempt_to_a_lloyd_fixed_point(
+    astronaut: NDArray, colorspace: str
+) -> None:
+    fit = dq.fit_palette(astronaut, 12, seed=3, colorspace=colorspace)  # type: ignore[arg-type]
+    # The criteria alone (epsilon given as the default's value): the same kept attempt,
+    # stopped at epsilon.
+    plain = dq.fit_palette(
+        astronaut,
+        12,
+        seed=3,
+        colorspace=colorspace,
+        epsilon=fit.epsilon,  # type: ignore[arg-type]
+    )
+    assert fit.converged and fit.n_iter > plain.n_iter
+    assert plain.n_iter <= plain.max_iter
+    colors, counts = np.unique(astronaut.reshape(-1, 3), axis=0, return_counts=True)
+    if colorspace == "rgb":
+        points, centers, before = colors.astype(np.float64), fit.centers, plain.centers
+    else:
+        points = dq_to_space(colors)
+        centers, before = dq_to_space(fit.centers), dq_to_space(plain.centers)
+    # A fixed point: one more brute-force update gives the same centers.
+    np.testing.assert_allclose(_brute_lloyd_step(points, counts, centers), centers, atol=1e-6)
+    # ... and no worse than where the criteria stopped (the k-means objective, weighted).
+    sse = lambda c: float((((points[:, None] - c[None]) ** 2).sum(2).min(1) * counts).sum())  # noqa: E731
+    assert sse(centers) <= sse(before) * (1 + 1e-9)
+
+
+def test_given_epsilon_or_method_stops_at_the_criteria(astronaut: NDArray) -> None:
+    for kw in ({"epsilon": 1.0}, {"method": "histogram"}):
+        fit = dq.fit_palette(astronaut, 12, seed=3, max_iter=3, **kw)  # type: ignore[arg-type]
+        assert fit.n_iter <= 3
+    assert dq.fit_palette(astronaut, 12, seed=3, max_iter=3).n_iter > 3
+
+
+def dq_to_space(rgb: NDArray) -> NDArray[np.float64]:
+    from daskquant._color._spaces import to_space
+
+    return to_space(np.asarray(rgb, np.float64), "din99")
+
+
 # --- the histogram fast path ------------------------------------------------------------
 
 
