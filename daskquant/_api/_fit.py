@@ -29,7 +29,6 @@ from daskquant._engine._attempts import (
     Seeds,
     best_of,
     best_on_cluster,
-    continued,
     plan,
 )
 from daskquant._engine._codes import ColorCoding
@@ -72,6 +71,7 @@ PERCEPTUAL_EPSILON = 0.2  # default epsilon in the perceptual spaces (color-diff
 # With the defaults on the histogram path, the kept attempt then continues to a Lloyd fixed
 # point, with at most this many more updates (see benchmarks/results/quality.md).
 CONVERGE_ITER = 300
+CONVERGE_ATTEMPTS = 12  # default attempts in RGB there (the best FINALISTS = 3 continue)
 
 
 @dataclass(frozen=True)
@@ -239,18 +239,21 @@ def fit_palette(
         leaves measurably worse palettes. The value used is ``FitResult.epsilon`` (and the
         store's ``fit.epsilon``). :func:`daskquant.kmeans` keeps OpenCV's absolute units.
         With the defaults (``epsilon=None`` and ``method="auto"``) on the exact histogram
-        path, the attempts stop there and the kept one then continues its Lloyd updates
-        until no center moves at all (a fixed point: its labels no longer change), at most
-        ``CONVERGE_ITER`` (300) more, counted in ``n_iter`` (not bound by ``max_iter``);
-        an update there costs O(distinct colors), and the fixed point gives a lower
-        compactness and a higher PSNR (measured in benchmarks/quality.py). Give
+        path, the attempts stop there, and the 3 of the lowest compactness then continue
+        their Lloyd updates until no center moves at all (a fixed point: the labels no
+        longer change), at most ``CONVERGE_ITER`` (300) more each; the lowest of them at
+        its fixed point is kept, its updates all counted in ``n_iter`` (not bound by
+        ``max_iter``). An update there costs O(distinct colors); the fixed points give a
+        lower compactness and a higher PSNR (measured in benchmarks/quality.py). Give
         ``epsilon`` (or ``method``) to stop at the criteria alone.
     attempts : int or None
         Independent runs; the one with the lowest compactness is kept. None (default):
         ``HISTOGRAM_ATTEMPTS`` (4) for 8-bit images (see ``method``) with at most 3
         clustered channels (and no given start centers), where
         the exact histogram makes a run cost O(distinct colors) so extra runs are nearly
-        free and lower the compactness; ``PERCEPTUAL_ATTEMPTS`` (8) there in "lab" and
+        free and lower the compactness (``CONVERGE_ATTEMPTS``, 12, in "rgb" with the
+        defaults of ``epsilon`` and ``method``, where the 3 of the lowest compactness then
+        continue to a fixed point, see ``epsilon``); ``PERCEPTUAL_ATTEMPTS`` (8) there in "lab" and
         "din99", whose k-means objective is further from the CIEDE2000 the result is judged
         by, so more draws help (measured in benchmarks/quality.py); 1 otherwise, where each
         run re-reads every pixel once per iteration.
@@ -368,7 +371,11 @@ def fit_palette(
         )
     path = resolved_method(method, capable, space)
     if attempts is None:
-        attempts = _default_attempts((capable or path == "summary") and given is None, space)
+        attempts = _default_attempts(
+            (capable or path == "summary") and given is None,
+            space,
+            converge=bool(converge) and path == "histogram",
+        )
     if space != "rgb" and given is not None:
         given = to_space(given, space, scale=rgb_scale(arr.dtype))
     work_pins = None if pins is None else pins.astype(np.float64)
@@ -505,13 +512,16 @@ def resolved_method(method: str, capable: bool, space: ColorSpace) -> str:
     return "histogram" if capable else "summary"
 
 
-def _default_attempts(in_memory: bool, space: ColorSpace) -> int:
+def _default_attempts(in_memory: bool, space: ColorSpace, *, converge: bool = False) -> int:
     """Several attempts where each costs O(distinct colors) or O(occupied cells) (the exact
     histogram or the summary, drawn from the image: no given centers), more in a perceptual
-    space; else one."""
+    space, and more in RGB where the best of them continue to a fixed point (``converge``:
+    the defaults on the histogram); else one."""
     if not in_memory:
         return 1
-    return HISTOGRAM_ATTEMPTS if space == "rgb" else PERCEPTUAL_ATTEMPTS
+    if space != "rgb":
+        return PERCEPTUAL_ATTEMPTS
+    return CONVERGE_ATTEMPTS if converge else HISTOGRAM_ATTEMPTS
 
 
 def _checked(
@@ -587,15 +597,12 @@ class _FitData:
         converge: int = 0,
         **lloyd: Any,
     ) -> LloydRun:
-        """The kept run of the attempts (see :func:`~daskquant._engine._attempts.best_of`),
-        continued by up to ``converge`` updates to a fixed point where the source is in
-        memory (the distinct colors)."""
+        """The kept run of the attempts (see :func:`~daskquant._engine._attempts.best_of`;
+        ``converge`` applies where the source is in memory: the distinct colors)."""
         self.seeds.given, self.seeds.sample_key = given, sample_key
         self.seeds.pins = pins
-        run = best_of(self.seeds, k, attempts, **lloyd)[0]
-        if not (converge and self.in_memory):
-            return run
-        return continued(self.source, run, max_iter=converge, repair=lloyd["repair"], pins=pins)
+        converge = converge if self.in_memory else 0
+        return best_of(self.seeds, k, attempts, converge=converge, **lloyd)[0]
 
     def final(self, work: NDArray[np.float64], layout: Layout) -> tuple[Partials, Any]:
         """The partial sums of the final centers and the labels of the distinct colors."""
@@ -639,7 +646,7 @@ class _SummaryFit(_FitData):
         low, high = self.seeds.low, self.seeds.high
         grid = Grid.over(low, high, integral=self.integral)
         cells = dask.delayed(_cell_seeds, pure=True)(summary_graph(self.source, grid), low, high)
-        fields = {"given": given, "sample_key": sample_key, "pins": pins}
+        fields: dict[str, Any] = {"given": given, "sample_key": sample_key, "pins": pins}
         # Iterations on the cells cost O(cells): they run SUMMARY_ITER_FACTOR times as many,
         # so fewer passes over the pixels follow (the criteria given hold on those).
         on_cells = {**lloyd, "max_iter": SUMMARY_ITER_FACTOR * lloyd["max_iter"]}
@@ -725,18 +732,9 @@ class _ClusterFit:
         colors = dask.delayed(getattr, pure=True)(self.prepared, "colors")
         return self.client.compute(colors).result()
 
-    def best(
-        self, k: int, attempts: list[Attempt], *, converge: int = 0, **lloyd: Any
-    ) -> LloydRun:
+    def best(self, k: int, attempts: list[Attempt], **lloyd: Any) -> LloydRun:
         seeds = dask.delayed(getattr, pure=True)(self.prepared, "seeds")
-        pins, repair = lloyd.get("pins"), lloyd["repair"]
-        run = best_on_cluster(self.client, seeds, k, attempts, **lloyd)[0]
-        if not converge:
-            return run
-        more = dask.delayed(_continued_task, pure=False)(
-            seeds, run, max_iter=converge, repair=repair, pins=pins
-        )
-        return self.client.compute(more).result()
+        return best_on_cluster(self.client, seeds, k, attempts, **lloyd)[0]
 
     def final(self, work: NDArray[np.float64], layout: Layout) -> tuple[Partials, Any]:
         """The partials of the final centers (here) and the lookup table (left there)."""
@@ -751,19 +749,6 @@ class _ClusterFit:
             partials, table = self.client.compute(fin.partials), None
         self.prepared.release()  # the histogram is no longer needed on the workers
         return partials.result(), None if table is None else SharedTable(table)
-
-
-def _continued_task(
-    seeds: Seeds,
-    run: LloydRun,
-    *,
-    max_iter: int,
-    repair: Any,
-    pins: NDArray[np.float64] | None,
-) -> LloydRun:
-    """The kept attempt continued to a fixed point (a task on the worker holding the
-    histogram), on its own copy of the source."""
-    return continued(copy.copy(seeds.source), run, max_iter=max_iter, repair=repair, pins=pins)
 
 
 @dataclass

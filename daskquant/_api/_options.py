@@ -79,7 +79,12 @@ class QuantizeOptions:
         ),
     )
     attempts: int | None = field(
-        default=None, metadata=_help("runs, the best is kept (default: 4, 1 with method pixels)")
+        default=None,
+        metadata=_help(
+            "runs, the best is kept (default: 12 on the 8-bit histogram with the default "
+            "--epsilon and --method, the best 3 then continued to a fixed point; 8 in "
+            "lab/din99; 4 otherwise; 1 with method pixels)"
+        ),
     )
     init: Init | ArrayLike = field(default="k-means++", metadata=_help("seeding (%(default)s)"))
     seed: int | np.random.Generator | None = field(

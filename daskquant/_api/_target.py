@@ -48,7 +48,7 @@ from daskquant._api._fit import (
 from daskquant._api._labels import apply_palette
 from daskquant._api._quality import delta_e, delta_e_mean, psnr_of, quality
 from daskquant._color._spaces import ColorSpace, check_colorspace, from_space, rgb_scale
-from daskquant._engine._attempts import best_of, continued, plan
+from daskquant._engine._attempts import best_of, plan
 from daskquant._engine._dask import cluster_client
 from daskquant._engine._lloyd import repair_distinct
 from daskquant._engine._sources import Histogram, PixelSource, histogram_capable
@@ -271,7 +271,7 @@ def _histogram_search(
     colors, counts = hist.colors.astype(np.int64), hist.counts
     n_distinct = prepared.n_distinct
     strict = bool(fit["strict"])
-    attempts = fit["attempts"] or _default_attempts(True, space)
+    attempts = fit["attempts"] or _default_attempts(True, space, converge=bool(fit["converge"]))
     init = fit["init"]
     epsilon = _checked(k_max, fit["max_iter"], None, fit["epsilon"], "auto", init, space)[3]
     if epsilon is None:  # the image's own scale, as fit_palette's default (8-bit here)
@@ -292,9 +292,8 @@ def _histogram_search(
             max_iter=fit["max_iter"],
             epsilon=epsilon,
             repair=repair_distinct,
+            converge=fit["converge"],  # as fit_palette's defaults do
         )[0]
-        if fit["converge"]:  # as fit_palette's defaults do
-            best = continued(seeds.source, best, max_iter=fit["converge"], repair=repair_distinct)
         centers = best.centers
         if space != "rgb":
             centers = from_space(centers, space, scale=rgb_scale(dtype))

@@ -118,8 +118,8 @@ def test_defaults_continue_the_kept_attempt_to_a_lloyd_fixed_point(
     astronaut: NDArray, colorspace: str
 ) -> None:
     fit = dq.fit_palette(astronaut, 12, seed=3, colorspace=colorspace)  # type: ignore[arg-type]
-    # The criteria alone (epsilon given as the default's value): the same kept attempt,
-    # stopped at epsilon.
+    # The criteria alone (epsilon given as the default's value): the first 4 of the same
+    # attempts (8 in DIN99), stopped at epsilon; the defaults continue the best 3 of 12.
     plain = dq.fit_palette(
         astronaut,
         12,
@@ -128,6 +128,7 @@ def test_defaults_continue_the_kept_attempt_to_a_lloyd_fixed_point(
         epsilon=fit.epsilon,  # type: ignore[arg-type]
     )
     assert fit.converged and fit.n_iter > plain.n_iter
+    assert (fit.attempts, plain.attempts) == ((12, 4) if colorspace == "rgb" else (8, 8))
     assert plain.n_iter <= plain.max_iter
     colors, counts = np.unique(astronaut.reshape(-1, 3), axis=0, return_counts=True)
     if colorspace == "rgb":
