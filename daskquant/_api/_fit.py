@@ -17,6 +17,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from daskquant._api._palette import load_palette
 from daskquant._color._palettes import MAX_COLORS
+from daskquant._color._perceptual import perceptual_labels, refine_centers
 from daskquant._color._spaces import (
     ColorSpace,
     check_colorspace,
@@ -350,6 +351,8 @@ def fit_palette(
     k, max_iter, attempts, epsilon, given = _checked(
         n_colors, max_iter, attempts, epsilon, method, init, colorspace
     )
+    if max_iter == 0:  # no updates asked for: the start centers are the result
+        converge = 0
     image, nodata = dataarray_pixels(image, nodata)
     arr, layout = as_image(image, chunks=chunks, alpha=alpha)
     space = check_colorspace(colorspace, arr.dtype, layout.channels)
@@ -370,6 +373,11 @@ def fit_palette(
             "or 'auto'."
         )
     path = resolved_method(method, capable, space)
+    if space == "perceptual" and path == "summary":
+        raise InvalidParameterError(
+            "colorspace='perceptual' chooses its labels on the exact color histogram; use "
+            "method='auto', 'histogram' or 'pixels' with it"
+        )
     if attempts is None:
         attempts = _default_attempts(
             (capable or path == "summary") and given is None,
@@ -604,10 +612,30 @@ class _FitData:
         converge = converge if self.in_memory else 0
         return best_of(self.seeds, k, attempts, converge=converge, **lloyd)[0]
 
-    def final(self, work: NDArray[np.float64], layout: Layout) -> tuple[Partials, Any]:
+    def final(
+        self, work: NDArray[np.float64], layout: Layout, space: ColorSpace = "rgb"
+    ) -> tuple[Partials, Any]:
         """The partial sums of the final centers and the labels of the distinct colors."""
+        if space == "perceptual":
+            colors, points, counts = self._distinct()
+            final, labels = _perceptual_final(colors, points, counts, work)
+            if layout.alpha is not None or self.codes is None:
+                return final, None
+            return final, (self.codes, labels.astype(label_dtype(work.shape[0])))
         final = self.source.partials(work)
         return final, _color_labels(self.source, work, layout, self.codes)
+
+    def refined(self, centers: NDArray[np.float64], n_pinned: int) -> NDArray[np.float64]:
+        """The perceptual mode's last updates (CIEDE2000 labels) on the distinct colors."""
+        colors, _, counts = self._distinct()
+        return refine_centers(colors, counts, centers, n_pinned=n_pinned)
+
+    def _distinct(self) -> tuple[NDArray[np.uint8], NDArray[np.float64], NDArray[np.int64]]:
+        """The distinct colors, their DIN99 points and their pixel counts (histogram)."""
+        assert self.codes is not None and self.seeds.points is not None, "an 8-bit fit"
+        points, counts = self.seeds.points
+        colors = ColorCoding(3).decode(self.codes)
+        return colors, np.asarray(points, np.float64), counts
 
 
 SUMMARY_ITER_FACTOR = 10  # Lloyd updates on a summary's cells per max_iter on the pixels
@@ -725,6 +753,11 @@ class _ClusterFit:
     in_memory = True
     method = "histogram"
 
+    def refined(self, centers: NDArray[np.float64], n_pinned: int) -> NDArray[np.float64]:
+        """The perceptual mode's last updates, where the histogram is (a worker)."""
+        task = dask.delayed(_refined_task, pure=False)(self.prepared, centers, n_pinned)
+        return self.client.compute(task).result()
+
     def kept(self, k: int) -> NDArray | None:
         """The image's own colors, where it has at most ``k`` (fetched from the workers)."""
         if self.n_distinct > k:
@@ -736,12 +769,19 @@ class _ClusterFit:
         seeds = dask.delayed(getattr, pure=True)(self.prepared, "seeds")
         return best_on_cluster(self.client, seeds, k, attempts, **lloyd)[0]
 
-    def final(self, work: NDArray[np.float64], layout: Layout) -> tuple[Partials, Any]:
+    def final(
+        self, work: NDArray[np.float64], layout: Layout, space: ColorSpace = "rgb"
+    ) -> tuple[Partials, Any]:
         """The partials of the final centers (here) and the lookup table (left there)."""
         dtype = label_dtype(work.shape[0])
         with_table = layout.alpha is None  # transparent pixels are not in the histogram
         fin = dask.delayed(_final_lookup, pure=False)(
-            self.prepared, work, channels=layout.channels, dtype=dtype, with_table=with_table
+            self.prepared,
+            work,
+            channels=layout.channels,
+            dtype=dtype,
+            with_table=with_table,
+            perceptual=space == "perceptual",
         )
         if with_table:
             partials, table = self.client.compute([fin.partials, fin.table])
@@ -749,6 +789,40 @@ class _ClusterFit:
             partials, table = self.client.compute(fin.partials), None
         self.prepared.release()  # the histogram is no longer needed on the workers
         return partials.result(), None if table is None else SharedTable(table)
+
+
+def _refined_task(
+    prepared: _Prepared, centers: NDArray[np.float64], n_pinned: int
+) -> NDArray[np.float64]:
+    """The perceptual mode's last updates, on the worker holding the histogram."""
+    assert prepared.seeds is not None, "fitted with too few colors"
+    assert prepared.seeds.points is not None, "the histogram's points"
+    colors = ColorCoding(3).decode(prepared.codes)
+    counts = prepared.seeds.points[1]
+    return refine_centers(colors, counts, centers, n_pinned=n_pinned)
+
+
+def _perceptual_final(
+    colors: NDArray[np.uint8],
+    points: NDArray[np.float64],
+    counts: NDArray[np.int64],
+    work: NDArray[np.float64],
+) -> tuple[Partials, NDArray[np.intp]]:
+    """The partials (DIN99 sums, squares, counts, squared distances) of the distinct colors
+    under the perceptual mode's labels against ``work`` (the stored palette in DIN99)."""
+    labels = perceptual_labels(colors, work)
+    k = work.shape[0]
+    w = counts.astype(np.float64)
+    sums = np.stack([np.bincount(labels, w * points[:, j], k) for j in range(3)], 1)
+    sq = np.stack([np.bincount(labels, w * points[:, j] ** 2, k) for j in range(3)], 1)
+    d = ((points - work[labels]) ** 2).sum(axis=1)
+    partials = Partials(
+        sums,
+        sq,
+        np.bincount(labels, counts, k).astype(np.int64),
+        np.bincount(labels, w * d, k).astype(np.float64),
+    )
+    return partials, labels
 
 
 @dataclass
@@ -764,15 +838,24 @@ def _final_lookup(
     channels: int,
     dtype: np.dtype,
     with_table: bool,
+    perceptual: bool = False,
 ) -> _Final:
     """The partials of the final centers and the full lookup table of the memberships they
     found for the distinct colors (a task on a worker)."""
     assert prepared.seeds is not None, "fitted with too few colors"
     source = copy.copy(prepared.seeds.source)  # not the attempts' cached boxes
-    partials = source.partials(work)
+    labels: Any = None
+    if perceptual:
+        assert prepared.seeds.points is not None, "the histogram's points"
+        points, counts = prepared.seeds.points
+        colors = ColorCoding(channels).decode(prepared.codes)
+        partials, labels = _perceptual_final(colors, points, counts, work)
+    else:
+        partials = source.partials(work)
+        if with_table:
+            labels = source.labels_for(work)  # type: ignore[attr-defined]
     if not with_table:
         return _Final(partials, None)
-    labels = source.labels_for(work)  # type: ignore[attr-defined]
     assert labels is not None, "the partials just computed give the labels"
     table = ColorCoding(channels).table(prepared.codes, labels.astype(dtype), dtype)
     return _Final(partials, table)
@@ -868,7 +951,10 @@ def _result(
     if space != "rgb":
         # Back to the input's values (clipped to the sRGB gamut), the pinned colors exactly
         # as given.
-        centers = from_space(best.centers, space, scale=rgb_scale(arr.dtype))
+        points = best.centers
+        if space == "perceptual":  # the last updates under CIEDE2000 labels
+            points = data.refined(points, n_pinned)
+        centers = from_space(points, space, scale=rgb_scale(arr.dtype))
         centers[:n_pinned] = pins
     return _final_result(
         centers,
@@ -918,7 +1004,7 @@ def _final_result(
     space."""
     palette = to_palette(centers, arr.dtype)
     work = stored_centers(palette, space)
-    final, color_labels = data.final(work, layout)
+    final, color_labels = data.final(work, layout, space)
     if data.exact:
         total = compactness(final, work, exact=True)
     else:  # float data: the direct sum of distances avoids the cancellation of Q - S^2/n

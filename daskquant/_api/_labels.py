@@ -32,6 +32,7 @@ from daskquant._color._dither import (
     ordered_dither,
 )
 from daskquant._color._palettes import MAX_COLORS
+from daskquant._color._perceptual import perceptual_labels
 from daskquant._color._spaces import (
     ColorSpace,
     check_colorspace,
@@ -41,7 +42,7 @@ from daskquant._color._spaces import (
 from daskquant._engine import _kernels as K
 from daskquant._engine._codes import ColorCoding, coding_for
 from daskquant._engine._dask import share_once
-from daskquant._engine._lookup import Points, distinct_labels, table_piece
+from daskquant._engine._lookup import Labeller, Points, distinct_labels, table_piece
 from daskquant._engine._sources import integer_colors
 from daskquant._errors import InvalidParameterError
 from daskquant._io._layout import Alpha, Layout, as_image
@@ -210,6 +211,12 @@ def label_image(
     centers = stored.astype(np.float64)
     work = stored_centers(stored, space)
     if dither == "floyd-steinberg":
+        if space == "perceptual":
+            raise InvalidParameterError(
+                "dither='floyd-steinberg' diffuses the error to the nearest color, not the "
+                "perceptual mode's CIEDE2000 choice; use colorspace='din99' with it, or an "
+                "ordered dither ('bayer8')"
+            )
         return _diffused(arr, layout, work, space=space, dtype=dtype, meta=meta)
     n = bayer_size(dither)
     opts: dict[str, Any] = {
@@ -244,7 +251,13 @@ def _full_table(
     work: NDArray[np.float64], *, channels: int, space: ColorSpace, dtype: np.dtype
 ) -> Any:
     bins = ColorCoding(channels).bins
-    fn = partial(table_piece, channels=channels, dtype=dtype, points=_points(space))
+    fn = partial(
+        table_piece,
+        channels=channels,
+        dtype=dtype,
+        points=_points(space),
+        labeller=_labeller(space),
+    )
     piece = dask.delayed(fn, pure=True)
     shared = dask.delayed(work, pure=True)
     parts = [piece(a, min(a + _TABLE_PIECE, bins), shared) for a in range(0, bins, _TABLE_PIECE)]
@@ -273,6 +286,9 @@ def _block_labels(
     **opts: Any,
 ) -> NDArray:
     flat = _block_pixels(block, block_info=block_info, **opts)
+    if space == "perceptual":
+        labels = perceptual_labels(flat, centers, scale=rgb_scale(block.dtype))
+        return labels.astype(dtype).reshape(block.shape[:-1])
     if space != "rgb":
         flat = to_space(flat, space, scale=rgb_scale(block.dtype))
     return K.assign_labels(flat, centers, dtype).reshape(block.shape[:-1])
@@ -288,13 +304,21 @@ def _block_distinct(
     **opts: Any,
 ) -> NDArray:
     flat = _block_pixels(block, block_info=block_info, **opts)
-    labels = distinct_labels(flat, centers, dtype=dtype, points=_points(space))
+    labels = distinct_labels(
+        flat, centers, dtype=dtype, points=_points(space), labeller=_labeller(space)
+    )
     return labels.reshape(block.shape[:-1])
 
 
 def _points(space: ColorSpace) -> Points | None:
     """How 8-bit colors become points of ``space`` for the lookup tables (None: as they are)."""
     return None if space == "rgb" else partial(to_space, space=space)
+
+
+def _labeller(space: ColorSpace) -> Labeller | None:
+    """The labels of the perceptual mode (CIEDE2000 among the DIN99-nearest palette
+    colors); None: the nearest center."""
+    return perceptual_labels if space == "perceptual" else None
 
 
 def _block_lookup(

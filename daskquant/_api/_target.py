@@ -52,7 +52,7 @@ from daskquant._engine._attempts import best_of, plan
 from daskquant._engine._dask import cluster_client
 from daskquant._engine._lloyd import repair_distinct
 from daskquant._engine._sources import Histogram, PixelSource, histogram_capable
-from daskquant._errors import QualityTooLowError
+from daskquant._errors import InvalidParameterError, QualityTooLowError
 from daskquant._io._layout import Layout, as_image
 
 __all__ = ["SAMPLE_PIXELS", "Goal", "TargetSearch", "search_colors"]
@@ -165,6 +165,10 @@ def search_colors(
     """
     arr, layout = as_image(pixels, alpha=fit.get("alpha", "auto"))
     space = check_colorspace(fit["colorspace"], arr.dtype, layout.channels)
+    if space == "perceptual":
+        raise InvalidParameterError(
+            "a quality target is not searched in colorspace='perceptual' yet; use 'din99'"
+        )
     if histogram_capable(arr.dtype, layout.channels):
         found, probes = _search_histogram(arr, layout, space, n_colors, seed, fit, goal)
         on = "histogram"
@@ -240,6 +244,8 @@ def _search_histogram(
     source = PixelSource(arr, channels=layout.channels, alpha=layout.alpha)
     probe_fit = {key: fit[key] for key in _PROBE_KEYS}
     probe_fit["converge"] = converge_iter(fit["epsilon"], fit.get("method", "auto"))
+    if fit["max_iter"] == 0:
+        probe_fit["converge"] = 0
     client = cluster_client()
     if client is None:
         return _histogram_search(

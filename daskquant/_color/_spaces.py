@@ -33,8 +33,11 @@ __all__ = [
     "to_space",
 ]
 
-ColorSpace = Literal["rgb", "lab", "din99"]
-COLORSPACES = ("rgb", "lab", "din99")
+ColorSpace = Literal["rgb", "lab", "din99", "perceptual"]
+COLORSPACES = ("rgb", "lab", "din99", "perceptual")
+# Where the perceptual spaces' points live: "perceptual" clusters in DIN99 (its labels are
+# chosen by CIEDE2000, see _perceptual).
+_POINTS = {"lab": "lab", "din99": "din99", "perceptual": "din99"}
 
 # sRGB primaries to XYZ, and the D65 white point (2 degree observer), as scikit-image.
 _XYZ_FROM_RGB = np.array(
@@ -54,7 +57,7 @@ def check_colorspace(colorspace: str, dtype: np.dtype, channels: int) -> ColorSp
     """Validate ``colorspace`` for an image of ``dtype`` with ``channels`` clustered channels."""
     if colorspace not in COLORSPACES:
         raise InvalidParameterError(
-            f"colorspace must be 'rgb', 'lab' or 'din99', got {colorspace!r}"
+            f"colorspace must be 'rgb', 'lab', 'din99' or 'perceptual', got {colorspace!r}"
         )
     if colorspace != "rgb":
         if channels != 3:
@@ -63,6 +66,12 @@ def check_colorspace(colorspace: str, dtype: np.dtype, channels: int) -> ColorSp
                 f"{channels} color channel(s). Use colorspace='rgb' for gray images."
             )
         rgb_scale(dtype)
+    if colorspace == "perceptual" and np.dtype(dtype) != np.uint8:
+        raise InvalidParameterError(
+            f"colorspace='perceptual' needs 8-bit RGB(A) input (its labels are chosen on the "
+            f"image's distinct colors); this image is {np.dtype(dtype)}. Use "
+            "colorspace='din99' for other dtypes."
+        )
     return colorspace  # type: ignore[return-value]
 
 
@@ -205,14 +214,16 @@ def din99_to_lab(din: ArrayLike) -> NDArray[np.float64]:
 
 
 def to_space(rgb: ArrayLike, space: str, *, scale: float = 255.0) -> NDArray[np.float64]:
-    """sRGB values (..., 3) in ``[0, scale]`` to ``space`` ("lab" or "din99"), float64."""
+    """sRGB values (..., 3) in ``[0, scale]`` to ``space`` ("lab", "din99", or "perceptual":
+    DIN99), float64."""
     lab = rgb_to_lab(rgb, scale=scale)
-    return lab_to_din99(lab) if space == "din99" else lab
+    return lab_to_din99(lab) if _POINTS[space] == "din99" else lab
 
 
 def from_space(points: ArrayLike, space: str, *, scale: float = 255.0) -> NDArray[np.float64]:
-    """Points of ``space`` ("lab" or "din99") to sRGB in ``[0, scale]`` (gamut-clipped)."""
-    lab = din99_to_lab(points) if space == "din99" else np.asarray(points, np.float64)
+    """Points of ``space`` ("lab", "din99", "perceptual") to sRGB in ``[0, scale]``
+    (gamut-clipped)."""
+    lab = din99_to_lab(points) if _POINTS[space] == "din99" else np.asarray(points, np.float64)
     return lab_to_rgb(lab, scale=scale)
 
 

@@ -24,10 +24,13 @@ from numpy.typing import NDArray
 from daskquant._engine import _kernels as K
 from daskquant._engine._codes import ColorCoding
 
-__all__ = ["Points", "distinct_labels", "nearest_colors", "table_piece"]
+__all__ = ["Labeller", "Points", "distinct_labels", "nearest_colors", "table_piece"]
 
 # Colors (M, C) uint8 -> the points (M, C') that are compared with the centers.
 Points = Callable[[NDArray[np.uint8]], NDArray]
+# (colors (M, C) uint8, centers (K, C')) -> labels (M,): a rule other than the nearest
+# center (the perceptual mode's CIEDE2000 choice, given by the caller).
+Labeller = Callable[[NDArray[np.uint8], NDArray[np.float64]], NDArray]
 
 
 @numba.njit(nogil=True, cache=True)
@@ -52,9 +55,13 @@ def nearest_colors(
     *,
     dtype: np.dtype,
     points: Points | None = None,
+    labeller: Labeller | None = None,
 ) -> NDArray:
     """Nearest center of each 8-bit color (M, C) -> (M,) of ``dtype``; ``points`` converts
-    the colors to the centers' space first (None: compare the colors' values)."""
+    the colors to the centers' space first (None: compare the colors' values); a
+    ``labeller`` labels them instead."""
+    if labeller is not None:
+        return labeller(colors, centers).astype(dtype)
     return K.assign_labels(colors if points is None else points(colors), centers, dtype)
 
 
@@ -64,6 +71,7 @@ def distinct_labels(
     *,
     dtype: np.dtype,
     points: Points | None = None,
+    labeller: Labeller | None = None,
 ) -> NDArray:
     """Labels of (N, C<=3) 8-bit pixels through a table of their distinct colors.
 
@@ -77,7 +85,9 @@ def distinct_labels(
     inverse = np.empty(codes.shape[0], np.int32)
     m = _first_seen(codes, slot, uniq, inverse)
     slot[uniq[:m]] = -1  # the scratch table's contract: put back what was touched
-    labels = nearest_colors(coding.decode(uniq[:m]), centers, dtype=dtype, points=points)
+    labels = nearest_colors(
+        coding.decode(uniq[:m]), centers, dtype=dtype, points=points, labeller=labeller
+    )
     return labels[inverse]
 
 
@@ -89,8 +99,9 @@ def table_piece(
     channels: int,
     dtype: np.dtype,
     points: Points | None = None,
+    labeller: Labeller | None = None,
 ) -> NDArray:
     """Entries ``start:stop`` of the full lookup table: the label of every color code."""
     coding = ColorCoding(channels)
     colors = coding.decode(coding.code_range(start, stop))
-    return nearest_colors(colors, centers, dtype=dtype, points=points)
+    return nearest_colors(colors, centers, dtype=dtype, points=points, labeller=labeller)

@@ -166,7 +166,7 @@ def test_perceptual_modes_lower_ciede2000_on_photos() -> None:
     [
         (np.zeros((8, 8), np.uint8), "lab", "needs RGB"),
         (np.zeros((8, 8, 3), np.int16), "lab", "unsigned integer or float"),
-        (np.zeros((8, 8, 3), np.uint8), "hsv", "'rgb', 'lab' or 'din99'"),
+        (np.zeros((8, 8, 3), np.uint8), "hsv", "'rgb', 'lab', 'din99' or 'perceptual'"),
     ],
 )
 def test_bad_colorspace(image: NDArray, space: Any, words: str) -> None:
