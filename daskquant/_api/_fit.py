@@ -26,6 +26,7 @@ from daskquant._color._spaces import (
     to_space,
 )
 from daskquant._engine._attempts import (
+    FINALISTS,
     Attempt,
     Seeds,
     best_of,
@@ -73,6 +74,13 @@ PERCEPTUAL_EPSILON = 0.2  # default epsilon in the perceptual spaces (color-diff
 # point, with at most this many more updates (see benchmarks/results/quality.md).
 CONVERGE_ITER = 300
 CONVERGE_ATTEMPTS = 12  # default attempts in RGB there (the best FINALISTS = 3 continue)
+# ... as long as the distinct colors are few enough: the attempts (4 to 12) and the updates
+# continued (10 to 300 each) are bounded by these many color updates, so a photo's fit gets
+# them all and a 16-megapixel fit (1.3 million colors) costs at most about 1.6x that of 4
+# attempts without them (benchmarks/results/quality.md, docs/benchmarks.md).
+ATTEMPT_WORK = 2**22  # attempts x distinct colors: 12 up to 349,525 colors, 4 from 1,048,576
+CONTINUE_WORK = 2**27  # continued updates x distinct colors, over the FINALISTS
+MIN_CONTINUE = 10
 
 
 @dataclass(frozen=True)
@@ -378,12 +386,6 @@ def fit_palette(
             "colorspace='perceptual' chooses its labels on the exact color histogram; use "
             "method='auto', 'histogram' or 'pixels' with it"
         )
-    if attempts is None:
-        attempts = _default_attempts(
-            (capable or path == "summary") and given is None,
-            space,
-            converge=bool(converge) and path == "histogram",
-        )
     if space != "rgb" and given is not None:
         given = to_space(given, space, scale=rgb_scale(arr.dtype))
     work_pins = None if pins is None else pins.astype(np.float64)
@@ -391,6 +393,14 @@ def fit_palette(
         work_pins = to_space(work_pins, space, scale=rgb_scale(arr.dtype))
     strict = strict or pins is not None  # with pins, fewer colors than K are refused
     data = _fit_data(fit_arr, layout, space, path, k, stats=stats, strict=strict)
+    converge = continue_iter(converge, data.n_distinct) if path == "histogram" else 0
+    if attempts is None:
+        attempts = _default_attempts(
+            (capable or path == "summary") and given is None,
+            space,
+            converge=bool(converge),
+            n_distinct=data.n_distinct,
+        )
     if epsilon is None:
         epsilon = image_epsilon(fit_arr.dtype, *_data_range(data))
     request = {
@@ -512,6 +522,16 @@ def converge_iter(epsilon: float | None, method: str) -> int:
     return CONVERGE_ITER if epsilon is None and method == "auto" else 0
 
 
+def continue_iter(converge: int, n_distinct: int | None) -> int:
+    """``converge`` (:func:`converge_iter`) bounded by ``CONTINUE_WORK`` color updates over
+    the ``FINALISTS``, at least ``MIN_CONTINUE``: all of it for photos (up to 149,130
+    distinct colors), 35 updates each for 1.3 million colors."""
+    if not converge or not n_distinct:
+        return converge
+    budget = CONTINUE_WORK // (FINALISTS * n_distinct)
+    return max(min(converge, MIN_CONTINUE), min(converge, budget))
+
+
 def resolved_method(method: str, capable: bool, space: ColorSpace) -> str:
     """The fit path ``method`` names for data that the exact histogram can (``capable``) or
     cannot hold: "auto" is "histogram" where it can, else "summary"; else as given."""
@@ -520,16 +540,23 @@ def resolved_method(method: str, capable: bool, space: ColorSpace) -> str:
     return "histogram" if capable else "summary"
 
 
-def _default_attempts(in_memory: bool, space: ColorSpace, *, converge: bool = False) -> int:
+def _default_attempts(
+    in_memory: bool, space: ColorSpace, *, converge: bool = False, n_distinct: int | None = None
+) -> int:
     """Several attempts where each costs O(distinct colors) or O(occupied cells) (the exact
     histogram or the summary, drawn from the image: no given centers), more in a perceptual
     space, and more in RGB where the best of them continue to a fixed point (``converge``:
-    the defaults on the histogram); else one."""
+    the defaults on the histogram; as many as ``ATTEMPT_WORK`` allows for ``n_distinct``
+    colors, from ``HISTOGRAM_ATTEMPTS`` to ``CONVERGE_ATTEMPTS``); else one."""
     if not in_memory:
         return 1
     if space != "rgb":
         return PERCEPTUAL_ATTEMPTS
-    return CONVERGE_ATTEMPTS if converge else HISTOGRAM_ATTEMPTS
+    if not converge:
+        return HISTOGRAM_ATTEMPTS
+    if not n_distinct:
+        return CONVERGE_ATTEMPTS
+    return max(HISTOGRAM_ATTEMPTS, min(CONVERGE_ATTEMPTS, ATTEMPT_WORK // n_distinct))
 
 
 def _checked(

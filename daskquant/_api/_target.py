@@ -39,6 +39,7 @@ from daskquant._api._fit import (
     _checked,
     _default_attempts,
     _prepare,
+    continue_iter,
     converge_iter,
     fit_palette,
     image_epsilon,
@@ -277,7 +278,10 @@ def _histogram_search(
     colors, counts = hist.colors.astype(np.int64), hist.counts
     n_distinct = prepared.n_distinct
     strict = bool(fit["strict"])
-    attempts = fit["attempts"] or _default_attempts(True, space, converge=bool(fit["converge"]))
+    fit = {**fit, "converge": continue_iter(fit["converge"], n_distinct)}
+    attempts = fit["attempts"] or _default_attempts(
+        True, space, converge=bool(fit["converge"]), n_distinct=n_distinct
+    )
     init = fit["init"]
     epsilon = _checked(k_max, fit["max_iter"], None, fit["epsilon"], "auto", init, space)[3]
     if epsilon is None:  # the image's own scale, as fit_palette's default (8-bit here)

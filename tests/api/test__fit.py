@@ -143,6 +143,23 @@ def test_defaults_continue_the_kept_attempt_to_a_lloyd_fixed_point(
     assert sse(centers) <= sse(before) * (1 + 1e-9)
 
 
+def test_many_distinct_colors_bound_the_defaults_extra_work() -> None:
+    from daskquant._api import _fit
+
+    # Noise: about 404,000 distinct colors, more than 12 attempts' budget allows.
+    img = np.random.default_rng(0).integers(0, 256, (640, 640, 3), np.uint8)
+    n = np.unique(img.reshape(-1, 3), axis=0).shape[0]
+    fit = dq.fit_palette(img, 8, seed=0)
+    budget = _fit.continue_iter(_fit.CONVERGE_ITER, n)
+    assert fit.attempts == _fit.ATTEMPT_WORK // n == 10
+    assert budget == _fit.CONTINUE_WORK // (_fit.FINALISTS * n) == 110
+    assert fit.max_iter < fit.n_iter <= fit.max_iter + budget
+    # Photos keep the whole continuation; millions of colors a floor of it.
+    assert _fit.continue_iter(300, 117_187) == 300 and _fit.continue_iter(300, 1_277_159) == 35
+    assert _fit.continue_iter(300, 2**24) == _fit.MIN_CONTINUE == 10
+    assert _fit.continue_iter(0, 1000) == 0
+
+
 def test_given_epsilon_or_method_stops_at_the_criteria(astronaut: NDArray) -> None:
     for kw in ({"epsilon": 1.0}, {"method": "histogram"}):
         fit = dq.fit_palette(astronaut, 12, seed=3, max_iter=3, **kw)  # type: ignore[arg-type]
