@@ -181,7 +181,8 @@ def _cluster_options(q: argparse.ArgumentParser) -> None:
         "--scheduler",
         metavar="ADDRESS",
         help="a running Dask scheduler (tcp://HOST:PORT or tls://HOST:PORT); "
-        "default: $DASK_SCHEDULER_ADDRESS, else a local cluster",
+        "default: $DASK_SCHEDULER_ADDRESS, else a local cluster (a job of at most 16.8 MP: "
+        "this process, on threads)",
     )
     g.add_argument("--workers", type=int, metavar="N", help="local cluster: worker processes")
     g.add_argument(
@@ -321,7 +322,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="daskquant",
         description="Reduce very large images to K colors with k-means on Dask.",
         epilog="Without --scheduler (or DASK_SCHEDULER_ADDRESS) the work runs on a local "
-        "cluster of worker processes sized to this machine.",
+        "cluster of worker processes sized to this machine; a job of at most 16.8 "
+        "megapixels without --workers, --threads-per-worker or --memory-limit runs in "
+        "this process instead, on dask's threaded scheduler (the same result).",
     )
     _common_options(p, False)
     common = argparse.ArgumentParser(add_help=False)

@@ -8,7 +8,9 @@ named after the phase the library declared for it (``dask.annotate(phase=...)`` 
 each compute of :func:`daskquant.quantize`: loading, fit, counts, writing, quality,
 preview), next to the ``on_iteration`` lines of the fit. The plugin class is imported on
 the scheduler by reference, so daskquant must be installed there, as it must anyway for
-the tasks.
+the tasks. A job in this process (dask's threaded scheduler) has no scheduler to host the
+plugin: :class:`LocalProgress`, a dask callback, makes the same events there, with the
+phase the compute was made under (``dask.get_annotations()``).
 """
 
 from __future__ import annotations
@@ -18,17 +20,18 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TextIO
 
+from dask.callbacks import Callback
 from distributed.diagnostics.plugin import SchedulerPlugin
 
 if TYPE_CHECKING:
     from distributed import Client, Scheduler
 
-__all__ = ["GraphProgress", "ProgressDisplay", "phase_name"]
+__all__ = ["GraphProgress", "LocalProgress", "ProgressDisplay", "phase_name"]
 
 log = logging.getLogger("daskquant")
 
@@ -119,6 +122,65 @@ class GraphProgress(SchedulerPlugin):
 
     def _publish(self, scheduler: Scheduler, msg: dict[str, Any]) -> None:
         scheduler.log_event(self.topic, msg)
+
+
+class LocalProgress(Callback):
+    """:class:`GraphProgress`'s events for the computes of a local scheduler (dask's
+    threaded scheduler in this process), passed to ``handler`` as they happen.
+
+    Each compute is a graph; its phase is the one the compute was made under
+    (``dask.annotate(phase=...)``: the scheduler runs in the caller's context).
+    """
+
+    def __init__(self, handler: Callable[[tuple[float, dict[str, Any]]], None]) -> None:
+        super().__init__()
+        self.handler = handler
+        self.interval = 0.2
+        self._count = 0
+        self._graphs: dict[int, _Graph] = {}  # by the compute's state (one per compute)
+
+    def _start_state(self, dsk: Any, state: dict[str, Any]) -> None:
+        import dask
+        from distributed.utils import key_split
+
+        todo = [*state["ready"], *state["waiting"]]
+        if not todo:
+            return
+        self._count += 1
+        graph = self._graphs[id(state)] = _Graph(self._count, len(todo))
+        phase = dask.get_annotations().get("phase")
+        prefixes = Counter(key_split(k) for k in todo).most_common(4)
+        msg = graph.message()
+        msg["phase"] = None if phase is None else str(phase)
+        msg["prefixes"] = [list(p) for p in prefixes]
+        self.handler((time.time(), msg))
+
+    def _posttask(self, key: Any, result: Any, dsk: Any, state: Any, worker_id: Any) -> None:
+        graph = self._graphs.get(id(state))
+        if graph is None:
+            return
+        graph.done += 1
+        now = time.monotonic()
+        if graph.done >= graph.total or now - graph.last >= self.interval:
+            graph.last = now
+            self.handler((time.time(), graph.message()))
+
+    def _finish(self, dsk: Any, state: Any, errored: bool) -> None:
+        graph = self._graphs.pop(id(state), None)
+        if graph is not None and graph.done < graph.total and not errored:
+            graph.done = graph.total  # tasks the scheduler ran without a callback
+            self.handler((time.time(), graph.message()))
+
+
+@dataclass
+class _Graph:
+    number: int
+    total: int
+    done: int = 0
+    last: float = field(default_factory=time.monotonic)
+
+    def message(self) -> dict[str, Any]:
+        return {"graph": self.number, "done": self.done, "total": self.total}
 
 
 def _declared_phase(keys: list[Any], phases: dict[Any, Any]) -> str | None:
@@ -333,10 +395,18 @@ class ProgressDisplay:
     # -- wiring ------------------------------------------------------------------------
 
     @contextmanager
-    def watching(self, client: Client) -> Iterator[ProgressDisplay]:
-        """Show the phases of every graph ``client`` submits inside the block."""
+    def watching(self, client: Client | None) -> Iterator[ProgressDisplay]:
+        """Show the phases of every graph ``client`` submits inside the block (None: of
+        every compute on a local scheduler in this process)."""
         if not self.enabled:
             yield self
+            return
+        if client is None:
+            with LocalProgress(self.event):
+                try:
+                    yield self
+                finally:
+                    self.close()
             return
         topic = f"daskquant-progress-{client.id}"
         try:
