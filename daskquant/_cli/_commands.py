@@ -70,7 +70,8 @@ def _where(
     args: argparse.Namespace, source: Any, options: dict[str, Any]
 ) -> Iterator[tuple[Any, ClusterInfo]]:
     """Where the job runs, as (client, what it is): a small job with no scheduler or
-    local-cluster size given in this process (client None), any other on a cluster."""
+    local-cluster size given in this process (client None), any other on a cluster (and
+    the demo always: it shows the tool on a local cluster, dashboard and all)."""
     from daskquant._api._plan import IN_PROCESS_PIXELS
     from daskquant._cli._cluster import (
         check_timeout,
@@ -83,7 +84,12 @@ def _where(
     check_timeout(args.timeout)  # refused wherever the job would run
     cluster_args = {k: getattr(args, k) for k in _CLUSTER}
     local = {k: v for k, v in cluster_args.items() if k != "timeout"}
-    if runs_here(args.scheduler, **local) and _pixels(source, options) <= IN_PROCESS_PIXELS:
+    small_here = getattr(args, "small_in_process", True)
+    if (
+        small_here
+        and runs_here(args.scheduler, **local)
+        and _pixels(source, options) <= IN_PROCESS_PIXELS
+    ):
         with in_this_process() as here:
             yield None, here
         return
@@ -188,6 +194,7 @@ def _demo(args: argparse.Namespace) -> int:
         "overwrite": True,
         "preview": out / "demo_preview.png",
     }
+    args.small_in_process = False  # the demo is the job on a local cluster
     return _run(args, sample, out / "demo.zarr", options)
 
 

@@ -175,14 +175,14 @@ def _common_options(parser: argparse.ArgumentParser, default: Any) -> None:
     )
 
 
-def _cluster_options(q: argparse.ArgumentParser) -> None:
+def _cluster_options(q: argparse.ArgumentParser, *, small_here: bool = True) -> None:
     g = q.add_argument_group("where it runs")
+    small = " (a job of at most 16.8 MP: this process, on threads)" if small_here else ""
     g.add_argument(
         "--scheduler",
         metavar="ADDRESS",
         help="a running Dask scheduler (tcp://HOST:PORT or tls://HOST:PORT); "
-        "default: $DASK_SCHEDULER_ADDRESS, else a local cluster (a job of at most 16.8 MP: "
-        "this process, on threads)",
+        f"default: $DASK_SCHEDULER_ADDRESS, else a local cluster{small}",
     )
     g.add_argument("--workers", type=int, metavar="N", help="local cluster: worker processes")
     g.add_argument(
@@ -274,7 +274,7 @@ def _demo_command(sub: Any, common: argparse.ArgumentParser) -> None:
     _add_option(d, "n_colors")
     d.add_argument("--size", type=int, default=2520, help="side of the square mosaic (pixels)")
     _output_options(d)
-    _cluster_options(d)
+    _cluster_options(d, small_here=False)  # the demo shows the job on a local cluster
 
 
 def _storage_option(p: argparse.ArgumentParser) -> None:

@@ -115,6 +115,15 @@ def test_demo_runs_the_readme_command(tmp_path, on, capsys):
     assert (out / "demo.zarr").is_dir() and (out / "demo_preview.png").is_file()
 
 
+def test_demo_runs_on_a_local_cluster_however_small(tmp_path, capsys):
+    # The demo shows the tool on a local cluster (README): not the in-process path of
+    # small jobs, though its image is small.
+    out = tmp_path / "demo"
+    assert main(["demo", "--out", str(out), "--size", "64", "-k", "4", "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["cluster"]["kind"] == "local" and summary["cluster"]["workers"] >= 1
+
+
 def _quantize_actions():
     import argparse
 
