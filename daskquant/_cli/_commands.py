@@ -37,8 +37,16 @@ _CLUSTER = (
 )
 
 
-def _run(args: argparse.Namespace, source: Any, output: Any, options: dict[str, Any]) -> int:
-    """Connect, quantize with progress, print the summary: shared by quantize and demo."""
+def _run(
+    args: argparse.Namespace,
+    source: Any,
+    output: Any,
+    options: dict[str, Any],
+    *,
+    small_here: bool = True,
+) -> int:
+    """Connect, quantize with progress, print the summary: shared by quantize and demo
+    (``small_here``: whether a small job may run in this process, see :func:`_where`)."""
     import daskquant as dq
     from daskquant._cli._logs import QuietWorkerLogs
     from daskquant._cli._progress import ProgressDisplay
@@ -49,7 +57,7 @@ def _run(args: argparse.Namespace, source: Any, output: Any, options: dict[str, 
         enabled=not args.quiet, max_iter=options.get("max_iter"), epsilon=options.get("epsilon")
     )
     try:
-        with _where(args, source, options) as (client, cluster):
+        with _where(args, source, options, small_here=small_here) as (client, cluster):
             if cluster.kind == "local" and not args.debug:
                 client.register_plugin(QuietWorkerLogs())
             display.line(str(cluster))
@@ -67,12 +75,12 @@ def _run(args: argparse.Namespace, source: Any, output: Any, options: dict[str, 
 
 @contextmanager
 def _where(
-    args: argparse.Namespace, source: Any, options: dict[str, Any]
+    args: argparse.Namespace, source: Any, options: dict[str, Any], *, small_here: bool
 ) -> Iterator[tuple[Any, ClusterInfo]]:
     """Where the job runs, as (client, what it is): a small job with no scheduler or
     local-cluster size given in this process (client None), any other on a cluster (and
     the demo always: it shows the tool on a local cluster, dashboard and all)."""
-    from daskquant._api._plan import IN_PROCESS_PIXELS
+    from daskquant._api._plan import runs_in
     from daskquant._cli._cluster import (
         check_timeout,
         cluster_info,
@@ -84,11 +92,10 @@ def _where(
     check_timeout(args.timeout)  # refused wherever the job would run
     cluster_args = {k: getattr(args, k) for k in _CLUSTER}
     local = {k: v for k, v in cluster_args.items() if k != "timeout"}
-    small_here = getattr(args, "small_in_process", True)
     if (
         small_here
         and runs_here(args.scheduler, **local)
-        and _pixels(source, options) <= IN_PROCESS_PIXELS
+        and runs_in(_pixels(source, options)) == "threads"
     ):
         with in_this_process() as here:
             yield None, here
@@ -194,8 +201,8 @@ def _demo(args: argparse.Namespace) -> int:
         "overwrite": True,
         "preview": out / "demo_preview.png",
     }
-    args.small_in_process = False  # the demo is the job on a local cluster
-    return _run(args, sample, out / "demo.zarr", options)
+    # The demo is the job on a local cluster, however small its image.
+    return _run(args, sample, out / "demo.zarr", options, small_here=False)
 
 
 def _info(args: argparse.Namespace) -> int:
