@@ -54,7 +54,7 @@ class GraphProgress(SchedulerPlugin):
         self.interval = interval
         self._scheduler: Scheduler | None = None
         self._count = 0
-        self._graphs: dict[int, list[float]] = {}  # graph -> [done, total, last event time]
+        self._graphs: dict[int, _Graph] = {}
         self._pending: dict[Any, list[int]] = {}  # task key -> graphs waiting for it
 
     async def start(self, scheduler: Scheduler) -> None:
@@ -71,8 +71,6 @@ class GraphProgress(SchedulerPlugin):
     ) -> None:
         if client != self.client_id:
             return
-        from distributed.utils import key_split
-
         todo = []
         for key in tasks:
             ts = scheduler.tasks.get(key)
@@ -81,38 +79,23 @@ class GraphProgress(SchedulerPlugin):
         if not todo:
             return
         self._count += 1
-        graph = self._count
-        self._graphs[graph] = [0, len(todo), time.monotonic()]
+        graph = self._graphs[self._count] = _Graph(self._count, len(todo))
         for key in todo:
-            self._pending.setdefault(key, []).append(graph)
-        prefixes = Counter(key_split(k) for k in todo).most_common(4)
-        self._publish(
-            scheduler,
-            {
-                "graph": graph,
-                "done": 0,
-                "total": len(todo),
-                "phase": _declared_phase(todo, (annotations or {}).get("phase", {})),
-                "prefixes": [list(p) for p in prefixes],
-            },
-        )
+            self._pending.setdefault(key, []).append(graph.number)
+        phase = _declared_phase(todo, (annotations or {}).get("phase", {}))
+        self._publish(scheduler, graph.first(todo, phase))
 
     def transition(self, key: Any, start: str, finish: str, *args: Any, **kwargs: Any) -> None:
         if finish not in _DONE or key not in self._pending or self._scheduler is None:
             return
-        now = time.monotonic()
-        for graph in self._pending.pop(key):
-            state = self._graphs.get(graph)
-            if state is None:
+        for number in self._pending.pop(key):
+            graph = self._graphs.get(number)
+            if graph is None:
                 continue
-            state[0] += 1
-            finished = state[0] >= state[1]
-            if finished or now - state[2] >= self.interval:
-                state[2] = now
-                msg = {"graph": graph, "done": int(state[0]), "total": int(state[1])}
-                self._publish(self._scheduler, msg)
-            if finished:
-                del self._graphs[graph]
+            if graph.step(self.interval):
+                self._publish(self._scheduler, graph.message())
+            if graph.done >= graph.total:
+                del self._graphs[number]
 
     def remove_client(self, scheduler: Scheduler, client: str) -> None:
         if client == self.client_id:  # the client went away without unregistering
@@ -141,7 +124,6 @@ class LocalProgress(Callback):
 
     def _start_state(self, dsk: Any, state: dict[str, Any]) -> None:
         import dask
-        from distributed.utils import key_split
 
         todo = [*state["ready"], *state["waiting"]]
         if not todo:
@@ -149,20 +131,11 @@ class LocalProgress(Callback):
         self._count += 1
         graph = self._graphs[id(state)] = _Graph(self._count, len(todo))
         phase = dask.get_annotations().get("phase")
-        prefixes = Counter(key_split(k) for k in todo).most_common(4)
-        msg = graph.message()
-        msg["phase"] = None if phase is None else str(phase)
-        msg["prefixes"] = [list(p) for p in prefixes]
-        self.handler((time.time(), msg))
+        self.handler((time.time(), graph.first(todo, None if phase is None else str(phase))))
 
     def _posttask(self, key: Any, result: Any, dsk: Any, state: Any, worker_id: Any) -> None:
         graph = self._graphs.get(id(state))
-        if graph is None:
-            return
-        graph.done += 1
-        now = time.monotonic()
-        if graph.done >= graph.total or now - graph.last >= self.interval:
-            graph.last = now
+        if graph is not None and graph.step(self.interval):
             self.handler((time.time(), graph.message()))
 
     def _finish(self, dsk: Any, state: Any, errored: bool) -> None:
@@ -174,13 +147,32 @@ class LocalProgress(Callback):
 
 @dataclass
 class _Graph:
+    """One graph's tasks done, for :class:`GraphProgress` and :class:`LocalProgress`."""
+
     number: int
     total: int
     done: int = 0
-    last: float = field(default_factory=time.monotonic)
+    last: float = field(default_factory=time.monotonic)  # when its last event was made
 
     def message(self) -> dict[str, Any]:
         return {"graph": self.number, "done": self.done, "total": self.total}
+
+    def first(self, todo: list[Any], phase: str | None) -> dict[str, Any]:
+        """The graph's first event: also its phase and most frequent task-name prefixes."""
+        from distributed.utils import key_split
+
+        prefixes = Counter(key_split(k) for k in todo).most_common(4)
+        return {**self.message(), "phase": phase, "prefixes": [list(p) for p in prefixes]}
+
+    def step(self, interval: float) -> bool:
+        """One more task done; whether to send an event (the last, or ``interval`` seconds
+        after the one before)."""
+        self.done += 1
+        now = time.monotonic()
+        if self.done >= self.total or now - self.last >= interval:
+            self.last = now
+            return True
+        return False
 
 
 def _declared_phase(keys: list[Any], phases: dict[Any, Any]) -> str | None:
