@@ -270,6 +270,9 @@ def best_on_cluster(
     finally:
         if relay is not None:
             client.unsubscribe_topic(topic)
+    if then is not None:  # the kept one, chosen in its task (which logged the attempts)
+        (kept,) = results
+        return kept
     return _best(results)
 
 
