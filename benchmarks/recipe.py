@@ -6,7 +6,9 @@
 The mosaic is the one ``make demo`` quantizes (2520 x 2520, seed 0). The recipe's criteria
 (EPS + MAX_ITER, 20, 1.0) and its random centers, for cv2.kmeans with 10 attempts and 1, and
 for daskquant's histogram and pixel paths with 10 attempts and 1, on a LocalCluster of 2
-single-threaded workers. Time is wall time of the fit; compactness is computed here, the
+single-threaded workers, and for the histogram path in the script's process on dask's
+threaded scheduler (what the command line runs a job of at most 16.8 MP on), timed after
+one fit there (the compiled kernels loaded, as in the workers after their first task). Time is wall time of the fit; compactness is computed here, the
 same way for every method: the sum over all pixels of the squared distance to the nearest
 returned center (float64). Results go to benchmarks/results/recipe.json and .md (``--out``
 picks another folder), with the date, the machine, the commit and the load average at the
@@ -47,6 +49,12 @@ def measure(img: np.ndarray, k: int, *, skip_cv2_attempts: bool) -> dict[str, di
         _, _, centers = cv2.kmeans(data, k, None, criteria, attempts, cv2.KMEANS_RANDOM_CENTERS)
         name = "the recipe's call (10 attempts)" if attempts == 10 else "attempts=1"
         runs.append((f"cv2.kmeans, {name}", time.perf_counter() - t, centers))
+    fit_here(img, k, 1)  # the kernels loaded in this process, as in the workers after their first
+    for attempts in (10, 1):
+        t = time.perf_counter()
+        fit = fit_here(img, k, attempts)
+        name = f"daskquant, histogram path, {attempts_text(attempts)}, in this process"
+        runs.append((name, time.perf_counter() - t, fit.centers))
     with connect(workers=2, threads_per_worker=1):
         for method in ("histogram", "pixels"):
             for attempts in (10, 1):
@@ -68,6 +76,17 @@ def measure(img: np.ndarray, k: int, *, skip_cv2_attempts: bool) -> dict[str, di
         name: {"seconds": seconds, "compactness": nearest_sse(img, np.asarray(c, np.float64))}
         for name, seconds, c in runs
     }
+
+
+def fit_here(img: np.ndarray, k: int, attempts: int) -> dq.FitResult:
+    """The histogram path's fit on dask's threaded scheduler in this process (no cluster:
+    what the command line runs a job of at most 16.8 MP on)."""
+    import dask
+
+    with dask.config.set(scheduler="threads"):
+        return dq.fit_palette(
+            img, k, max_iter=19, epsilon=1.0, attempts=attempts, init="random", seed=0
+        )
 
 
 def render(meta: dict[str, str], results: dict[str, dict[str, float]]) -> str:

@@ -35,7 +35,13 @@ from daskquant._io._layout import as_image, check_alpha
 from daskquant._io._readers import open_image
 from daskquant._io._xarray import dataarray_image, is_dataarray
 
-__all__ = ["JobPlan", "job_plan"]
+__all__ = ["IN_PROCESS_PIXELS", "JobPlan", "job_pixels", "job_plan", "runs_in"]
+
+# The command line runs a job of at most this many pixels (16.8 MP) in its own process, on
+# dask's threaded scheduler, when no scheduler or local-cluster size is given: starting a
+# LocalCluster (worker processes that import the stack and load the compiled kernels)
+# takes longer than such a job (benchmarks/results/small.md). The result is the same.
+IN_PROCESS_PIXELS = 1 << 24
 
 # Bytes per distinct color held where the histogram is fitted: its code (4) and count (8),
 # its point (3 x 8), Z-order (8) and boxed copy (3 x 8 + 8 + 4 label), per attempt copy.
@@ -60,6 +66,7 @@ class JobPlan:
     bytes_written: int
     worker_peak: int
     client_peak: int
+    runs: str = "cluster"  # "threads": the command's own process (see runs_in)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -101,6 +108,14 @@ def job_plan(
     passes = _passes(fit, options, attempts)
     label_bytes = pixels * label_dtype(options.n_colors).itemsize
     written = label_bytes + (pixels * item if options.write_image else 0)
+    runs = runs_in(pixels)
+    worker_peak = _worker_peak(
+        fit, chunk_bytes, pixels, options, threads_per_worker, attempts, layout.channels
+    )
+    decoded = max(
+        (_pixels(a) * item for h, (a, _) in zip(headers, prepared, strict=True) if h.decoded),
+        default=0,
+    )
     return JobPlan(
         inputs=[_describe(h, a) for h, (a, _) in zip(headers, prepared, strict=True)],
         pixels=pixels,
@@ -109,19 +124,37 @@ def job_plan(
         chunks=chunks,
         fit=fit,
         attempts=attempts,
-        tasks=_tasks(fit, chunks, attempts, options),
+        tasks=_tasks(fit, chunks, attempts, options, runs=runs),
         bytes_read=sum(_read_bytes(h, a) for h, (a, _) in zip(headers, prepared, strict=True))
         * passes,
         bytes_written=written,
-        worker_peak=_worker_peak(
-            fit, chunk_bytes, pixels, options, threads_per_worker, attempts, layout.channels
-        ),
-        client_peak=max(
-            (_pixels(a) * item for h, (a, _) in zip(headers, prepared, strict=True) if h.decoded),
-            default=0,
-        )
-        + (64 << 20),
+        worker_peak=worker_peak,
+        # In the command's own process, the client is the worker too.
+        client_peak=decoded + (64 << 20) + (worker_peak if runs == "threads" else 0),
+        runs=runs,
     )
+
+
+def runs_in(pixels: int) -> str:
+    """Where the command line runs a job of ``pixels`` pixels when neither a scheduler nor
+    a local cluster's size is given: "threads" (its own process, dask's threaded
+    scheduler) up to ``IN_PROCESS_PIXELS``, else "cluster" (a LocalCluster)."""
+    return "threads" if pixels <= IN_PROCESS_PIXELS else "cluster"
+
+
+def job_pixels(image: Files, options: QuantizeOptions, *, limit: int = IN_PROCESS_PIXELS) -> int:
+    """The pixels of a job's inputs, from their headers only; reading stops once the sum
+    passes ``limit`` (a large collection is not read header by header to decide)."""
+    paths = collection_paths(image) if is_collection(image) else [image]
+    spec = file_chunks(options.chunks)
+    total = 0
+    for path in paths:
+        assert isinstance(path, (str, os.PathLike)), "a file, a store or a collection"
+        header = image_header(path, chunks=spec, level=options.level)
+        total += _pixels(as_image(header.array, alpha=None)[0])  # alpha or not: the same
+        if total > limit:
+            break
+    return total
 
 
 def _dataarray_header(image: Any, options: QuantizeOptions) -> Header:
@@ -189,10 +222,14 @@ def _tree(n: int) -> int:
     return total
 
 
-def _tasks(fit: str, chunks: int, attempts: int, options: QuantizeOptions) -> dict[str, int]:
+def _tasks(
+    fit: str, chunks: int, attempts: int, options: QuantizeOptions, *, runs: str
+) -> dict[str, int]:
     reduce = chunks + _tree(chunks)
     tasks = {"loading": chunks}
-    if fit == "histogram":
+    if fit == "histogram" and runs == "threads":  # the attempts and the table: no tasks
+        tasks["histogram"] = reduce
+    elif fit == "histogram":  # the merged histogram stays on a worker, the attempts too
         tasks["histogram"] = reduce + 2
         tasks["attempts"] = attempts + 1
         tasks["labels table"] = 3

@@ -1,4 +1,5 @@
-"""Where the work runs: an embedded LocalCluster by default, or a given Dask scheduler."""
+"""Where the work runs: a given Dask scheduler, an embedded LocalCluster, or (a small job
+with neither asked for) dask's threaded scheduler in this process."""
 
 from __future__ import annotations
 
@@ -16,7 +17,16 @@ if TYPE_CHECKING:
     from distributed import Client
     from distributed.security import Security
 
-__all__ = ["ClusterInfo", "cluster_info", "connect", "local_size", "scheduler_address"]
+__all__ = [
+    "ClusterInfo",
+    "check_timeout",
+    "cluster_info",
+    "connect",
+    "in_this_process",
+    "local_size",
+    "runs_here",
+    "scheduler_address",
+]
 
 log = logging.getLogger("daskquant")
 
@@ -27,16 +37,19 @@ ENV_ADDRESS = "DASK_SCHEDULER_ADDRESS"
 class ClusterInfo:
     """What a client is connected to, for the user: kind, address, workers, threads, memory."""
 
-    kind: str  # "local" or "scheduler"
+    kind: str  # "local", "scheduler" or "threads" (this process, no workers)
     address: str
     workers: int
     threads: int
-    memory: int  # bytes, summed over the workers
+    memory: int  # bytes, summed over the workers (0 for "threads": no limit)
     dashboard: str | None
 
     def __str__(self) -> str:
         from dask.utils import format_bytes
 
+        if self.kind == "threads":
+            threads = f"{self.threads} thread{'s' if self.threads != 1 else ''}"
+            return f"this process: threaded scheduler, {threads} (a small job: no cluster)"
         where = "local cluster" if self.kind == "local" else f"scheduler {self.address}"
         per = f", {format_bytes(self.memory // self.workers)} per worker" if self.workers else ""
         workers = f"{self.workers} worker{'s' if self.workers != 1 else ''}"
@@ -153,8 +166,7 @@ def connect(
         ``timeout`` seconds; or the TLS handshake fails (the message names the certificate
         that is not trusted).
     """
-    if not timeout > 0:
-        raise InvalidParameterError(f"timeout must be a positive number, got {timeout!r}")
+    check_timeout(timeout)
     tls = bool(tls_ca_file or tls_cert or tls_key)
     address = scheduler_address(scheduler, tls=tls)
     if address is None:
@@ -170,6 +182,32 @@ def connect(
         chosen = _scheduler_client(address, security, timeout)
     with chosen as client:
         yield client
+
+
+def check_timeout(timeout: float) -> None:
+    """Refuse a timeout that is not a positive number (wherever the job runs)."""
+    if not timeout > 0:
+        raise InvalidParameterError(f"timeout must be a positive number, got {timeout!r}")
+
+
+def runs_here(scheduler: str | None, **local: Any) -> bool:
+    """Whether nothing asks for a cluster: no scheduler (nor ``$DASK_SCHEDULER_ADDRESS``),
+    and none of ``local`` (:func:`connect`'s local-cluster sizes and TLS options) given.
+    The command line then runs a small job in this process (:func:`in_this_process`)."""
+    return scheduler_address(scheduler) is None and all(v is None for v in local.values())
+
+
+@contextmanager
+def in_this_process() -> Iterator[ClusterInfo]:
+    """Dask's threaded scheduler in this process for the block (one thread per core), and
+    what it is. The results are those of a cluster: the engine's sums are exact and
+    combined in a fixed order whatever runs them."""
+    import dask
+
+    threads = os.cpu_count() or 1
+    with dask.config.set(scheduler="threads", num_workers=threads):
+        log.info("this process: threaded scheduler, %d threads", threads)
+        yield ClusterInfo("threads", "", 0, threads, 0, None)
 
 
 @contextmanager

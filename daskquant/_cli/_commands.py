@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +23,8 @@ if TYPE_CHECKING:
 
 __all__ = ["COMMANDS"]
 
+log = logging.getLogger("daskquant")
+
 # The arguments of daskquant._cli._cluster.connect, as the parser names them.
 _CLUSTER = (
     "workers",
@@ -33,10 +37,17 @@ _CLUSTER = (
 )
 
 
-def _run(args: argparse.Namespace, source: Any, output: Any, options: dict[str, Any]) -> int:
-    """Connect, quantize with progress, print the summary: shared by quantize and demo."""
+def _run(
+    args: argparse.Namespace,
+    source: Any,
+    output: Any,
+    options: dict[str, Any],
+    *,
+    small_here: bool = True,
+) -> int:
+    """Connect, quantize with progress, print the summary: shared by quantize and demo
+    (``small_here``: whether a small job may run in this process, see :func:`_where`)."""
     import daskquant as dq
-    from daskquant._cli._cluster import cluster_info, connect
     from daskquant._cli._logs import QuietWorkerLogs
     from daskquant._cli._progress import ProgressDisplay
     from daskquant._io._storage import storage_context
@@ -46,8 +57,7 @@ def _run(args: argparse.Namespace, source: Any, output: Any, options: dict[str, 
         enabled=not args.quiet, max_iter=options.get("max_iter"), epsilon=options.get("epsilon")
     )
     try:
-        with connect(args.scheduler, **{k: getattr(args, k) for k in _CLUSTER}) as client:
-            cluster = cluster_info(client)
+        with _where(args, source, options, small_here=small_here) as (client, cluster):
             if cluster.kind == "local" and not args.debug:
                 client.register_plugin(QuietWorkerLogs())
             display.line(str(cluster))
@@ -61,6 +71,53 @@ def _run(args: argparse.Namespace, source: Any, output: Any, options: dict[str, 
         raise KeyboardInterrupt(f"interrupted: {state}") from None
     _print_result(args, summary, cluster)
     return 0
+
+
+@contextmanager
+def _where(
+    args: argparse.Namespace, source: Any, options: dict[str, Any], *, small_here: bool
+) -> Iterator[tuple[Any, ClusterInfo]]:
+    """Where the job runs, as (client, what it is): a small job with no scheduler or
+    local-cluster size given in this process (client None), any other on a cluster (and
+    the demo always: it shows the tool on a local cluster, dashboard and all)."""
+    from daskquant._api._plan import runs_in
+    from daskquant._cli._cluster import (
+        check_timeout,
+        cluster_info,
+        connect,
+        in_this_process,
+        runs_here,
+    )
+
+    check_timeout(args.timeout)  # refused wherever the job would run
+    cluster_args = {k: getattr(args, k) for k in _CLUSTER}
+    local = {k: v for k, v in cluster_args.items() if k != "timeout"}
+    if (
+        small_here
+        and runs_here(args.scheduler, **local)
+        and runs_in(_pixels(source, options)) == "threads"
+    ):
+        with in_this_process() as here:
+            yield None, here
+        return
+    with connect(args.scheduler, **cluster_args) as client:
+        yield client, cluster_info(client)
+
+
+def _pixels(source: Any, options: dict[str, Any]) -> int:
+    """The job's pixels, from the headers (as ``plan`` reads them); an input whose header
+    this cannot read counts as large: the job then finds what is wrong on a cluster."""
+    from daskquant._api._options import QuantizeOptions
+    from daskquant._api._plan import IN_PROCESS_PIXELS, job_pixels
+    from daskquant._errors import DaskQuantError
+    from daskquant._io._storage import storage_context
+
+    try:
+        with storage_context(options.get("storage_options")):
+            return job_pixels(source, QuantizeOptions.of(options))
+    except (DaskQuantError, OSError, ValueError) as exc:
+        log.debug("header not read (%s): the job runs on a cluster", exc)
+        return IN_PROCESS_PIXELS + 1
 
 
 def _print_result(args: argparse.Namespace, summary: Summary, cluster: ClusterInfo) -> None:
@@ -144,7 +201,8 @@ def _demo(args: argparse.Namespace) -> int:
         "overwrite": True,
         "preview": out / "demo_preview.png",
     }
-    return _run(args, sample, out / "demo.zarr", options)
+    # The demo is the job on a local cluster, however small its image.
+    return _run(args, sample, out / "demo.zarr", options, small_here=False)
 
 
 def _info(args: argparse.Namespace) -> int:

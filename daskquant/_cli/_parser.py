@@ -175,13 +175,14 @@ def _common_options(parser: argparse.ArgumentParser, default: Any) -> None:
     )
 
 
-def _cluster_options(q: argparse.ArgumentParser) -> None:
+def _cluster_options(q: argparse.ArgumentParser, *, small_here: bool = True) -> None:
     g = q.add_argument_group("where it runs")
+    small = " (a job of at most 16.8 MP: this process, on threads)" if small_here else ""
     g.add_argument(
         "--scheduler",
         metavar="ADDRESS",
         help="a running Dask scheduler (tcp://HOST:PORT or tls://HOST:PORT); "
-        "default: $DASK_SCHEDULER_ADDRESS, else a local cluster",
+        f"default: $DASK_SCHEDULER_ADDRESS, else a local cluster{small}",
     )
     g.add_argument("--workers", type=int, metavar="N", help="local cluster: worker processes")
     g.add_argument(
@@ -273,7 +274,7 @@ def _demo_command(sub: Any, common: argparse.ArgumentParser) -> None:
     _add_option(d, "n_colors")
     d.add_argument("--size", type=int, default=2520, help="side of the square mosaic (pixels)")
     _output_options(d)
-    _cluster_options(d)
+    _cluster_options(d, small_here=False)  # the demo shows the job on a local cluster
 
 
 def _storage_option(p: argparse.ArgumentParser) -> None:
@@ -321,7 +322,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="daskquant",
         description="Reduce very large images to K colors with k-means on Dask.",
         epilog="Without --scheduler (or DASK_SCHEDULER_ADDRESS) the work runs on a local "
-        "cluster of worker processes sized to this machine.",
+        "cluster of worker processes sized to this machine; a job of at most 16.8 "
+        "megapixels without --workers, --threads-per-worker or --memory-limit runs in "
+        "this process instead, on dask's threaded scheduler (the same result).",
     )
     _common_options(p, False)
     common = argparse.ArgumentParser(add_help=False)

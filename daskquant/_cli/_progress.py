@@ -8,7 +8,9 @@ named after the phase the library declared for it (``dask.annotate(phase=...)`` 
 each compute of :func:`daskquant.quantize`: loading, fit, counts, writing, quality,
 preview), next to the ``on_iteration`` lines of the fit. The plugin class is imported on
 the scheduler by reference, so daskquant must be installed there, as it must anyway for
-the tasks.
+the tasks. A job in this process (dask's threaded scheduler) has no scheduler to host the
+plugin: :class:`LocalProgress`, a dask callback, makes the same events there, with the
+phase the compute was made under (``dask.get_annotations()``).
 """
 
 from __future__ import annotations
@@ -18,17 +20,18 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TextIO
 
+from dask.callbacks import Callback
 from distributed.diagnostics.plugin import SchedulerPlugin
 
 if TYPE_CHECKING:
     from distributed import Client, Scheduler
 
-__all__ = ["GraphProgress", "ProgressDisplay", "phase_name"]
+__all__ = ["GraphProgress", "LocalProgress", "ProgressDisplay", "phase_name"]
 
 log = logging.getLogger("daskquant")
 
@@ -51,7 +54,7 @@ class GraphProgress(SchedulerPlugin):
         self.interval = interval
         self._scheduler: Scheduler | None = None
         self._count = 0
-        self._graphs: dict[int, list[float]] = {}  # graph -> [done, total, last event time]
+        self._graphs: dict[int, _Graph] = {}
         self._pending: dict[Any, list[int]] = {}  # task key -> graphs waiting for it
 
     async def start(self, scheduler: Scheduler) -> None:
@@ -68,8 +71,6 @@ class GraphProgress(SchedulerPlugin):
     ) -> None:
         if client != self.client_id:
             return
-        from distributed.utils import key_split
-
         todo = []
         for key in tasks:
             ts = scheduler.tasks.get(key)
@@ -78,38 +79,23 @@ class GraphProgress(SchedulerPlugin):
         if not todo:
             return
         self._count += 1
-        graph = self._count
-        self._graphs[graph] = [0, len(todo), time.monotonic()]
+        graph = self._graphs[self._count] = _Graph(self._count, len(todo))
         for key in todo:
-            self._pending.setdefault(key, []).append(graph)
-        prefixes = Counter(key_split(k) for k in todo).most_common(4)
-        self._publish(
-            scheduler,
-            {
-                "graph": graph,
-                "done": 0,
-                "total": len(todo),
-                "phase": _declared_phase(todo, (annotations or {}).get("phase", {})),
-                "prefixes": [list(p) for p in prefixes],
-            },
-        )
+            self._pending.setdefault(key, []).append(graph.number)
+        phase = _declared_phase(todo, (annotations or {}).get("phase", {}))
+        self._publish(scheduler, graph.first(todo, phase))
 
     def transition(self, key: Any, start: str, finish: str, *args: Any, **kwargs: Any) -> None:
         if finish not in _DONE or key not in self._pending or self._scheduler is None:
             return
-        now = time.monotonic()
-        for graph in self._pending.pop(key):
-            state = self._graphs.get(graph)
-            if state is None:
+        for number in self._pending.pop(key):
+            graph = self._graphs.get(number)
+            if graph is None:
                 continue
-            state[0] += 1
-            finished = state[0] >= state[1]
-            if finished or now - state[2] >= self.interval:
-                state[2] = now
-                msg = {"graph": graph, "done": int(state[0]), "total": int(state[1])}
-                self._publish(self._scheduler, msg)
-            if finished:
-                del self._graphs[graph]
+            if graph.step(self.interval):
+                self._publish(self._scheduler, graph.message())
+            if graph.done >= graph.total:
+                del self._graphs[number]
 
     def remove_client(self, scheduler: Scheduler, client: str) -> None:
         if client == self.client_id:  # the client went away without unregistering
@@ -119,6 +105,74 @@ class GraphProgress(SchedulerPlugin):
 
     def _publish(self, scheduler: Scheduler, msg: dict[str, Any]) -> None:
         scheduler.log_event(self.topic, msg)
+
+
+class LocalProgress(Callback):
+    """:class:`GraphProgress`'s events for the computes of a local scheduler (dask's
+    threaded scheduler in this process), passed to ``handler`` as they happen.
+
+    Each compute is a graph; its phase is the one the compute was made under
+    (``dask.annotate(phase=...)``: the scheduler runs in the caller's context).
+    """
+
+    def __init__(self, handler: Callable[[tuple[float, dict[str, Any]]], None]) -> None:
+        super().__init__()
+        self.handler = handler
+        self.interval = 0.2
+        self._count = 0
+        self._graphs: dict[int, _Graph] = {}  # by the compute's state (one per compute)
+
+    def _start_state(self, dsk: Any, state: dict[str, Any]) -> None:
+        import dask
+
+        todo = [*state["ready"], *state["waiting"]]
+        if not todo:
+            return
+        self._count += 1
+        graph = self._graphs[id(state)] = _Graph(self._count, len(todo))
+        phase = dask.get_annotations().get("phase")
+        self.handler((time.time(), graph.first(todo, None if phase is None else str(phase))))
+
+    def _posttask(self, key: Any, result: Any, dsk: Any, state: Any, worker_id: Any) -> None:
+        graph = self._graphs.get(id(state))
+        if graph is not None and graph.step(self.interval):
+            self.handler((time.time(), graph.message()))
+
+    def _finish(self, dsk: Any, state: Any, errored: bool) -> None:
+        graph = self._graphs.pop(id(state), None)
+        if graph is not None and graph.done < graph.total and not errored:
+            graph.done = graph.total  # tasks the scheduler ran without a callback
+            self.handler((time.time(), graph.message()))
+
+
+@dataclass
+class _Graph:
+    """One graph's tasks done, for :class:`GraphProgress` and :class:`LocalProgress`."""
+
+    number: int
+    total: int
+    done: int = 0
+    last: float = field(default_factory=time.monotonic)  # when its last event was made
+
+    def message(self) -> dict[str, Any]:
+        return {"graph": self.number, "done": self.done, "total": self.total}
+
+    def first(self, todo: list[Any], phase: str | None) -> dict[str, Any]:
+        """The graph's first event: also its phase and most frequent task-name prefixes."""
+        from distributed.utils import key_split
+
+        prefixes = Counter(key_split(k) for k in todo).most_common(4)
+        return {**self.message(), "phase": phase, "prefixes": [list(p) for p in prefixes]}
+
+    def step(self, interval: float) -> bool:
+        """One more task done; whether to send an event (the last, or ``interval`` seconds
+        after the one before)."""
+        self.done += 1
+        now = time.monotonic()
+        if self.done >= self.total or now - self.last >= interval:
+            self.last = now
+            return True
+        return False
 
 
 def _declared_phase(keys: list[Any], phases: dict[Any, Any]) -> str | None:
@@ -333,10 +387,18 @@ class ProgressDisplay:
     # -- wiring ------------------------------------------------------------------------
 
     @contextmanager
-    def watching(self, client: Client) -> Iterator[ProgressDisplay]:
-        """Show the phases of every graph ``client`` submits inside the block."""
+    def watching(self, client: Client | None) -> Iterator[ProgressDisplay]:
+        """Show the phases of every graph ``client`` submits inside the block (None: of
+        every compute on a local scheduler in this process)."""
         if not self.enabled:
             yield self
+            return
+        if client is None:
+            with LocalProgress(self.event):
+                try:
+                    yield self
+                finally:
+                    self.close()
             return
         topic = f"daskquant-progress-{client.id}"
         try:

@@ -191,5 +191,12 @@ def print_plan(plan: dict[str, Any]) -> None:
         print(f"  {phase:<14} {n:,}")
     print(f"read: {_size(plan['bytes_read'])} (at most)")
     print(f"written: {_size(plan['bytes_written'])} (before compression)")
+    if plan["runs"] == "threads":
+        print(
+            "runs: in the command's own process, on dask's threaded scheduler (a small "
+            "job), unless --scheduler or --workers is given"
+        )
+    else:
+        print("runs: on a Dask cluster (a local one unless --scheduler is given)")
     print(f"peak memory per worker: {_size(plan['worker_peak'])}")
     print(f"peak memory in the client: {_size(plan['client_peak'])}")

@@ -284,6 +284,7 @@ def best_on_cluster(
     *,
     on_iteration: Any = None,
     converge: int = 0,
+    then: Callable[[Seeds, LloydRun], LloydRun] | None = None,
     **lloyd: Any,
 ) -> tuple[LloydRun, float]:
     """:func:`best_of` with every attempt a task on the workers of ``client``, in parallel
@@ -299,6 +300,9 @@ def best_on_cluster(
         Called in this process as ``on_iteration(iteration, shift)``, in the order a run of
         the attempts one after the other would call it: the iterations of the first
         attempt as they come, those of later attempts as soon as all before them ended.
+    then : callable, optional
+        ``then(seeds, run)``: the kept run made into the one returned, in a task where the
+        seeds are (its compactness stays the kept attempt's).
     lloyd
         :func:`run_attempt`'s keywords (and ``given``, ``sample_key``, ``pins``: Seeds
         fields to set).
@@ -314,6 +318,8 @@ def best_on_cluster(
         task(seeds, n_centers, attempt, index=i, topic=report, updates=updates, **lloyd)
         for i, attempt in enumerate(attempts)
     ]
+    if then is not None:
+        tasks = [dask.delayed(_then_task, pure=True)(seeds, then, *tasks)]
     if relay is not None:
         client.subscribe_topic(topic, relay.event)
     try:
@@ -325,6 +331,9 @@ def best_on_cluster(
     finally:
         if relay is not None:
             client.unsubscribe_topic(topic)
+    if then is not None:  # the kept one, chosen in its task (which logged the attempts)
+        (kept,) = results
+        return kept
     if not converge:
         return _best(results)
     go = dask.delayed(_continued_task, pure=False)
@@ -369,6 +378,14 @@ def _attempt_task(
     if report is not None:
         report.done()
     return result
+
+
+def _then_task(
+    seeds: Seeds, then: Callable[[Seeds, LloydRun], LloydRun], *results: tuple[LloydRun, float]
+) -> tuple[LloydRun, float]:
+    """The kept one of the attempts' ``results``, passed through ``then``, in a task."""
+    run, score = _best(results)
+    return then(dataclasses.replace(seeds, source=copy.copy(seeds.source)), run), score
 
 
 class _Report:

@@ -15,7 +15,9 @@ exactly). Wherever a summary (of a block, or of a merge) holds more than the gri
 ``max_cells`` occupied cells (:data:`MAX_CELLS`), every band's level is halved (cells
 merged in pairs per band) until it holds at most that many. Cells are coded in Z-order
 (their bands' level bits interleaved), so a coarser level drops a code's lowest bits and
-keeps sorted codes sorted: a block is sorted once, merges merge sorted runs. The level a
+keeps sorted codes sorted: a block is radix-sorted once, merges merge sorted runs. Where a
+cell is one integer value (a ``unit`` grid), its code is that value, so a block sorts its
+codes alone and reads each distinct value back from its code. The level a
 summary ends at is the finest at which the whole image's occupied cells fit: a part never
 has more cells than the whole at the same level, so no part is made coarser than the whole
 needs. Counts and integer sums are exact in int64: the summary of integer data does not
@@ -34,6 +36,7 @@ from numpy.typing import NDArray
 
 from daskquant._engine import _kernels as K
 from daskquant._engine._points import PointSource
+from daskquant._engine._sorting import merge_order, radix_sort
 from daskquant._engine._sources import PixelSource, _split, _valid_rows
 
 __all__ = ["MAX_CELLS", "Grid", "Summary", "summary_graph", "summary_source"]
@@ -70,6 +73,51 @@ def _spread(bits: int, channels: int) -> NDArray[np.uint64]:
     for i in range(bits):
         out |= ((v >> np.uint64(i)) & np.uint64(1)) << np.uint64(i * channels)
     return out
+
+
+@functools.lru_cache(maxsize=16)
+def _unspread(bits: int, channels: int) -> NDArray[np.int64]:
+    """``_unspread(b, C)[t, v]``: the bands' level bits (C,) held by the byte ``v`` at byte
+    ``t`` of a Z-order code of ``b`` bits a band (the inverse of :func:`_spread`, a byte at a
+    time)."""
+    n_bytes = (bits * channels + 7) // 8
+    out = np.zeros((n_bytes, 256, channels), np.int64)
+    for t in range(n_bytes):
+        for k in range(8):
+            g = 8 * t + k  # the code's bit: band C - 1 - g % C, level bit g // C
+            if g < bits * channels:
+                on = (np.arange(256) >> k) & 1
+                out[t, :, channels - 1 - g % channels] += on << (g // channels)
+    return out
+
+
+@numba.njit(nogil=True, cache=True)
+def _unit_cells(keys, unspread, low):  # type: ignore[no-untyped-def]
+    """The cells of sorted codes ``keys`` of a unit grid, one pixel each: the distinct codes,
+    how many pixels each has and their per-band sums (count x the value the code is)."""
+    n = keys.shape[0]
+    c = low.shape[0]
+    codes = np.empty(n, np.uint64)
+    counts = np.zeros(n, np.int64)
+    m = -1
+    for i in range(n):
+        if m < 0 or keys[i] != codes[m]:
+            m += 1
+            codes[m] = keys[i]
+        counts[m] += 1
+    m += 1
+    sums = np.empty((m, c), np.int64)
+    for i in range(m):
+        for j in range(c):
+            sums[i, j] = low[j]
+        code = codes[i]
+        for t in range(unspread.shape[0]):
+            byte = (code >> np.uint64(8 * t)) & np.uint64(255)
+            for j in range(c):
+                sums[i, j] += unspread[t, byte, j]
+        for j in range(c):
+            sums[i, j] *= counts[i]
+    return codes[:m].copy(), counts[:m].copy(), sums
 
 
 @numba.njit(nogil=True, cache=True)
@@ -225,9 +273,15 @@ def _block_summary(
         px = px[_valid_rows(px, mask)]
     px = np.ascontiguousarray(px)
     codes = grid.codes(px)
-    order = np.argsort(codes)
+    bits = grid.channels * grid.bits
+    if exact and grid.unit and px.dtype.itemsize <= 4:  # a code is its value (exact in float64)
+        keys, _ = radix_sort(codes, bits, order=False)
+        unspread = _unspread(grid.bits, grid.channels)
+        cells, counts, sums = _unit_cells(keys, unspread, grid.low.astype(np.int64))
+        return _cells(cells, np.arange(cells.shape[0]), counts, sums, 0, grid, exact=True)
+    keys, order = radix_sort(codes, bits)
     one_each = np.empty(0, np.int64)  # not a (P,) array of ones
-    return _cells(codes[order], order, one_each, px, 0, grid, exact=exact)
+    return _cells(keys, order, one_each, px, 0, grid, exact=exact)
 
 
 def _combine_summaries(*parts: Summary, grid: Grid) -> Summary:
@@ -235,7 +289,7 @@ def _combine_summaries(*parts: Summary, grid: Grid) -> Summary:
     coarser."""
     shift = max(p.shift for p in parts)
     codes = np.concatenate([grid.coarser(p.codes, shift - p.shift) for p in parts])
-    order = np.argsort(codes, kind="stable")  # sorted runs merged; float sums in order
+    order = merge_order(codes, [p.codes.shape[0] for p in parts])  # float sums in order
     sums = np.concatenate([p.sums for p in parts])
     counts = np.concatenate([p.counts for p in parts])
     return _cells(codes[order], order, counts, sums, shift, grid, exact=sums.dtype == np.int64)

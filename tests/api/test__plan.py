@@ -130,3 +130,34 @@ def test_plan_command_prints_the_plan_and_json(tmp_path: Path, capsys: Any) -> N
 def test_plan_command_refuses_a_missing_input(tmp_path: Path, capsys: Any) -> None:
     assert main(["plan", str(tmp_path / "nope.png"), "-k", "4"]) == 1
     assert "nope.png" in capsys.readouterr().err
+
+
+def test_plan_says_where_the_command_runs_the_job(tmp_path: Path, monkeypatch: Any) -> None:
+    # A small job runs in the command's own process (no attempt or table tasks, the
+    # client holds the worker's memory too); past IN_PROCESS_PIXELS, on a cluster.
+    import daskquant._api._plan as plan_module
+    from daskquant._api._plan import job_pixels
+
+    source = _inputs(tmp_path, "collection")
+    options = QuantizeOptions.of({"n_colors": 8})
+    assert job_pixels(source, options) == 512 * 512 + 400 * 600
+    assert job_pixels(source, options, limit=10) == 512 * 512  # stops past the limit
+    here = job_plan(source, options)
+    assert here.runs == "threads" and "attempts" not in here.tasks
+    monkeypatch.setattr(plan_module, "IN_PROCESS_PIXELS", 1000)
+    there = job_plan(source, options)
+    assert there.runs == "cluster" and there.tasks["attempts"] == 5
+    assert here.client_peak == there.client_peak + here.worker_peak
+
+
+def test_plan_command_prints_where_it_runs(tmp_path: Path, monkeypatch: Any, capsys: Any) -> None:
+    import daskquant._api._plan as plan_module
+
+    source = _inputs(tmp_path, "png")
+    assert main(["plan", source, "-k", "8"]) == 0
+    assert "runs: in the command's own process" in capsys.readouterr().out
+    assert main(["plan", source, "-k", "8", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["runs"] == "threads"
+    monkeypatch.setattr(plan_module, "IN_PROCESS_PIXELS", 1000)
+    assert main(["plan", source, "-k", "8"]) == 0
+    assert "runs: on a Dask cluster" in capsys.readouterr().out

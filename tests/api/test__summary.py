@@ -52,3 +52,39 @@ def test_summary_fit_passes_over_pixels(
     assert fit.method == "summary"
     assert counter.calls == 3 + fit.n_iter
     assert counter.calls <= 5
+
+
+def test_the_kept_run_is_settled_on_the_cells(uint16_photo: NDArray[np.uint16]) -> None:
+    """The kept attempt goes on, on the cells, until a weighted Lloyd update of the cell
+    means (brute force) moves no center more than epsilon / SUMMARY_SETTLE."""
+    from daskquant._api._fit import SUMMARY_SETTLE, _cell_seeds, _settle
+    from daskquant._engine._attempts import Attempt, best_of
+    from daskquant._engine._lloyd import repair_distinct
+    from daskquant._engine._sources import PixelSource
+    from daskquant._engine._summary import Grid, summary_graph
+
+    px = uint16_photo.reshape(-1, 3).astype(np.float64)
+    low, high = px.min(axis=0), px.max(axis=0)
+    grid = Grid.over(low, high, integral=True, max_cells=2000)  # coarse: settling matters
+    pixels = PixelSource(da.from_array(uint16_photo, chunks=(64, 64, 3)), channels=3, alpha=None)
+    seeds = _cell_seeds(summary_graph(pixels, grid).compute(scheduler="sync"), low, high)
+    eps = 257.0
+    lloyd = {"max_iter": 200, "epsilon": eps, "repair": repair_distinct}
+    run, _ = best_of(seeds, 8, [Attempt("k-means++", 7)], **lloyd)
+    settled = _settle(
+        seeds, run, max_iter=200, epsilon=eps / SUMMARY_SETTLE, repair=repair_distinct
+    )
+    means, weights = seeds.points
+    assert settled.converged and settled.n_iter > run.n_iter
+
+    def step(centers: NDArray[np.float64]) -> NDArray[np.float64]:
+        labels = ((means[:, None] - centers[None]) ** 2).sum(axis=2).argmin(axis=1)
+        w = np.bincount(labels, weights, minlength=8)
+        return (
+            np.stack([np.bincount(labels, weights * means[:, j], 8) for j in range(3)], 1)
+            / w[:, None]
+        )
+
+    moved = np.sqrt(((step(settled.centers) - settled.centers) ** 2).sum(axis=1)).max()
+    assert moved <= eps / SUMMARY_SETTLE
+    assert np.sqrt(((step(run.centers) - run.centers) ** 2).sum(axis=1)).max() > moved

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import os
 import time
 from typing import get_args
 
@@ -114,11 +115,112 @@ def test_demo_runs_the_readme_command(tmp_path, on, capsys):
     assert (out / "demo.zarr").is_dir() and (out / "demo_preview.png").is_file()
 
 
+def test_demo_runs_on_a_local_cluster_however_small(tmp_path, capsys):
+    # The demo shows the tool on a local cluster (README): not the in-process path of
+    # small jobs, though its image is small.
+    out = tmp_path / "demo"
+    assert main(["demo", "--out", str(out), "--size", "64", "-k", "4", "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["cluster"]["kind"] == "local" and summary["cluster"]["workers"] >= 1
+
+
 def _quantize_actions():
     import argparse
 
     sub = next(a for a in _parser()._actions if isinstance(a, argparse._SubParsersAction))
     return sub.choices["quantize"]._actions
+
+
+# -- a small job in this process ----------------------------------------------------------
+
+
+def _stores_equal(a, b):
+    ga, gb = zarr.open_group(str(a), mode="r"), zarr.open_group(str(b), mode="r")
+    assert ga.attrs["daskquant"] == gb.attrs["daskquant"]
+    assert sorted(ga.array_keys()) == sorted(gb.array_keys())
+    for name in ga.array_keys():
+        np.testing.assert_array_equal(np.asarray(ga[name]), np.asarray(gb[name]), err_msg=name)
+
+
+def test_a_small_job_runs_in_this_process_with_the_clusters_store(
+    png, tmp_path, monkeypatch, capsys
+):
+    # No scheduler and no size asked for: a small job runs on dask's threaded scheduler
+    # here, with the store the command's own LocalCluster writes, array for array.
+    import daskquant._api._plan as plan
+
+    monkeypatch.delenv("DASK_SCHEDULER_ADDRESS", raising=False)
+    args = ["-k", "7", "--seed", "3", "--chunks", "96", "--write-rgb", "--json", "-q"]
+    assert main(["quantize", str(png), str(tmp_path / "here.zarr"), *args]) == 0
+    here = json.loads(capsys.readouterr().out)
+    assert here["cluster"] == {
+        "kind": "threads",
+        "address": "",
+        "workers": 0,
+        "threads": here["cluster"]["threads"],
+        "memory": 0,
+    }
+    assert here["cluster"]["threads"] >= 1
+    monkeypatch.setattr(plan, "IN_PROCESS_PIXELS", 1000)  # the photo is now a large job
+    assert main(["quantize", str(png), str(tmp_path / "local.zarr"), *args]) == 0
+    local = json.loads(capsys.readouterr().out)
+    assert local["cluster"]["kind"] == "local" and local["cluster"]["workers"] >= 1
+    _stores_equal(tmp_path / "here.zarr", tmp_path / "local.zarr")
+    assert here["palette"] == local["palette"] and here["counts"] == local["counts"]
+
+
+def test_a_job_in_this_process_shows_its_progress(png, tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv("DASK_SCHEDULER_ADDRESS", raising=False)
+    args = ["quantize", str(png), str(tmp_path / "o.zarr"), "-k", "5", "--seed", "1"]
+    assert main([*args, "--chunks", "96", "--attempts", "2", "--max-iter", "6"]) == 0
+    err = capsys.readouterr().err.splitlines()
+    assert (
+        err[0]
+        == f"this process: threaded scheduler, {os.cpu_count()} threads (a small job: no cluster)"
+    )
+    assert not [line for line in err if line.startswith("dashboard")]
+    bars = [line for line in err if "tasks" in line]
+    phases = [line.split()[0] for line in bars]
+    assert "histogram" in phases and "writing" in phases and "quality" in phases
+    assert phases.index("histogram") < phases.index("writing")
+    assert all("[########################] 100%" in line for line in bars)
+    iterations = [line for line in err if "max center shift" in line]
+    assert iterations[0].startswith("attempt 1  iteration   1/6")
+    assert any(line.startswith("attempt 2  iteration   1/6") for line in iterations)
+
+
+def test_a_scheduler_or_a_size_asks_for_a_cluster(monkeypatch):
+    from daskquant._cli._cluster import runs_here
+
+    monkeypatch.delenv("DASK_SCHEDULER_ADDRESS", raising=False)
+    assert runs_here(None, workers=None, threads_per_worker=None, memory_limit=None)
+    assert not runs_here("tcp://127.0.0.1:1", workers=None)
+    assert not runs_here(None, workers=1, threads_per_worker=None)
+    assert not runs_here(None, memory_limit="1GiB")
+    assert not runs_here(None, tls_ca_file="ca.pem")
+    monkeypatch.setenv("DASK_SCHEDULER_ADDRESS", "tcp://127.0.0.1:1")
+    assert not runs_here(None, workers=None)
+
+
+def test_local_progress_reports_the_computes_of_this_process():
+    import dask
+    import dask.array as da
+
+    from daskquant._cli._progress import LocalProgress
+
+    events = []
+    x = da.ones((40, 40), chunks=10)
+    with dask.config.set(scheduler="threads"), LocalProgress(events.append):
+        with dask.annotate(phase="writing"):
+            x.sum().compute()
+        (x + 1).max().compute()
+    msgs = [m for _, m in events]
+    starts = [m for m in msgs if "prefixes" in m]
+    assert [m["phase"] for m in starts] == ["writing", None]
+    assert [m["graph"] for m in starts] == [1, 2]
+    for start in starts:
+        done = [m["done"] for m in msgs if m["graph"] == start["graph"]]
+        assert done[0] == 0 and done[-1] == start["total"] > 16 and done == sorted(done)
 
 
 def test_parser_defaults_are_the_library_defaults():

@@ -89,3 +89,35 @@ def test_merge_of_block_histograms_is_the_whole_image_histogram(
     whole = K.sparse_histogram(px)
     for g, w in zip(K.merge_histograms(parts, 3), whole, strict=True):
         np.testing.assert_array_equal(g, w)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    hnp.arrays(np.uint64, st.integers(0, 300), elements=st.integers(0, 2**48 - 1)),
+    st.sampled_from([1, 8, 13, 48]),
+)
+def test_radix_sort_is_numpy_stable_argsort(codes: NDArray[np.uint64], bits: int) -> None:
+    codes = codes & np.uint64(2**bits - 1)  # below 2**bits, as the summary's codes are
+    keys, order = S.radix_sort(codes, bits)
+    want = np.argsort(codes, kind="stable")
+    np.testing.assert_array_equal(order, want)
+    np.testing.assert_array_equal(keys, codes[want])
+    alone, none = S.radix_sort(codes, bits, order=False)
+    np.testing.assert_array_equal(alone, keys)
+    assert none.shape == (0,)
+
+
+def test_radix_sort_of_many_equal_digits() -> None:
+    rng = np.random.default_rng(3)
+    codes = (rng.integers(0, 40, 100_000).astype(np.uint64) << np.uint64(30)) | np.uint64(7)
+    _, order = S.radix_sort(codes, 48)  # passes of one digit skipped, the others not
+    np.testing.assert_array_equal(order, np.argsort(codes, kind="stable"))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.lists(st.integers(0, 50), max_size=40), min_size=1, max_size=6))
+def test_merge_order_is_the_stable_argsort_of_sorted_runs(runs: list[list[int]]) -> None:
+    parts = [np.sort(np.array(r, np.uint64)) for r in runs]
+    codes = np.concatenate(parts)
+    got = S.merge_order(codes, [p.shape[0] for p in parts])
+    np.testing.assert_array_equal(got, np.argsort(codes, kind="stable"))
