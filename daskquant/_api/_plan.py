@@ -18,12 +18,13 @@ import dask.array as da
 import numpy as np
 
 from daskquant._api._fit import (
-    HISTOGRAM_ATTEMPTS,
-    PERCEPTUAL_ATTEMPTS,
+    _default_attempts,
+    converge_iter,
     label_dtype,
 )
 from daskquant._api._inputs import file_alpha
 from daskquant._api._options import QuantizeOptions
+from daskquant._engine._attempts import FINALISTS
 from daskquant._engine._codes import ColorCoding
 from daskquant._engine._dask import FAN_IN
 from daskquant._engine._sources import histogram_capable
@@ -195,9 +196,14 @@ def _fit_path(dtype: np.dtype, channels: int, options: QuantizeOptions) -> tuple
         attempts = int(options.attempts)
     elif fit == "pixels" or not isinstance(options.init, str):
         attempts = 1
-    else:
-        attempts = HISTOGRAM_ATTEMPTS if options.colorspace == "rgb" else PERCEPTUAL_ATTEMPTS
+    else:  # the most: with the defaults, fewer where the distinct colors are many
+        attempts = _default_attempts(True, options.colorspace, converge=_continues(fit, options))
     return fit, attempts
+
+
+def _continues(fit: str, options: QuantizeOptions) -> bool:
+    """Whether the best attempts continue to a fixed point (the defaults on the histogram)."""
+    return fit == "histogram" and converge_iter(options.epsilon, options.method) > 0
 
 
 def _passes(fit: str, options: QuantizeOptions, attempts: int) -> int:
@@ -231,7 +237,9 @@ def _tasks(
         tasks["histogram"] = reduce
     elif fit == "histogram":  # the merged histogram stays on a worker, the attempts too
         tasks["histogram"] = reduce + 2
-        tasks["attempts"] = attempts + 1
+        tasks["attempts"] = attempts + 1  # and the seeds' task
+        if _continues(fit, options) and int(options.max_iter) > 0:  # the finalists' too
+            tasks["attempts"] += FINALISTS + 1
         tasks["labels table"] = 3
     elif fit == "pixels":
         tasks["statistics"] = reduce

@@ -102,7 +102,10 @@ def test_plan_reads_only_headers(tmp_path: Path) -> None:
 def test_plan_fit_paths_and_attempts(tmp_path: Path) -> None:
     source = _inputs(tmp_path, "png")
     of = QuantizeOptions.of
-    assert job_plan(source, of({"n_colors": 8})).attempts == 4
+    # The most: 12 with the defaults (fewer where the distinct colors are many), 4 where
+    # the criteria are given.
+    assert job_plan(source, of({"n_colors": 8})).attempts == 12
+    assert job_plan(source, of({"n_colors": 8, "epsilon": 1.0})).attempts == 4
     lab = job_plan(source, of({"n_colors": 8, "colorspace": "lab"}))
     assert (lab.fit, lab.attempts) == ("histogram", 8)
     pixels = job_plan(source, of({"n_colors": 8, "method": "pixels", "max_iter": 5}))
@@ -120,7 +123,7 @@ def test_plan_command_prints_the_plan_and_json(tmp_path: Path, capsys: Any) -> N
     source = _inputs(tmp_path, "tiff-tiled")
     assert main(["plan", source, "-k", "16"]) == 0
     out = capsys.readouterr().out
-    assert "512 x 512 x 3 uint8" in out and "fit: histogram, 4 attempts" in out
+    assert "512 x 512 x 3 uint8" in out and "fit: histogram, 12 attempts" in out
     assert "peak memory per worker" in out
     assert main(["plan", source, "-k", "16", "--json", "--chunks", "128"]) == 0
     found = json.loads(capsys.readouterr().out)
@@ -146,7 +149,7 @@ def test_plan_says_where_the_command_runs_the_job(tmp_path: Path, monkeypatch: A
     assert here.runs == "threads" and "attempts" not in here.tasks
     monkeypatch.setattr(plan_module, "IN_PROCESS_PIXELS", 1000)
     there = job_plan(source, options)
-    assert there.runs == "cluster" and there.tasks["attempts"] == 5
+    assert there.runs == "cluster" and there.tasks["attempts"] == 12 + 1 + 3 + 1
     assert here.client_peak == there.client_peak + here.worker_peak
 
 
