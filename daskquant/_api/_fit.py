@@ -375,23 +375,9 @@ def fit_palette(
     # With pins, the float image keeps its own values (pins are in them): no 8-bit copy.
     fit_arr, stats = (arr, None) if pins is not None else _exact_colors(arr, layout, space, few=k)
     capable = histogram_capable(fit_arr.dtype, layout.channels)
-    if method == "histogram" and not capable:
-        raise InvalidParameterError(
-            f"method='histogram' needs 8-bit input with at most 3 clustered channels; this "
-            f"image is {arr.dtype} with {layout.channels}. Use method='summary', 'pixels' "
-            "or 'auto'."
-        )
-    path = resolved_method(method, capable, space)
-    if space == "perceptual" and path == "summary":
-        raise InvalidParameterError(
-            "colorspace='perceptual' chooses its labels on the exact color histogram; use "
-            "method='auto', 'histogram' or 'pixels' with it"
-        )
-    if space != "rgb" and given is not None:
-        given = to_space(given, space, scale=rgb_scale(arr.dtype))
-    work_pins = None if pins is None else pins.astype(np.float64)
-    if space != "rgb" and work_pins is not None:
-        work_pins = to_space(work_pins, space, scale=rgb_scale(arr.dtype))
+    path = _checked_path(method, capable, space, arr.dtype, layout.channels)
+    given = _in_space(given, space, arr.dtype)
+    work_pins = _in_space(None if pins is None else pins.astype(np.float64), space, arr.dtype)
     strict = strict or pins is not None  # with pins, fewer colors than K are refused
     data = _fit_data(fit_arr, layout, space, path, k, stats=stats, strict=strict)
     converge = continue_iter(converge, data.n_distinct) if path == "histogram" else 0
@@ -431,6 +417,33 @@ def fit_palette(
         converge=converge,
     )
     return _result(best, data, arr, layout, space, pins=pins, **request)
+
+
+def _checked_path(
+    method: str, capable: bool, space: ColorSpace, dtype: np.dtype, channels: int
+) -> str:
+    """The fit path (:func:`resolved_method`), or the error of a method that cannot apply."""
+    if method == "histogram" and not capable:
+        raise InvalidParameterError(
+            f"method='histogram' needs 8-bit input with at most 3 clustered channels; this "
+            f"image is {dtype} with {channels}. Use method='summary', 'pixels' or 'auto'."
+        )
+    path = resolved_method(method, capable, space)
+    if space == "perceptual" and path == "summary":
+        raise InvalidParameterError(
+            "colorspace='perceptual' chooses its labels on the exact color histogram; use "
+            "method='auto', 'histogram' or 'pixels' with it"
+        )
+    return path
+
+
+def _in_space(
+    centers: NDArray[np.float64] | None, space: ColorSpace, dtype: np.dtype
+) -> NDArray[np.float64] | None:
+    """Given or pinned centers (image values) in the clustering space."""
+    if centers is None or space == "rgb":
+        return centers
+    return to_space(centers, space, scale=rgb_scale(dtype))
 
 
 def _exact_colors(

@@ -81,9 +81,9 @@ class QuantizeOptions:
     attempts: int | None = field(
         default=None,
         metadata=_help(
-            "runs, the best is kept (default: 12 on the 8-bit histogram with the default "
-            "--epsilon and --method, the best 3 then continued to a fixed point; 8 in "
-            "lab/din99; 4 otherwise; 1 with method pixels)"
+            "runs, the best is kept (default: up to 12 on the 8-bit histogram with the "
+            "default epsilon and method, fewer for many distinct colors, the best 3 then "
+            "continued to a fixed point; 8 in lab/din99; 4 otherwise; 1 with method pixels)"
         ),
     )
     init: Init | ArrayLike = field(default="k-means++", metadata=_help("seeding (%(default)s)"))
@@ -112,7 +112,11 @@ class QuantizeOptions:
         ),
     )
     colorspace: ColorSpace = field(
-        default="rgb", metadata=_help("where distances are measured (%(default)s)")
+        default="rgb",
+        metadata=_help(
+            "where distances are measured (%(default)s): rgb, lab, din99, or perceptual "
+            "(8-bit: DIN99 k-means, labels by CIEDE2000)"
+        ),
     )
     dither: Dither = field(
         default="none",
