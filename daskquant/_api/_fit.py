@@ -77,8 +77,8 @@ CONVERGE_ITER = 300
 CONVERGE_ATTEMPTS = 12  # default attempts in RGB there (the best FINALISTS = 3 continue)
 # ... as long as the distinct colors are few enough: the attempts (4 to 12) and the updates
 # continued (10 to 300 each) are bounded by these many color updates, so a photo's fit gets
-# them all and a 16-megapixel fit (1.3 million colors) costs at most about 1.6x that of 4
-# attempts without them (benchmarks/results/quality.md, docs/benchmarks.md).
+# them all and a 16-megapixel fit (1.3 million colors) costs 1.6-1.8x that of 4 attempts
+# without them (benchmarks/results/extra_work.md).
 ATTEMPT_WORK = 2**22  # attempts x distinct colors: 12 up to 349,525 colors, 4 from 1,048,576
 CONTINUE_WORK = 2**27  # continued updates x distinct colors, over the FINALISTS
 MIN_CONTINUE = 10
