@@ -90,6 +90,29 @@ def test_s3_tiff_to_s3_store_on_workers_matches_the_local_run(s3, files, tmp_pat
     assert local.palette == remote.palette
 
 
+def test_plan_of_remote_inputs_is_what_the_job_opens(s3, files, capsys):
+    # The plan reads the headers where the data is: an S3 object (by its credentials and
+    # endpoint, --storage-options) and files served over HTTP, as the job opens them.
+    from daskquant._api._inputs import open_inputs
+
+    url = _put(s3, files / "in.tif", "plan/in.tif")
+    opts = ["--storage-options", json.dumps(s3)]
+    assert main(["plan", url, "-k", "8", "--json", "--chunks", "64", *opts]) == 0
+    found = json.loads(capsys.readouterr().out)
+    want = np.asarray(dq.open_image(files / "in.tif")).shape
+    assert found["inputs"][0]["shape"] == list(want) and found["chunks"] == 3 * 3
+    assert main(["plan", url, "-k", "8"]) == 1  # no credentials: refused, one line
+    assert "in.tif" in capsys.readouterr().err
+    with http_server(files) as base:
+        sources = [f"{base}/in.tif", f"{base}/scans/a.png"]
+        for source in sources:
+            assert main(["plan", source, "-k", "8", "--json"]) == 0
+            found = json.loads(capsys.readouterr().out)
+            (opened,), _ = open_inputs(source, chunks=None, level=0)
+            assert found["inputs"][0]["shape"] == list(opened.array.shape)
+            assert found["chunks"] == int(np.prod(opened.array.numblocks))
+
+
 def test_collection_by_prefix_with_a_palette_by_url(s3, files, tmp_path):
     prefix = _put(s3, files / "scans", "scans")
     palette = _put(s3, files / "pal.txt", "pal.txt")

@@ -152,13 +152,15 @@ def _plan(args: argparse.Namespace) -> int:
     from daskquant._api._options import QuantizeOptions
     from daskquant._api._plan import job_plan
     from daskquant._cli._summary import print_plan
+    from daskquant._io._storage import storage_context
 
     options = {name: getattr(args, name) for name in option_fields() if hasattr(args, name)}
     source = args.inputs[0] if len(args.inputs) == 1 else args.inputs
-    check_inputs(source)  # a missing file or an unknown format: refused as quantize does
-    found = job_plan(
-        source, QuantizeOptions.of(options), threads_per_worker=args.threads_per_worker
-    )
+    with storage_context(options.get("storage_options")):  # remote inputs, as quantize
+        check_inputs(source)  # a missing file or an unknown format: refused as quantize does
+        found = job_plan(
+            source, QuantizeOptions.of(options), threads_per_worker=args.threads_per_worker
+        )
     if args.json:
         print(json.dumps(found.as_dict()))
     else:

@@ -244,6 +244,8 @@ _PLAN_OPTIONS = (
     "palette",
     "colorspace",
     "write_image",
+    "alpha",
+    "storage_options",
 )
 
 

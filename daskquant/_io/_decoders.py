@@ -47,9 +47,16 @@ from daskquant._errors import InputError
 from daskquant._io._png import header_chunks, stream_problem
 from daskquant._io._storage import Location, StoreLike, location
 
-__all__ = ["DECODED_SUFFIXES", "decode_file", "jpeg_header", "pixel_limit"]
+__all__ = [
+    "DECODED_SUFFIXES",
+    "JPEG_SUFFIXES",
+    "decode_file",
+    "jpeg_header",
+    "over_limit",
+    "pixel_limit",
+]
 
-_JPEG = (".jpg", ".jpeg", ".jpe")
+JPEG_SUFFIXES = (".jpg", ".jpeg", ".jpe")
 # Start-of-frame markers (not DHT C4, JPG C8, DAC CC): they give size and components.
 _SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
 _GRAY_ALPHA, _GRAY = 4, 0  # PNG IHDR color types
@@ -64,7 +71,9 @@ def pixel_limit() -> int:
         return 1 << 30
 
 
-def _over_limit(path: Location, width: int | None = None, height: int | None = None) -> None:
+def over_limit(path: Location, width: int | None = None, height: int | None = None) -> None:
+    """Refuse an image of ``width`` x ``height`` pixels (unknown: refused) over
+    :func:`pixel_limit`, with the advice that goes with it."""
     limit = pixel_limit()
     if width is not None and height is not None and width * height <= limit:
         return
@@ -109,7 +118,7 @@ def _png(path: Location, data: bytes) -> NDArray:
         raise InputError(f"{path}: corrupt PNG file (no IHDR header)")
     width, height = int.from_bytes(ihdr[0:4], "big"), int.from_bytes(ihdr[4:8], "big")
     depth, color = ihdr[8], ihdr[9]
-    _over_limit(path, width, height)
+    over_limit(path, width, height)
     image = _opencv(path, data, cv2.IMREAD_UNCHANGED)
     if color == _GRAY_ALPHA and image.ndim == 3 and image.shape[2] == 4:
         return np.ascontiguousarray(image[..., [0, 3]])  # OpenCV repeats the gray 3 times
@@ -173,7 +182,7 @@ def _jpeg(path: Location, data: bytes) -> NDArray:
     if not complete:
         raise InputError(f"{path}: truncated or corrupt JPEG file (no end of image marker)")
     if width and height:
-        _over_limit(path, width, height)
+        over_limit(path, width, height)
     if components == 4:  # CMYK or YCCK
         return _pillow(path, data, "JPEG")
     # The EXIF orientation is applied (IMREAD_UNCHANGED would ignore it).
@@ -198,7 +207,7 @@ def _opencv(path: Location, data: bytes, flags: int) -> NDArray:
         image = cv2.imdecode(np.frombuffer(data, np.uint8), flags)
     except cv2.error as exc:
         if "CV_IO_MAX_IMAGE_PIXELS" in str(exc):
-            _over_limit(path)
+            over_limit(path)
         reason = str(exc).strip().splitlines()[0].split(" error: ")[-1]
         raise InputError(f"{path}: OpenCV cannot decode this file ({reason})") from exc
     if image is None:
@@ -226,7 +235,7 @@ def _pillow(path: Location, data: bytes, kind: str) -> NDArray:
         image = opener[kind](io.BytesIO(data))
     except Exception as exc:
         raise InputError(f"{path}: Pillow cannot read this {kind} file ({exc})") from exc
-    _over_limit(path, *image.size)
+    over_limit(path, *image.size)
     try:
         image.load()
     except Exception as exc:
@@ -264,7 +273,7 @@ _PILLOW_MODES: dict[str, Callable[[Any], NDArray]] = {
 # Decoders by (lower-case) suffix; the rest go to OpenCV as they are.
 _DECODERS: dict[str, Callable[[Location, bytes], NDArray]] = {
     ".png": _png,
-    **dict.fromkeys(_JPEG, _jpeg),
+    **dict.fromkeys(JPEG_SUFFIXES, _jpeg),
     ".bmp": _bmp,
     ".dib": _bmp,
 }

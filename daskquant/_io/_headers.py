@@ -17,7 +17,7 @@ import numpy as np
 
 from daskquant._errors import InputError
 from daskquant._io._chunks import Chunks, default_chunks, full_chunks, spatial_chunks
-from daskquant._io._decoders import DECODED_SUFFIXES
+from daskquant._io._decoders import DECODED_SUFFIXES, JPEG_SUFFIXES, over_limit
 from daskquant._io._png import SIGNATURE, header_chunks
 from daskquant._io._readers import open_image
 from daskquant._io._storage import location
@@ -25,6 +25,7 @@ from daskquant._io._storage import location
 __all__ = ["Header", "image_header"]
 
 _HEAD = 1 << 16  # bytes read from a decoded file: its header chunks, not its pixels
+_ORIENTATION = 0x0112  # the EXIF tag
 
 # PNG color type -> channels as the job decodes them (no tRNS, with tRNS).
 _PNG_CHANNELS = {0: (1, 2), 2: (3, 3), 3: (3, 4), 4: (2, 2), 6: (4, 4)}
@@ -65,13 +66,13 @@ def image_header(path: str | os.PathLike[str], *, chunks: Chunks = None, level: 
     where = location(path)
     if where.suffix.lower() not in DECODED_SUFFIXES or where.is_dir():
         arr = open_image(path, chunks=chunks, level=level)  # lazy: metadata only
-        size = os.path.getsize(path) if where.is_file() else None
+        size = where.version().size if where.is_file() else None
         return Header(os.fspath(path), arr, False, size)
     shape, dtype = _decoded_shape(where)
     spatial = spatial_chunks(chunks)
     spec = full_chunks(spatial, len(shape)) if spatial else default_chunks(_full(shape))
     arr = da.empty(shape, dtype=dtype, chunks=spec[: len(shape)])
-    return Header(os.fspath(path), arr, True, os.path.getsize(path))
+    return Header(os.fspath(path), arr, True, where.version().size)
 
 
 def _full(shape: tuple[int, ...]) -> tuple[int, ...]:
@@ -79,22 +80,42 @@ def _full(shape: tuple[int, ...]) -> tuple[int, ...]:
 
 
 def _decoded_shape(where: Any) -> tuple[tuple[int, ...], np.dtype]:
-    with open(os.fspath(where), "rb") as f:
+    with where.open() as f:  # a local file, an object in storage, a URL
         head = f.read(_HEAD)
     if head.startswith(SIGNATURE):
         return _png_shape(where, head)
-    from PIL import Image
-
-    try:
-        with Image.open(os.fspath(where)) as img:  # reads the header only
-            width, height, mode = img.width, img.height, img.mode
-            transparent = "transparency" in img.info
-    except OSError as exc:
-        raise InputError(f"{where}: not an image file Pillow can read ({exc})") from exc
+    width, height, mode, transparent, turned = _pillow_header(where)
+    if (
+        turned and where.suffix.lower() in JPEG_SUFFIXES
+    ):  # decoded upright: EXIF orientation 5 to 8
+        width, height = height, width
+    over_limit(where, width, height)  # refused as the job refuses it
     channels, dtype = _PIL_MODES.get(mode, (3, np.uint8))
     if mode == "P" and transparent:
         channels = 4
     return _shape(height, width, channels), np.dtype(dtype)
+
+
+def _pillow_header(where: Any) -> tuple[int, int, str, bool, bool]:
+    """Width, height, mode, transparency and a quarter turn (EXIF orientation 5-8) of a
+    file Pillow reads, from its header. Pillow's own pixel limit, lower than the job's
+    (:func:`._decoders.pixel_limit`), does not apply: the header is read by the format's
+    plugin, as the decoder reads it."""
+    from PIL import Image
+
+    try:
+        with where.open() as f:
+            try:
+                img = Image.open(f)  # reads the header only
+            except Image.DecompressionBombError:
+                f.seek(0)
+                factory = Image.OPEN[Image.registered_extensions()[where.suffix.lower()]][0]
+                img = factory(f, str(where))
+            with img:
+                turned = img.getexif().get(_ORIENTATION, 1) in (5, 6, 7, 8)
+                return img.width, img.height, img.mode, "transparency" in img.info, turned
+    except (OSError, KeyError) as exc:
+        raise InputError(f"{where}: not an image file Pillow can read ({exc})") from exc
 
 
 def _png_shape(where: Any, head: bytes) -> tuple[tuple[int, ...], np.dtype]:
@@ -103,6 +124,7 @@ def _png_shape(where: Any, head: bytes) -> tuple[tuple[int, ...], np.dtype]:
     if len(ihdr) < 10 or ihdr[9] not in _PNG_CHANNELS:
         raise InputError(f"{where}: corrupt PNG file (no IHDR header)")
     width, height = int.from_bytes(ihdr[0:4], "big"), int.from_bytes(ihdr[4:8], "big")
+    over_limit(where, width, height)
     plain, with_trns = _PNG_CHANNELS[ihdr[9]]
     channels = with_trns if b"tRNS" in found else plain
     return _shape(height, width, channels), np.dtype(np.uint16 if ihdr[8] == 16 else np.uint8)

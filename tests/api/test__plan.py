@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -12,11 +13,13 @@ import pytest
 import skimage.data
 import tifffile
 import zarr
+from _corpus import CASES, DECODED, build
 
 from daskquant._api._inputs import open_inputs
 from daskquant._api._options import QuantizeOptions
 from daskquant._api._plan import job_plan
 from daskquant._cli._main import main
+from daskquant._errors import InputError
 
 
 def _png(path: Path, rgb: np.ndarray) -> Path:
@@ -51,13 +54,40 @@ def _inputs(tmp: Path, kind: str) -> Any:
     if kind == "zarr":
         zarr.create_array(str(tmp / "z.zarr"), data=photo, chunks=(100, 100, 3))
         return str(tmp / "z.zarr")
+    if kind == "geotiff-uint16-5band":  # remote sensing: 16 bits, 5 bands, nodata borders
+        return str(_geotiff(tmp / "scene.tif", photo))
     assert kind == "collection"
     a = _png(tmp / "a.png", photo)
     b = _png(tmp / "b.png", skimage.data.coffee())
     return [str(a), str(b)]
 
 
+def _geotiff(path: Path, photo: np.ndarray) -> Path:
+    import rasterio
+    from affine import Affine
+
+    bands = np.concatenate([photo, photo[..., :2] // 2], axis=2).astype(np.uint16) * 200
+    bands[:20] = 0  # a nodata border
+    profile = {
+        "driver": "GTiff",
+        "width": photo.shape[1],
+        "height": photo.shape[0],
+        "count": 5,
+        "dtype": "uint16",
+        "crs": "EPSG:32633",
+        "transform": Affine(10.0, 0.0, 500000.0, 0.0, -10.0, 5000000.0),
+        "nodata": 0,
+        "tiled": True,
+        "blockxsize": 128,
+        "blockysize": 128,
+    }
+    with rasterio.open(path, "w", **profile) as dst:
+        dst.write(bands.transpose(2, 0, 1))
+    return path
+
+
 KINDS = ["png", "png-gray-16", "png-rgba", "jpeg", "tiff-tiled", "zarr", "collection"]
+KINDS += ["geotiff-uint16-5band"]
 
 
 @pytest.mark.parametrize("chunks", [None, 96])
@@ -74,6 +104,66 @@ def test_plan_gives_the_jobs_shapes_and_chunks(tmp_path: Path, kind: str, chunks
     assert plan.tasks["loading"] == plan.tasks["labels"] == plan.chunks
     capable = inputs[0].array.dtype == np.uint8
     assert plan.fit == ("histogram" if capable else "summary")
+
+
+def _same_as_the_job(plan: Any, source: Any, *, level: int = 0, alpha: Any = "auto") -> None:
+    inputs, _ = open_inputs(source, chunks=None, level=level, alpha=alpha)
+    assert [d["shape"] for d in plan.inputs] == [list(i.array.shape) for i in inputs]
+    assert [d["dtype"] for d in plan.inputs] == [str(i.array.dtype) for i in inputs]
+    assert plan.chunks == sum(int(np.prod(i.array.numblocks)) for i in inputs)
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_plan_of_every_file_of_the_corpus_is_what_the_job_opens(tmp_path: Path, name: str) -> None:
+    # Every bit depth, color model, compression and format the readers take (the corpus
+    # of tests/_corpus.py, with its refusals).
+    case = build(name, tmp_path)
+    source, options = str(case.path), QuantizeOptions.of({"n_colors": 4, "alpha": case.alpha})
+    try:
+        open_inputs(source, chunks=None, level=0, alpha=case.alpha)
+    except InputError:
+        assert case.refused, "the job refused a file the corpus reads"
+        # A refusal the header shows (a color model, the pixel limit, a TIFF whose strips
+        # pass its end), the plan shows too; a PNG, JPEG or BMP cut off in its pixels only
+        # the job finds (the plan reads no pixels of a file decoded whole).
+        if name in DECODED and ("truncated" in name or "without-end" in name):
+            job_plan(source, options)
+        else:
+            with pytest.raises(InputError, match=re.escape(source)):
+                job_plan(source, options)
+        return
+    assert case.refused is None
+    _same_as_the_job(job_plan(source, options), source, alpha=case.alpha)
+
+
+def _pyramid(tmp: Path, kind: str) -> str:
+    photo = skimage.data.astronaut()
+    if kind == "pyramid-tiff":  # a whole-slide layout: JPEG tiles, levels in SubIFDs
+        path = tmp / "slide.tif"
+        with tifffile.TiffWriter(path, bigtiff=True) as tw:
+            opts = {"tile": (128, 128), "compression": "jpeg", "photometric": "rgb"}
+            tw.write(photo, subifds=2, **opts)
+            tw.write(photo[::2, ::2], subfiletype=1, **opts)
+            tw.write(photo[::4, ::4], subfiletype=1, **opts)
+        return str(path)
+    from ome_zarr.format import FormatV05
+    from ome_zarr.writer import write_image
+
+    root = zarr.open_group(str(tmp / "slide.ome.zarr"), mode="w")
+    cyx = np.ascontiguousarray(photo.transpose(2, 0, 1))
+    write_image(cyx, root, axes="cyx", fmt=FormatV05(), storage_options={"chunks": (3, 96, 96)})
+    return str(tmp / "slide.ome.zarr")
+
+
+@pytest.mark.parametrize("level", [0, 1, 2])
+@pytest.mark.parametrize("kind", ["pyramid-tiff", "ome-zarr"])
+def test_plan_of_a_pyramid_level_is_what_the_job_opens(
+    tmp_path: Path, kind: str, level: int
+) -> None:
+    source = _pyramid(tmp_path, kind)
+    plan = job_plan(source, QuantizeOptions.of({"n_colors": 8, "level": level}))
+    _same_as_the_job(plan, source, level=level)
+    assert plan.pixels == (512 >> level) ** 2
 
 
 @pytest.mark.parametrize("kind", ["png", "tiff-tiled", "zarr", "collection"])
