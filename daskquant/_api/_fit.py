@@ -26,6 +26,7 @@ from daskquant._color._spaces import (
     rgb_scale,
     to_space,
 )
+from daskquant._engine import _kernels as K
 from daskquant._engine._attempts import (
     FINALISTS,
     Attempt,
@@ -356,12 +357,10 @@ def fit_palette(
     >>> sorted(fit.palette.tolist())
     [[0, 0, 0], [200, 200, 200]]
     """
-    converge = converge_iter(epsilon, method)
+    converge = converge_iter(epsilon, method, max_iter)
     k, max_iter, attempts, epsilon, given = _checked(
         n_colors, max_iter, attempts, epsilon, method, init, colorspace
     )
-    if max_iter == 0:  # no updates asked for: the start centers are the result
-        converge = 0
     image, nodata = dataarray_pixels(image, nodata)
     arr, layout = as_image(image, chunks=chunks, alpha=alpha)
     space = check_colorspace(colorspace, arr.dtype, layout.channels)
@@ -529,11 +528,12 @@ def _data_range(
     return None, None
 
 
-def converge_iter(epsilon: float | None, method: str) -> int:
+def converge_iter(epsilon: float | None, method: str, max_iter: int) -> int:
     """The most updates the kept attempt continues by to a Lloyd fixed point (where the fit
     runs on the distinct colors): ``CONVERGE_ITER`` with the defaults (no ``epsilon``,
-    ``method="auto"``), else 0 (the criteria given alone decide)."""
-    return CONVERGE_ITER if epsilon is None and method == "auto" else 0
+    ``method="auto"``), else 0 (the criteria given alone decide; also with ``max_iter``
+    0: no updates asked for, the start centers are the result)."""
+    return CONVERGE_ITER if epsilon is None and method == "auto" and max_iter != 0 else 0
 
 
 def continue_iter(converge: int, n_distinct: int | None) -> int:
@@ -647,10 +647,9 @@ class _FitData:
         **lloyd: Any,
     ) -> LloydRun:
         """The kept run of the attempts (see :func:`~daskquant._engine._attempts.best_of`;
-        ``converge`` applies where the source is in memory: the distinct colors)."""
+        ``converge`` is given on the histogram path only: the distinct colors)."""
         self.seeds.given, self.seeds.sample_key = given, sample_key
         self.seeds.pins = pins
-        converge = converge if self.in_memory else 0
         return best_of(self.seeds, k, attempts, converge=converge, **lloyd)[0]
 
     def final(
@@ -672,11 +671,8 @@ class _FitData:
         return refine_centers(colors, counts, centers, n_pinned=n_pinned)
 
     def _distinct(self) -> tuple[NDArray[np.uint8], NDArray[np.float64], NDArray[np.int64]]:
-        """The distinct colors, their DIN99 points and their pixel counts (histogram)."""
-        assert self.codes is not None and self.seeds.points is not None, "an 8-bit fit"
-        points, counts = self.seeds.points
-        colors = ColorCoding(3).decode(self.codes)
-        return colors, np.asarray(points, np.float64), counts
+        assert self.codes is not None, "an 8-bit fit"
+        return _distinct_colors(self.codes, self.seeds)
 
 
 SUMMARY_ITER_FACTOR = 10  # Lloyd updates on a summary's cells per max_iter on the pixels
@@ -856,14 +852,21 @@ class _ClusterFit:
         return partials.result(), None if table is None else SharedTable(table)
 
 
+def _distinct_colors(
+    codes: NDArray[np.uint32], seeds: Seeds | None
+) -> tuple[NDArray[np.uint8], NDArray[np.float64], NDArray[np.int64]]:
+    """The histogram's distinct colors (RGB), their points in the clustering space and
+    their pixel counts (the perceptual mode's data)."""
+    assert seeds is not None and seeds.points is not None, "the histogram's points"
+    points, counts = seeds.points
+    return ColorCoding(3).decode(codes), np.asarray(points, np.float64), counts
+
+
 def _refined_task(
     prepared: _Prepared, centers: NDArray[np.float64], n_pinned: int
 ) -> NDArray[np.float64]:
     """The perceptual mode's last updates, on the worker holding the histogram."""
-    assert prepared.seeds is not None, "fitted with too few colors"
-    assert prepared.seeds.points is not None, "the histogram's points"
-    colors = ColorCoding(3).decode(prepared.codes)
-    counts = prepared.seeds.points[1]
+    colors, _, counts = _distinct_colors(prepared.codes, prepared.seeds)
     return refine_centers(colors, counts, centers, n_pinned=n_pinned)
 
 
@@ -876,18 +879,8 @@ def _perceptual_final(
     """The partials (DIN99 sums, squares, counts, squared distances) of the distinct colors
     under the perceptual mode's labels against ``work`` (the stored palette in DIN99)."""
     labels = perceptual_labels(colors, work)
-    k = work.shape[0]
-    w = counts.astype(np.float64)
-    sums = np.stack([np.bincount(labels, w * points[:, j], k) for j in range(3)], 1)
-    sq = np.stack([np.bincount(labels, w * points[:, j] ** 2, k) for j in range(3)], 1)
-    d = ((points - work[labels]) ** 2).sum(axis=1)
-    partials = Partials(
-        sums,
-        sq,
-        np.bincount(labels, counts, k).astype(np.int64),
-        np.bincount(labels, w * d, k).astype(np.float64),
-    )
-    return partials, labels
+    sums = K.partial_sums(points, work, weights=counts, labels=labels.astype(np.int32))
+    return Partials(*sums), labels
 
 
 @dataclass
@@ -911,10 +904,9 @@ def _final_lookup(
     source = copy.copy(prepared.seeds.source)  # not the attempts' cached boxes
     labels: Any = None
     if perceptual:
-        assert prepared.seeds.points is not None, "the histogram's points"
-        points, counts = prepared.seeds.points
-        colors = ColorCoding(channels).decode(prepared.codes)
-        partials, labels = _perceptual_final(colors, points, counts, work)
+        partials, labels = _perceptual_final(
+            *_distinct_colors(prepared.codes, prepared.seeds), work
+        )
     else:
         partials = source.partials(work)
         if with_table:

@@ -203,7 +203,9 @@ def _fit_path(dtype: np.dtype, channels: int, options: QuantizeOptions) -> tuple
 
 def _continues(fit: str, options: QuantizeOptions) -> bool:
     """Whether the best attempts continue to a fixed point (the defaults on the histogram)."""
-    return fit == "histogram" and converge_iter(options.epsilon, options.method) > 0
+    return (
+        fit == "histogram" and converge_iter(options.epsilon, options.method, options.max_iter) > 0
+    )
 
 
 def _passes(fit: str, options: QuantizeOptions, attempts: int) -> int:
@@ -238,7 +240,7 @@ def _tasks(
     elif fit == "histogram":  # the merged histogram stays on a worker, the attempts too
         tasks["histogram"] = reduce + 2
         tasks["attempts"] = attempts + 1  # and the seeds' task
-        if _continues(fit, options) and int(options.max_iter) > 0:  # the finalists' too
+        if _continues(fit, options):  # the finalists' too
             tasks["attempts"] += FINALISTS + 1
         tasks["labels table"] = 3
     elif fit == "pixels":

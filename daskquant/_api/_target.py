@@ -244,9 +244,9 @@ def _search_histogram(
     histogram never comes to this process)."""
     source = PixelSource(arr, channels=layout.channels, alpha=layout.alpha)
     probe_fit = {key: fit[key] for key in _PROBE_KEYS}
-    probe_fit["converge"] = converge_iter(fit["epsilon"], fit.get("method", "auto"))
-    if fit["max_iter"] == 0:
-        probe_fit["converge"] = 0
+    probe_fit["converge"] = converge_iter(
+        fit["epsilon"], fit.get("method", "auto"), fit["max_iter"]
+    )
     client = cluster_client()
     if client is None:
         return _histogram_search(
